@@ -1,0 +1,207 @@
+//! The seller's store (`store.toml`): parsing, validation with line-numbered errors, and the
+//! typed settings every function reads. Validation runs in `nightshift check`, when the dev
+//! stack starts, and in each function's build script.
+
+mod errors;
+mod raw;
+mod validate;
+
+pub use errors::{ConfigError, ConfigErrors};
+
+use crate::domain::{Currency, Email, Money, Sku};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Name of the environment variable a build script sets to the validated store (as JSON).
+pub const EMBEDDED_STORE_ENV: &str = "NIGHTSHIFT_EMBEDDED_STORE";
+/// Environment variable naming another store file for a build (default: the workspace's store.toml).
+pub const STORE_PATH_ENV: &str = "NIGHTSHIFT_STORE";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Store {
+    pub settings: StoreSettings,
+    pub branding: Branding,
+    pub mail: MailSettings,
+    pub pages: PageTexts,
+    pub payments: Payments,
+    pub products: BTreeMap<Sku, Product>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreSettings {
+    pub name: String,
+    pub currency: Currency,
+    pub seller_email: Email,
+    /// Display name and address mail is sent from.
+    pub sender_name: String,
+    pub sender_email: Email,
+    pub reservation_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branding {
+    pub logo_url: Option<String>,
+    pub primary_color: String,
+    pub font: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// One condensed mail per order.
+    Order,
+    /// One mail per order line.
+    Item,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SellerCopy {
+    Separate,
+    Bcc,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailSettings {
+    pub grouping: Grouping,
+    pub seller_copy: SellerCopy,
+    /// Subject of a condensed order mail (a template).
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageTexts {
+    pub processing: String,
+    pub approved: String,
+    pub declined: String,
+    pub expired: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayName {
+    Testpay,
+}
+
+impl GatewayName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayName::Testpay => "testpay",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payments {
+    pub gateway: GatewayName,
+    pub testpay: TestpaySettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestpaySettings {
+    /// Deliver every webhook twice and replay earlier ones after it, to exercise idempotency.
+    pub deliver_twice_out_of_order: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub sku: Sku,
+    pub name: String,
+    pub description: String,
+    pub price: Money,
+    /// Units for sale; `None` is unlimited.
+    pub stock: Option<u32>,
+    pub fulfillment: Fulfillment,
+    pub mail: ProductMail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fulfillment {
+    Course { course_id: String, provider: CourseProvider },
+    Shipment,
+}
+
+impl Fulfillment {
+    pub fn kind(&self) -> crate::domain::FulfillmentKind {
+        match self {
+            Fulfillment::Course { .. } => crate::domain::FulfillmentKind::Course,
+            Fulfillment::Shipment => crate::domain::FulfillmentKind::Shipment,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum CourseProvider {
+    /// Nightshift makes the login itself: the buyer's email and a random password.
+    Builtin { login_url: String },
+    /// The seller's LMS enrols the buyer when Nightshift posts a signed request.
+    Webhook { url: String, secret: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProductMail {
+    /// Subject template for this product's mail (per-item grouping, or a one-line order).
+    pub subject: Option<String>,
+    /// Template source for this product's section of the buyer's mail.
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+impl Store {
+    /// Reads, parses and validates a store file; errors name the file, line and field.
+    pub fn load(path: &Path) -> Result<Store, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(path, 0, "", format!("cannot read the file: {e}"))])
+        })?;
+        Store::parse(&text, path)
+    }
+
+    /// Parses store text; `path` names the file in errors and anchors template paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Store, ConfigErrors> {
+        validate::parse(text, path)
+    }
+
+    /// The store a build script validated and embedded as JSON.
+    pub fn from_embedded(json: &str) -> Result<Store, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    pub fn product(&self, sku: &Sku) -> Option<&Product> {
+        self.products.get(sku)
+    }
+
+    /// For build scripts: validates the store (the workspace's store.toml unless
+    /// `NIGHTSHIFT_STORE` names another), fails the build with its errors, and hands the
+    /// validated store to the crate as a JSON file named by `NIGHTSHIFT_EMBEDDED_STORE`.
+    pub fn embed_for_build(manifest_dir: &str) {
+        let path = std::env::var(STORE_PATH_ENV)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| Path::new(manifest_dir).join("../../store.toml"));
+        println!("cargo:rerun-if-env-changed={STORE_PATH_ENV}");
+        println!("cargo:rerun-if-changed={}", path.display());
+        let store = match Store::load_with_files(&path) {
+            Ok((store, files)) => {
+                for file in files {
+                    println!("cargo:rerun-if-changed={}", file.display());
+                }
+                store
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    println!("cargo:warning={e}");
+                }
+                eprintln!("{errors}");
+                std::process::exit(1);
+            }
+        };
+        let out = std::env::var("OUT_DIR").expect("OUT_DIR is set for build scripts");
+        let file = Path::new(&out).join("store.json");
+        let json = serde_json::to_string(&store).expect("a validated store serialises");
+        std::fs::write(&file, json).expect("OUT_DIR is writable");
+        println!("cargo:rustc-env={EMBEDDED_STORE_ENV}={}", file.display());
+    }
+}

@@ -1,0 +1,132 @@
+//! store.toml as written, before validation. Unknown fields are refused so typos surface.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub store: RawStore,
+    #[serde(default)]
+    pub branding: RawBranding,
+    #[serde(default)]
+    pub mail: RawMail,
+    #[serde(default)]
+    pub pages: RawPages,
+    pub payments: RawPayments,
+    #[serde(default)]
+    pub products: BTreeMap<String, RawProduct>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub name: String,
+    pub currency: String,
+    pub seller_email: String,
+    pub sender: String,
+    #[serde(default = "default_reservation_minutes")]
+    pub reservation_minutes: i64,
+}
+
+fn default_reservation_minutes() -> i64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBranding {
+    pub logo_url: Option<String>,
+    pub primary_color: String,
+    pub font: String,
+}
+
+impl Default for RawBranding {
+    fn default() -> Self {
+        RawBranding { logo_url: None, primary_color: "#1f6feb".into(), font: "system-ui, sans-serif".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMail {
+    pub grouping: String,
+    pub seller_copy: String,
+    pub subject: String,
+}
+
+impl Default for RawMail {
+    fn default() -> Self {
+        RawMail {
+            grouping: "order".into(),
+            seller_copy: "separate".into(),
+            subject: "Your order from {{ store.name }}".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPages {
+    pub processing: String,
+    pub approved: String,
+    pub declined: String,
+    pub expired: String,
+}
+
+impl Default for RawPages {
+    fn default() -> Self {
+        RawPages {
+            processing: "We are confirming your payment. This page updates by itself.".into(),
+            approved: "Thank you! Your order is confirmed.".into(),
+            declined: "Your payment was declined. No money was taken.".into(),
+            expired: "This order expired before it was paid.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPayments {
+    pub gateway: String,
+    #[serde(default)]
+    pub testpay: RawTestpay,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTestpay {
+    #[serde(default)]
+    pub deliver_twice_out_of_order: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProduct {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price: toml::Value,
+    pub stock: Option<i64>,
+    pub fulfillment: RawFulfillment,
+    #[serde(default)]
+    pub mail: RawProductMail,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFulfillment {
+    pub kind: String,
+    pub provider: Option<String>,
+    pub course_id: Option<String>,
+    pub login_url: Option<String>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProductMail {
+    pub subject: Option<String>,
+    pub template: Option<String>,
+}

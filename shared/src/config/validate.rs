@@ -1,0 +1,490 @@
+//! From raw TOML to a typed [`Store`], collecting every problem with its line.
+
+use super::raw::{RawFile, RawFulfillment, RawProduct};
+use super::*;
+use std::ops::Range;
+use std::path::PathBuf;
+use toml_edit::{ImDocument, Item, TableLike};
+
+pub(super) fn parse(text: &str, path: &Path) -> Result<Store, ConfigErrors> {
+    parse_with_files(text, path).map(|(store, _)| store)
+}
+
+/// Also returns the template files the store read, so a build can watch them.
+pub(super) fn parse_with_files(text: &str, path: &Path) -> Result<(Store, Vec<PathBuf>), ConfigErrors> {
+    let doc = ImDocument::parse(text).map_err(|e| {
+        let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(1);
+        ConfigErrors(vec![ConfigError::new(path, line, "", first_line(e.message()))])
+    })?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let field = path_at(doc.as_table(), &span).join(".");
+        ConfigErrors(vec![ConfigError::new(path, line_at(text, span.start), &field, first_line(e.message()))])
+    })?;
+    let mut v = Validator { text, doc: &doc, path, errors: Vec::new(), files: Vec::new() };
+    let store = v.store(raw);
+    if v.errors.is_empty() {
+        Ok((store.expect("a store without errors is complete"), v.files))
+    } else {
+        v.errors.sort_by_key(|e| e.line);
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+impl Store {
+    /// Like [`Store::load`], also listing the template files it read.
+    pub fn load_with_files(path: &Path) -> Result<(Store, Vec<PathBuf>), ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(path, 0, "", format!("cannot read the file: {e}"))])
+        })?;
+        parse_with_files(&text, path)
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_owned()
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// The dotted path of the innermost key whose key or value covers `span`.
+fn path_at(table: &dyn TableLike, span: &Range<usize>) -> Vec<String> {
+    for (key, item) in table.iter() {
+        let key_span = table.key(key).and_then(|k| k.span());
+        let value_span = match item {
+            Item::Value(v) => v.span(),
+            Item::Table(t) => t.span(),
+            _ => None,
+        };
+        let mut path = vec![key.to_owned()];
+        if let Some(inner) = item.as_table_like() {
+            let rest = path_at(inner, span);
+            if !rest.is_empty() {
+                path.extend(rest);
+                return path;
+            }
+        }
+        let covers = |s: Option<Range<usize>>| s.is_some_and(|s| s.start <= span.start && span.start < s.end.max(s.start + 1));
+        if covers(key_span) || covers(value_span) {
+            return path;
+        }
+    }
+    Vec::new()
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    doc: &'a ImDocument<&'a str>,
+    path: &'a Path,
+    errors: Vec<ConfigError>,
+    files: Vec<PathBuf>,
+}
+
+impl Validator<'_> {
+    /// The line of the deepest part of `field` present in the file.
+    fn line_of(&self, field: &str) -> usize {
+        let mut table: &dyn TableLike = self.doc.as_table();
+        let mut line = 1;
+        for part in field.split('.') {
+            let Some((key, item)) = table.get_key_value(part) else { break };
+            if let Some(span) = key.span() {
+                line = line_at(self.text, span.start);
+            } else if let Some(span) = item.as_table().and_then(|t| t.span()) {
+                line = line_at(self.text, span.start);
+            }
+            match item.as_table_like() {
+                Some(t) => table = t,
+                None => break,
+            }
+        }
+        line
+    }
+
+    fn error(&mut self, field: &str, problem: impl Into<String>) {
+        let line = self.line_of(field);
+        self.errors.push(ConfigError::new(self.path, line, field, problem));
+    }
+
+    fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.error(field, e.to_string())).ok()
+    }
+
+    fn template(&mut self, field: &str, source: &str) {
+        let mut env = minijinja::Environment::new();
+        if let Err(e) = env.add_template("t", source) {
+            self.error(field, format!("template error: {}", e.detail().unwrap_or("invalid syntax")));
+        }
+    }
+
+    fn non_empty(&mut self, field: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.error(field, "must not be empty");
+        }
+    }
+
+    fn url(&mut self, field: &str, value: &str) {
+        let ok = (value.starts_with("https://") || value.starts_with("http://"))
+            && value.len() > 8
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c));
+        if !ok {
+            self.error(field, format!("`{value}` is not an http(s) URL"));
+        }
+    }
+
+    fn store(&mut self, raw: RawFile) -> Option<Store> {
+        let currency = self.check("store.currency", Currency::parse(&raw.store.currency));
+        let seller_email = self.check("store.seller_email", Email::parse(&raw.store.seller_email));
+        self.non_empty("store.name", &raw.store.name);
+        let (sender_name, sender_email) = self.sender(&raw.store.sender);
+        if !(1..=24 * 60).contains(&raw.store.reservation_minutes) {
+            self.error("store.reservation_minutes", "must be from 1 to 1440 minutes");
+        }
+
+        if let Some(url) = &raw.branding.logo_url {
+            self.url("branding.logo_url", url);
+        }
+        let c = &raw.branding.primary_color;
+        let hex = c.strip_prefix('#').unwrap_or("");
+        if !(matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+            self.error("branding.primary_color", format!("`{c}` is not a colour like #1f6feb"));
+        }
+        let font = &raw.branding.font;
+        if font.is_empty() || !font.chars().all(|c| c.is_ascii_alphanumeric() || " ,-'".contains(c)) {
+            self.error("branding.font", "a CSS font list of letters, digits, spaces, commas, hyphens and quotes");
+        }
+
+        let grouping = match raw.mail.grouping.as_str() {
+            "order" => Some(Grouping::Order),
+            "item" => Some(Grouping::Item),
+            other => {
+                self.error("mail.grouping", format!("`{other}` is not one of `order`, `item`"));
+                None
+            }
+        };
+        let seller_copy = match raw.mail.seller_copy.as_str() {
+            "separate" => Some(SellerCopy::Separate),
+            "bcc" => Some(SellerCopy::Bcc),
+            "none" => Some(SellerCopy::None),
+            other => {
+                self.error("mail.seller_copy", format!("`{other}` is not one of `separate`, `bcc`, `none`"));
+                None
+            }
+        };
+        self.template("mail.subject", &raw.mail.subject);
+
+        let gateway = match raw.payments.gateway.as_str() {
+            "testpay" => Some(GatewayName::Testpay),
+            other => {
+                self.error("payments.gateway", format!("`{other}` is not a gateway Nightshift supports (`testpay`)"));
+                None
+            }
+        };
+
+        if raw.products.is_empty() {
+            self.error("products", "the store has no products");
+        }
+        let mut products = BTreeMap::new();
+        for (sku, product) in raw.products {
+            let field = format!("products.{sku}");
+            let Some(sku) = self.check(&field, Sku::parse(&sku)) else { continue };
+            // With a broken currency, prices are still checked against a stand-in so every
+            // other problem shows in the same run; the store itself is refused anyway.
+            let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
+            if let Some(p) = self.product(&field, sku.clone(), product, price_currency) {
+                products.insert(sku, p);
+            }
+        }
+
+        Some(Store {
+            settings: StoreSettings {
+                name: raw.store.name,
+                currency: currency?,
+                seller_email: seller_email?,
+                sender_name: sender_name?,
+                sender_email: sender_email?,
+                reservation_minutes: u32::try_from(raw.store.reservation_minutes).ok()?,
+            },
+            branding: Branding {
+                logo_url: raw.branding.logo_url,
+                primary_color: raw.branding.primary_color,
+                font: raw.branding.font,
+            },
+            mail: MailSettings { grouping: grouping?, seller_copy: seller_copy?, subject: raw.mail.subject },
+            pages: PageTexts {
+                processing: raw.pages.processing,
+                approved: raw.pages.approved,
+                declined: raw.pages.declined,
+                expired: raw.pages.expired,
+            },
+            payments: Payments {
+                gateway: gateway?,
+                testpay: TestpaySettings { deliver_twice_out_of_order: raw.payments.testpay.deliver_twice_out_of_order },
+            },
+            products,
+        })
+    }
+
+    /// `Name <address>` or a bare address.
+    fn sender(&mut self, sender: &str) -> (Option<String>, Option<Email>) {
+        let (name, address) = match sender.rsplit_once('<') {
+            Some((name, rest)) if rest.ends_with('>') => (name.trim().trim_matches('"'), &rest[..rest.len() - 1]),
+            _ => ("", sender),
+        };
+        if name.chars().any(|c| c.is_control() || "\"<>".contains(c)) {
+            self.error("store.sender", "the display name may not hold quotes, angle brackets or control characters");
+            return (None, None);
+        }
+        let email = self.check("store.sender", Email::parse(address));
+        (Some(name.to_owned()), email)
+    }
+
+    fn product(&mut self, field: &str, sku: Sku, raw: RawProduct, currency: Currency) -> Option<Product> {
+        self.non_empty(&format!("{field}.name"), &raw.name);
+        let price_field = format!("{field}.price");
+        let price = match &raw.price {
+            toml::Value::String(s) => self.check(&price_field, Money::parse(s, currency)),
+            toml::Value::Integer(n) if *n >= 0 => self.check(&price_field, Money::parse(&n.to_string(), currency)),
+            toml::Value::Float(_) => {
+                self.error(&price_field, "write the price as a string such as \"49.00\": decimals in TOML are inexact");
+                None
+            }
+            _ => {
+                self.error(&price_field, "must be an amount such as \"49.00\"");
+                None
+            }
+        };
+        if price.is_some_and(|p| p.minor() == 0) {
+            self.error(&price_field, "must be more than zero");
+        }
+        let stock = match raw.stock {
+            Some(n) if !(0..=1_000_000_000).contains(&n) => {
+                self.error(&format!("{field}.stock"), "must be from 0 to 1000000000, or left out for unlimited");
+                None
+            }
+            other => other.map(|n| n as u32),
+        };
+        let fulfillment = self.fulfillment(&format!("{field}.fulfillment"), &raw.fulfillment);
+
+        let mail_field = format!("{field}.mail");
+        if let Some(subject) = &raw.mail.subject {
+            self.template(&format!("{mail_field}.subject"), subject);
+        }
+        let (html, text) = match &raw.mail.template {
+            Some(t) => self.template_files(&format!("{mail_field}.template"), t),
+            None => (None, None),
+        };
+        Some(Product {
+            sku,
+            name: raw.name,
+            description: raw.description,
+            price: price?,
+            stock,
+            fulfillment: fulfillment?,
+            mail: ProductMail { subject: raw.mail.subject, html, text },
+        })
+    }
+
+    fn fulfillment(&mut self, field: &str, raw: &RawFulfillment) -> Option<Fulfillment> {
+        let unused = |v: &mut Self, name: &str, value: &Option<String>| {
+            if value.is_some() {
+                v.error(&format!("{field}.{name}"), format!("not used by fulfillment kind `{}`", raw.kind));
+            }
+        };
+        match raw.kind.as_str() {
+            "course" => {
+                let course_id = self.required(field, "course_id", &raw.course_id);
+                let provider = match raw.provider.as_deref() {
+                    Some("builtin") => {
+                        unused(self, "url", &raw.url);
+                        unused(self, "secret", &raw.secret);
+                        let login_url = self.required(field, "login_url", &raw.login_url);
+                        if let Some(u) = &login_url {
+                            self.url(&format!("{field}.login_url"), u);
+                        }
+                        Some(CourseProvider::Builtin { login_url: login_url? })
+                    }
+                    Some("webhook") => {
+                        unused(self, "login_url", &raw.login_url);
+                        let url = self.required(field, "url", &raw.url);
+                        if let Some(u) = &url {
+                            self.url(&format!("{field}.url"), u);
+                        }
+                        let secret = self.required(field, "secret", &raw.secret);
+                        if let Some(s) = &secret {
+                            if !(1..=64).contains(&s.len())
+                                || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                            {
+                                self.error(
+                                    &format!("{field}.secret"),
+                                    "the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
+                                );
+                            }
+                        }
+                        Some(CourseProvider::Webhook { url: url?, secret: secret? })
+                    }
+                    Some(other) => {
+                        self.error(&format!("{field}.provider"), format!("`{other}` is not one of `builtin`, `webhook`"));
+                        None
+                    }
+                    None => {
+                        self.error(&format!("{field}.provider"), "missing: `builtin` or `webhook`");
+                        None
+                    }
+                };
+                Some(Fulfillment::Course { course_id: course_id?, provider: provider? })
+            }
+            "shipment" => {
+                for (name, value) in [
+                    ("provider", &raw.provider),
+                    ("course_id", &raw.course_id),
+                    ("login_url", &raw.login_url),
+                    ("url", &raw.url),
+                    ("secret", &raw.secret),
+                ] {
+                    unused(self, name, value);
+                }
+                Some(Fulfillment::Shipment)
+            }
+            other => {
+                self.error(&format!("{field}.kind"), format!("`{other}` is not one of `course`, `shipment`"));
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, field: &str, name: &str, value: &Option<String>) -> Option<String> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Some(v.clone()),
+            _ => {
+                self.error(&format!("{field}.{name}"), "missing");
+                None
+            }
+        }
+    }
+
+    /// A template named `mail/x` is the pair `mail/x.html` and `mail/x.txt` beside store.toml.
+    fn template_files(&mut self, field: &str, name: &str) -> (Option<String>, Option<String>) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let read = |v: &mut Self, ext: &str| {
+            let file = dir.join(format!("{name}.{ext}"));
+            match std::fs::read_to_string(&file) {
+                Ok(source) => {
+                    v.template(field, &source);
+                    v.files.push(file);
+                    Some(source)
+                }
+                Err(e) => {
+                    v.error(field, format!("cannot read {}: {e}", file.display()));
+                    None
+                }
+            }
+        };
+        let html = read(self, "html");
+        let text = read(self, "txt");
+        (html, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r##"
+[store]
+name = "Test Store"
+currency = "EUR"
+seller_email = "seller@example.com"
+sender = "Test Store <orders@example.com>"
+
+[payments]
+gateway = "testpay"
+
+[products.course]
+name = "A course"
+price = "49.00"
+fulfillment = { kind = "course", provider = "builtin", course_id = "c1", login_url = "https://learn.example.com" }
+
+[products.book]
+name = "A book"
+price = 20
+stock = 3
+fulfillment = { kind = "shipment" }
+"##;
+
+    fn errors(text: &str) -> Vec<String> {
+        match Store::parse(text, Path::new("store.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_store_parses_with_defaults() {
+        let store = Store::parse(GOOD, Path::new("store.toml")).unwrap();
+        assert_eq!(store.settings.sender_name, "Test Store");
+        assert_eq!(store.settings.reservation_minutes, 30);
+        assert_eq!(store.mail.grouping, Grouping::Order);
+        let book = store.product(&Sku::parse("book").unwrap()).unwrap();
+        assert_eq!(book.price.minor(), 2000);
+        assert_eq!(book.stock, Some(3));
+    }
+
+    #[test]
+    fn a_float_price_is_reported_with_file_line_and_field() {
+        let text = GOOD.replace("price = \"49.00\"", "price = 49.99");
+        assert_eq!(errors(&text), vec![
+            "store.toml:13: products.course.price: write the price as a string such as \"49.00\": decimals in TOML are inexact"
+        ]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let text = GOOD
+            .replace("currency = \"EUR\"", "currency = \"EURO\"")
+            .replace("seller@example.com", "seller-at-example")
+            .replace("stock = 3", "stock = -1");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("store.toml:4: store.currency: "), "{errs:?}");
+        assert!(errs[1].starts_with("store.toml:5: store.seller_email: "), "{errs:?}");
+        assert!(errs[2].starts_with("store.toml:19: products.book.stock: "), "{errs:?}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_reported_at_its_line() {
+        let text = GOOD.replace("stock = 3", "stok = 3");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("store.toml:19: products.book.stok: unknown field `stok`"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_missing_course_setting_names_the_field() {
+        let text = GOOD.replace(", login_url = \"https://learn.example.com\"", "");
+        assert_eq!(errors(&text), vec!["store.toml:14: products.course.fulfillment.login_url: missing"]);
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let text = GOOD.replace("[payments]", "[payments");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("store.toml:8: "), "{errs:?}");
+    }
+
+    #[test]
+    fn a_broken_subject_template_is_refused() {
+        let text = GOOD.replace("[payments]", "[mail]\nsubject = \"{{ oops\"\n\n[payments]");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("store.toml:9: mail.subject: template error"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_css_injection_in_branding_is_refused() {
+        let text = GOOD.replace("[payments]", "[branding]\nfont = \"x;}body{display:none\"\n\n[payments]");
+        assert_eq!(errors(&text).len(), 1);
+    }
+}

@@ -1,0 +1,278 @@
+//! Parsed identifiers and buyer input: once a value has one of these types it is valid.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("a sku is 1 to 64 characters of a-z, 0-9, `-` and `_`")]
+    Sku,
+    #[error("`{0}` is not an email address we can deliver to")]
+    Email(String),
+    #[error("a name is 1 to 100 characters without control characters")]
+    Name,
+    #[error("quantity must be a whole number from 1 to {max}")]
+    Quantity { max: u32 },
+    #[error("not an order id")]
+    OrderId,
+    #[error("not an order token")]
+    Token,
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = ParseError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                $name::parse(&value)
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+    };
+}
+
+/// A product's stock-keeping unit, as written in store.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sku(String);
+string_newtype!(Sku);
+
+impl Sku {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        ok.then(|| Sku(s.to_owned())).ok_or(ParseError::Sku)
+    }
+}
+
+/// A buyer's email address. The domain is lower-cased; the address never holds whitespace,
+/// control characters or angle brackets, so it cannot inject mail headers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+string_newtype!(Email);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = s.trim();
+        let bad = || ParseError::Email(s.chars().take(80).collect());
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c)) {
+            return Err(bad());
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        let labels_ok = domain.split('.').count() >= 2
+            && domain
+                .split('.')
+                .all(|l| !l.is_empty() && !l.starts_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !labels_ok {
+            return Err(bad());
+        }
+        Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+    }
+
+    /// A form safe for logs: the first character of the local part and the domain.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        format!("{}***@{domain}", local.chars().next().unwrap_or('*'))
+    }
+}
+
+/// The buyer's name as typed: any text, escaped wherever it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BuyerName(String);
+string_newtype!(BuyerName);
+
+impl BuyerName {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = s.trim();
+        let ok = !s.is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control);
+        ok.then(|| BuyerName(s.to_owned())).ok_or(ParseError::Name)
+    }
+}
+
+/// How many units of one product a line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    pub const MAX: u32 = 100;
+
+    pub fn new(n: u32) -> Result<Self, ParseError> {
+        (1..=Self::MAX).contains(&n).then_some(Quantity(n)).ok_or(ParseError::Quantity { max: Self::MAX })
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let n: u32 = s.trim().parse().map_err(|_| ParseError::Quantity { max: Self::MAX })?;
+        Quantity::new(n)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Quantity {
+    type Error = ParseError;
+    fn try_from(n: u32) -> Result<Self, Self::Error> {
+        Quantity::new(n)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(q: Quantity) -> u32 {
+        q.0
+    }
+}
+
+/// An order's public id: `ord_` and 20 lower-case hex digits (80 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrderId(String);
+string_newtype!(OrderId);
+
+impl OrderId {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let hex = s.strip_prefix("ord_").ok_or(ParseError::OrderId)?;
+        let ok = hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| OrderId(s.to_owned())).ok_or(ParseError::OrderId)
+    }
+
+    pub fn from_random(bytes: [u8; 10]) -> Self {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        OrderId(format!("ord_{hex}"))
+    }
+}
+
+/// The secret in an order page's URL: 128 random bits, URL-safe base64 (22 characters).
+/// Only its SHA-256 hash is ever stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrderToken(String);
+
+impl OrderToken {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let ok = s.len() == 22 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| OrderToken(s.to_owned())).ok_or(ParseError::Token)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        OrderToken(base64url(&bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl fmt::Debug for OrderToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderToken(***)")
+    }
+}
+
+/// Hex SHA-256 of an order token: what the store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Unpadded URL-safe base64, small enough to keep the domain free of an encoding crate.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn emails_are_parsed_and_lower_cased_in_the_domain() {
+        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "Ann@example.com");
+        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a b@example.com",
+                    "ann@example.com\r\nBcc: x@evil.com", "<ann@example.com>", "ann@-x.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn masked_email_hides_the_local_part() {
+        assert_eq!(Email::parse("annabel@example.com").unwrap().masked(), "a***@example.com");
+    }
+
+    #[test]
+    fn skus_names_and_quantities_have_limits() {
+        assert!(Sku::parse("rust-course_2").is_ok());
+        assert!(Sku::parse("Rust").is_err());
+        assert!(Sku::parse("").is_err());
+        assert!(BuyerName::parse("  ").is_err());
+        assert!(BuyerName::parse("Ann\u{0}").is_err());
+        assert_eq!(BuyerName::parse("<script>alert(1)</script>").unwrap().as_str(), "<script>alert(1)</script>");
+        assert!(Quantity::parse("0").is_err());
+        assert!(Quantity::parse("101").is_err());
+        assert!(Quantity::parse("-1").is_err());
+        assert_eq!(Quantity::parse("3").unwrap().get(), 3);
+    }
+
+    #[test]
+    fn tokens_are_22_url_safe_characters_and_hash_to_hex() {
+        let t = OrderToken::from_bytes([0xff; 16]);
+        assert_eq!(t.as_str().len(), 22);
+        assert!(OrderToken::parse(t.as_str()).is_ok());
+        assert_eq!(t.hash().as_str().len(), 64);
+        assert!(!format!("{t:?}").contains(t.as_str()));
+    }
+
+    proptest! {
+        #[test]
+        fn every_random_token_parses(bytes in any::<[u8; 16]>()) {
+            let t = OrderToken::from_bytes(bytes);
+            prop_assert!(OrderToken::parse(t.as_str()).is_ok());
+        }
+
+        #[test]
+        fn distinct_bytes_give_distinct_tokens(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
+            prop_assume!(a != b);
+            let (ta, tb) = (OrderToken::from_bytes(a), OrderToken::from_bytes(b));
+            prop_assert_ne!(ta.as_str(), tb.as_str());
+        }
+
+        #[test]
+        fn order_ids_round_trip(bytes in any::<[u8; 10]>()) {
+            let id = OrderId::from_random(bytes);
+            prop_assert_eq!(OrderId::parse(id.as_str()).unwrap(), id);
+        }
+    }
+}

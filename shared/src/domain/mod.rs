@@ -1,0 +1,12 @@
+//! Pure types and rules: money, identifiers, orders and their state machine. No I/O.
+
+mod ids;
+mod money;
+mod order;
+
+pub use ids::{BuyerName, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash};
+pub use money::{Currency, Money, MoneyError};
+pub use order::{
+    Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent, PaymentOutcome,
+    TransitionRefused,
+};

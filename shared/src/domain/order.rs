@@ -1,0 +1,284 @@
+//! Orders, their lines, and the status state machine that only moves forward.
+
+use super::{BuyerName, Email, Money, OrderId, Quantity, Sku};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where an order is in its life. Statuses only move forward (see [`OrderStatus::can_move_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    /// The last payment attempt was declined; the buyer may retry while the reservation holds.
+    Declined,
+    Paid,
+    AwaitingShipment,
+    Fulfilled,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an order cannot move from {from} to {to}")]
+pub struct TransitionRefused {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Declined,
+        OrderStatus::Paid,
+        OrderStatus::AwaitingShipment,
+        OrderStatus::Fulfilled,
+        OrderStatus::Expired,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Declined => "declined",
+            OrderStatus::Paid => "paid",
+            OrderStatus::AwaitingShipment => "awaiting_shipment",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Progress along the order's life; every allowed transition strictly increases it.
+    pub fn rank(self) -> u8 {
+        match self {
+            OrderStatus::PendingPayment => 0,
+            OrderStatus::Declined => 1,
+            OrderStatus::Paid => 2,
+            OrderStatus::AwaitingShipment => 3,
+            OrderStatus::Fulfilled => 4,
+            OrderStatus::Expired | OrderStatus::Cancelled => 5,
+        }
+    }
+
+    pub fn can_move_to(self, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, to),
+            (PendingPayment, Paid | Declined | Expired | Cancelled)
+                | (Declined, Paid | Expired | Cancelled)
+                | (Paid, AwaitingShipment | Fulfilled)
+                | (AwaitingShipment, Fulfilled)
+        )
+    }
+
+    pub fn move_to(self, to: OrderStatus) -> Result<OrderStatus, TransitionRefused> {
+        if self.can_move_to(to) {
+            Ok(to)
+        } else {
+            Err(TransitionRefused { from: self, to })
+        }
+    }
+
+    /// Payment can still be taken (a first attempt or a retry after a decline).
+    pub fn awaits_payment(self) -> bool {
+        matches!(self, OrderStatus::PendingPayment | OrderStatus::Declined)
+    }
+
+    pub fn is_paid(self) -> bool {
+        matches!(self, OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of delivery a line needs; the settings themselves live in the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FulfillmentKind {
+    Course,
+    Shipment,
+}
+
+/// Each line's own delivery state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineState {
+    Pending,
+    Delivered,
+    AwaitingShipment,
+    /// The delivery failed permanently; the seller has been told.
+    Failed,
+}
+
+impl LineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineState::Pending => "pending",
+            LineState::Delivered => "delivered",
+            LineState::AwaitingShipment => "awaiting_shipment",
+            LineState::Failed => "failed",
+        }
+    }
+
+    pub fn is_settled(self) -> bool {
+        !matches!(self, LineState::Pending)
+    }
+}
+
+/// What a delivered line gives the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Access {
+    Course {
+        login_url: String,
+        username: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+}
+
+/// The result of running one line's fulfillment action, stored once per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LineResult {
+    Delivered { access: Access },
+    AwaitingShipment,
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub sku: Sku,
+    pub name: String,
+    pub kind: FulfillmentKind,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+    pub state: LineState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Line {
+    pub fn apply(&mut self, result: &LineResult) {
+        match result {
+            LineResult::Delivered { access } => {
+                self.state = LineState::Delivered;
+                self.access = Some(access.clone());
+            }
+            LineResult::AwaitingShipment => self.state = LineState::AwaitingShipment,
+            LineResult::Failed { reason } => {
+                self.state = LineState::Failed;
+                self.failure = Some(reason.clone());
+            }
+        }
+    }
+
+    pub fn subtotal(&self) -> Money {
+        // Checked when the order was priced; a line never overflows afterwards.
+        self.unit_price.times(self.quantity.get()).unwrap_or(self.unit_price)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    /// Bumped by every write; writes are conditional on the version they read.
+    pub version: u64,
+    pub status: OrderStatus,
+    pub email: Email,
+    pub name: BuyerName,
+    pub lines: Vec<Line>,
+    pub total: Money,
+    pub created_at: i64,
+    /// Unix seconds until which stock is held and payment is accepted.
+    pub reserved_until: i64,
+}
+
+impl Order {
+    /// The status the order reaches once every line is settled, if it has settled.
+    pub fn settled_status(&self) -> Option<OrderStatus> {
+        if self.lines.iter().any(|l| !l.state.is_settled() || l.state == LineState::Failed) {
+            return None;
+        }
+        if self.lines.iter().any(|l| l.state == LineState::AwaitingShipment) {
+            Some(OrderStatus::AwaitingShipment)
+        } else {
+            Some(OrderStatus::Fulfilled)
+        }
+    }
+
+    pub fn reservation_holds(&self, now: i64) -> bool {
+        now < self.reserved_until
+    }
+}
+
+/// A payment gateway's verdict on one attempt, already verified by the gateway adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    pub gateway: String,
+    pub event_id: String,
+    pub order_id: OrderId,
+    pub outcome: PaymentOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PaymentOutcome {
+    Approved { amount: Money },
+    Declined { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn status() -> impl Strategy<Value = OrderStatus> {
+        proptest::sample::select(OrderStatus::ALL.to_vec())
+    }
+
+    #[test]
+    fn a_paid_order_never_returns_to_pending_or_declined() {
+        assert!(OrderStatus::Paid.move_to(OrderStatus::PendingPayment).is_err());
+        assert!(OrderStatus::Paid.move_to(OrderStatus::Declined).is_err());
+        assert!(OrderStatus::Fulfilled.move_to(OrderStatus::Paid).is_err());
+    }
+
+    #[test]
+    fn a_declined_order_can_still_be_paid() {
+        assert_eq!(OrderStatus::Declined.move_to(OrderStatus::Paid), Ok(OrderStatus::Paid));
+    }
+
+    #[test]
+    fn expired_and_cancelled_orders_stay_put() {
+        for to in OrderStatus::ALL {
+            assert!(!OrderStatus::Expired.can_move_to(to));
+            assert!(!OrderStatus::Cancelled.can_move_to(to));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_allowed_transition_moves_forward(from in status(), to in status()) {
+            if from.can_move_to(to) {
+                prop_assert!(to.rank() > from.rank());
+            }
+        }
+
+        #[test]
+        fn any_sequence_of_attempts_never_lowers_the_rank(attempts in proptest::collection::vec(status(), 0..30)) {
+            let mut current = OrderStatus::PendingPayment;
+            for to in attempts {
+                let before = current.rank();
+                if let Ok(next) = current.move_to(to) { current = next; }
+                prop_assert!(current.rank() >= before);
+            }
+        }
+    }
+}
