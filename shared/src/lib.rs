@@ -3,3 +3,16 @@
 
 pub mod config;
 pub mod domain;
+
+#[cfg(feature = "runtime")]
+pub mod adapters;
+#[cfg(feature = "runtime")]
+pub mod app;
+#[cfg(feature = "runtime")]
+pub mod ports;
+#[cfg(feature = "runtime")]
+pub mod signature;
+#[cfg(feature = "runtime")]
+pub mod http;
+#[cfg(feature = "runtime")]
+pub mod environment;

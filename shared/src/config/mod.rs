@@ -181,6 +181,7 @@ impl Store {
         let path = std::env::var(STORE_PATH_ENV)
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|_| Path::new(manifest_dir).join("../../store.toml"));
+        let path = path.canonicalize().unwrap_or(path);
         println!("cargo:rerun-if-env-changed={STORE_PATH_ENV}");
         println!("cargo:rerun-if-changed={}", path.display());
         let store = match Store::load_with_files(&path) {

@@ -1,0 +1,149 @@
+//! Translates HTTP requests into checkout use cases and their answers.
+
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use shared::adapters::system::{OsEntropy, SystemClock};
+use shared::app::checkout::{place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm};
+use shared::app::pages::{buy_page, not_found_page};
+use shared::app::render::Templates;
+use shared::app::Urls;
+use shared::config::Store;
+use shared::domain::Sku;
+use shared::http::{form_pairs, html, json, redirect, request_base, Problem};
+use shared::ports::OrderStore;
+
+pub struct State<S> {
+    pub store: Store,
+    pub templates: Templates,
+    pub orders: S,
+    /// The public base URL, or `None` to take it from each request's `Host`.
+    pub urls: Option<Urls>,
+    pub token_key: SecretString,
+}
+
+#[derive(Deserialize)]
+struct JsonCheckout {
+    items: Vec<JsonItem>,
+    email: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct JsonItem {
+    sku: String,
+    quantity: u32,
+}
+
+pub async fn handle<S: OrderStore>(state: &State<S>, request: Request) -> Result<Response<Body>, Error> {
+    let urls = state.urls.clone().unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    let path = request.uri().path().trim_end_matches('/');
+    let response = match (request.method().as_str(), path) {
+        ("POST", "/checkout") => checkout(state, &urls, &request).await,
+        ("GET", p) if p.starts_with("/buy/") => buy(state, &urls, &p["/buy/".len()..]).await,
+        _ => Problem::not_found("No such route.").into_response(),
+    };
+    Ok(response.map(Body::from))
+}
+
+async fn checkout<S: OrderStore>(state: &State<S>, urls: &Urls, request: &Request) -> http::Response<String> {
+    let is_json = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let form = if is_json {
+        match serde_json::from_slice::<JsonCheckout>(request.body()) {
+            Ok(c) => CheckoutForm {
+                items: c.items.into_iter().map(|i| (i.sku, i.quantity.to_string())).collect(),
+                email: c.email,
+                name: c.name,
+            },
+            Err(e) => return bad_request(format!("the body is not a checkout: {e}")),
+        }
+    } else {
+        from_form(request.body())
+    };
+    let key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim);
+    if key.is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return bad_request("Idempotency-Key must be 1 to 255 characters".into());
+    }
+    let ctx = CheckoutContext {
+        store: &state.store,
+        urls,
+        clock: &SystemClock,
+        entropy: &OsEntropy,
+        token_key: state.token_key.expose_secret().as_bytes(),
+    };
+    let placed = match Checkout::parse(&form) {
+        Ok(checkout) => place_order(&ctx, &state.orders, &checkout, key).await,
+        Err(e) => Err(e),
+    };
+    match placed {
+        Ok(receipt) if is_json => json(StatusCode::CREATED, &receipt),
+        Ok(receipt) => redirect(&receipt.payment_url),
+        Err(e) => problem(e).into_response(),
+    }
+}
+
+/// The HTML form: `sku` and `quantity` repeat, one pair per item.
+fn from_form(body: &[u8]) -> CheckoutForm {
+    let mut form = CheckoutForm::default();
+    let (mut skus, mut quantities) = (Vec::new(), Vec::new());
+    for (key, value) in form_pairs(body) {
+        match key.as_str() {
+            "sku" => skus.push(value),
+            "quantity" => quantities.push(value),
+            "email" => form.email = value,
+            "name" => form.name = value,
+            _ => {}
+        }
+    }
+    form.items = skus.into_iter().enumerate().map(|(i, s)| (s, quantities.get(i).cloned().unwrap_or("1".into()))).collect();
+    form
+}
+
+fn bad_request(detail: String) -> http::Response<String> {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail).into_response()
+}
+
+/// The one place checkout errors become HTTP answers.
+fn problem(error: CheckoutError) -> Problem {
+    match &error {
+        CheckoutError::Invalid { .. } => Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", error.to_string()),
+        CheckoutError::UnknownProduct(_) => Problem::new(StatusCode::NOT_FOUND, "unknown-product", "Unknown product", error.to_string()),
+        CheckoutError::SoldOut(_) => Problem::new(StatusCode::CONFLICT, "sold-out", "Sold out", error.to_string()),
+        CheckoutError::KeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused", error.to_string()),
+        CheckoutError::Store(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "checkout failed");
+            Problem::internal()
+        }
+    }
+}
+
+async fn buy<S: OrderStore>(state: &State<S>, urls: &Urls, sku: &str) -> http::Response<String> {
+    let product = Sku::parse(sku).ok().and_then(|sku| state.store.product(&sku));
+    let rendered = match product {
+        Some(product) => {
+            let available = match product.stock {
+                Some(limit) => match state.orders.stock_taken(&product.sku).await {
+                    Ok(taken) => Some(limit.saturating_sub(taken)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "stock unavailable");
+                        return Problem::internal().into_response();
+                    }
+                },
+                None => None,
+            };
+            buy_page(&state.store, &state.templates, urls, product, available).map(|page| (StatusCode::OK, page))
+        }
+        None => not_found_page(&state.store, &state.templates).map(|page| (StatusCode::NOT_FOUND, page)),
+    };
+    match rendered {
+        Ok((status, page)) => html(status, page),
+        Err(e) => {
+            tracing::error!(error = %e, "page failed to render");
+            Problem::internal().into_response()
+        }
+    }
+}

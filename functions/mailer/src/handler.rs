@@ -1,0 +1,63 @@
+//! Translates an SQS batch into send-mail calls, concurrently, and reports the records to
+//! retry. A record that can never succeed is logged and left to reach the DLQ.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::adapters::system::SystemClock;
+use shared::app::mail::send_order_mails;
+use shared::app::render::Templates;
+use shared::config::Store;
+use shared::ports::{MailSender, Message, OrderStore};
+use tracing::Instrument;
+
+pub struct State<S, M> {
+    pub store: Store,
+    pub templates: Templates,
+    pub orders: S,
+    pub sender: M,
+}
+
+pub async fn handle<S: OrderStore, M: MailSender>(
+    state: &State<S, M>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let results = futures::future::join_all(event.payload.records.iter().map(|record| {
+        let id = record.message_id.clone().unwrap_or_default();
+        process(state, record).instrument(tracing::info_span!("message", message_id = %id))
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (record, ok) in event.payload.records.iter().zip(results) {
+        if !ok {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}
+
+async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, record: &SqsMessage) -> bool {
+    let order_id = match Message::from_json(record.body.as_deref().unwrap_or_default()) {
+        Ok(Message::SendMail { order_id }) => order_id,
+        Ok(other) => {
+            tracing::error!(?other, "not a mail message; it will reach the DLQ");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "malformed message; it will reach the DLQ");
+            return false;
+        }
+    };
+    match send_order_mails(&state.store, &state.templates, &state.orders, &state.sender, &SystemClock, &order_id).await {
+        Ok(_) => true,
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(order_id = %order_id, error = %e, "mail will be retried");
+            false
+        }
+        Err(e) => {
+            tracing::error!(order_id = %order_id, error = %e, "mail cannot be sent; it will reach the DLQ");
+            false
+        }
+    }
+}

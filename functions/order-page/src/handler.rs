@@ -1,0 +1,106 @@
+//! Translates order-page requests: find the order by its token's hash, then render it.
+
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use shared::adapters::system::SystemClock;
+use shared::app::pages::{not_found_page, order_json, order_page};
+use shared::app::payment::{expire_if_due, open_payment};
+use shared::app::render::Templates;
+use shared::app::Urls;
+use shared::config::Store;
+use shared::domain::{Order, OrderToken};
+use shared::http::{html, json, redirect, request_base, Problem};
+use shared::ports::{Clock, OrderStore, PaymentGateway};
+
+pub struct State<S, G> {
+    pub store: Store,
+    pub templates: Templates,
+    pub orders: S,
+    pub gateway: G,
+    /// The public base URL, or `None` to take it from each request's `Host`.
+    pub urls: Option<Urls>,
+}
+
+enum View {
+    Page,
+    Json,
+    Pay,
+}
+
+pub async fn handle<S: OrderStore, G: PaymentGateway>(state: &State<S, G>, request: Request) -> Result<Response<Body>, Error> {
+    let urls = state.urls.clone().unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    let rest = request.uri().path().strip_prefix("/orders/").unwrap_or_default();
+    let (token, view) = if let Some(t) = rest.strip_suffix(".json") {
+        (t, View::Json)
+    } else if let Some(t) = rest.strip_suffix("/pay") {
+        (t, View::Pay)
+    } else {
+        (rest, View::Page)
+    };
+    let response = if request.method() != http::Method::GET {
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "Use GET.").into_response()
+    } else {
+        match find(state, token).await {
+            Ok(Some((order, token))) => answer(state, &urls, &order, &token, view).await,
+            Ok(None) => not_found(state, view),
+            Err(response) => response,
+        }
+    };
+    Ok(response.map(Body::from))
+}
+
+async fn find<S: OrderStore, G: PaymentGateway>(
+    state: &State<S, G>,
+    token: &str,
+) -> Result<Option<(Order, OrderToken)>, http::Response<String>> {
+    let Ok(token) = OrderToken::parse(token) else { return Ok(None) };
+    let fail = |e: &dyn std::error::Error| {
+        tracing::error!(error = %e, "order lookup failed");
+        Problem::internal().into_response()
+    };
+    let Some(id) = state.orders.order_id_by_token(&token.hash()).await.map_err(|e| fail(&e))? else {
+        return Ok(None);
+    };
+    // An unpaid order past its reservation is expired (and its stock released) on sight.
+    let order = expire_if_due(&state.store, &state.orders, &SystemClock, &id).await.map_err(|e| fail(&e))?;
+    Ok(order.map(|o| (o, token)))
+}
+
+async fn answer<S: OrderStore, G: PaymentGateway>(
+    state: &State<S, G>,
+    urls: &Urls,
+    order: &Order,
+    token: &OrderToken,
+    view: View,
+) -> http::Response<String> {
+    match view {
+        View::Json => json(StatusCode::OK, &order_json(order, &state.templates)),
+        View::Page => match order_page(&state.store, &state.templates, urls, order, token, SystemClock.now()) {
+            Ok(page) => html(StatusCode::OK, page),
+            Err(e) => {
+                tracing::error!(order_id = %order.id, error = %e, "order page failed to render");
+                Problem::internal().into_response()
+            }
+        },
+        View::Pay => {
+            let order_url = urls.order(token);
+            match open_payment(&state.store, &state.orders, &state.gateway, &SystemClock, &order.id, &order_url).await {
+                Ok(location) => redirect(&location),
+                Err(e) => {
+                    tracing::error!(order_id = %order.id, error = %e, "payment session failed");
+                    Problem::new(StatusCode::BAD_GATEWAY, "gateway-unavailable", "Payment unavailable", "Please try again.")
+                        .into_response()
+                }
+            }
+        }
+    }
+}
+
+fn not_found<S, G>(state: &State<S, G>, view: View) -> http::Response<String> {
+    match view {
+        View::Json => Problem::not_found("There is no order at this address.").into_response(),
+        View::Page | View::Pay => match not_found_page(&state.store, &state.templates) {
+            Ok(page) => html(StatusCode::NOT_FOUND, page),
+            Err(_) => Problem::not_found("There is no order at this address.").into_response(),
+        },
+    }
+}

@@ -1,0 +1,121 @@
+//! Course enrolment: the built-in provider makes a login itself; the webhook provider asks
+//! the seller's LMS with a signed request.
+
+use crate::config::CourseProvider;
+use crate::domain::Access;
+use crate::ports::{Clock, CourseEnroller, EnrolError, Enrolment};
+use crate::signature;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Password characters: letters and digits without the ones people misread (0/O, 1/l/I).
+const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+const PASSWORD_LENGTH: usize = 16;
+const LMS_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct CourseProviders<C: Clock> {
+    http: reqwest::Client,
+    /// Named secrets the store's webhook providers refer to.
+    secrets: HashMap<String, SecretString>,
+    clock: C,
+}
+
+#[derive(Deserialize)]
+struct LmsAnswer {
+    login_url: String,
+    username: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+impl<C: Clock> CourseProviders<C> {
+    pub fn new(http: reqwest::Client, secrets: HashMap<String, SecretString>, clock: C) -> Self {
+        CourseProviders { http, secrets, clock }
+    }
+
+    async fn ask_lms(&self, url: &str, secret_name: &str, e: &Enrolment) -> Result<Access, EnrolError> {
+        let secret = self
+            .secrets
+            .get(secret_name)
+            .ok_or_else(|| EnrolError::Permanent(format!("the secret `{secret_name}` is not configured")))?;
+        let body = serde_json::to_vec(e).expect("enrolments serialise");
+        let header = signature::sign(secret.expose_secret().as_bytes(), self.clock.now(), &body);
+        let response = self
+            .http
+            .post(url)
+            .timeout(LMS_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(signature::HEADER, header)
+            // Lets the LMS recognise a retry of the same enrolment.
+            .header("Idempotency-Key", format!("{}:{}", e.order_id, e.line))
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| EnrolError::Transient(format!("no answer from the LMS: {}", without_url(&err))))?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(EnrolError::Transient(format!("the LMS answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(EnrolError::Permanent(format!("the LMS refused the enrolment with {status}")));
+        }
+        let answer: LmsAnswer = response
+            .json()
+            .await
+            .map_err(|_| EnrolError::Permanent("the LMS answer is not {login_url, username, password?} JSON".into()))?;
+        Ok(Access::Course { login_url: answer.login_url, username: answer.username, password: answer.password })
+    }
+}
+
+fn without_url(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "timed out".into()
+    } else if err.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+pub fn random_password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LENGTH)
+        .map(|_| PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())] as char)
+        .collect()
+}
+
+impl<C: Clock> CourseEnroller for CourseProviders<C> {
+    async fn enrol(&self, provider: &CourseProvider, enrolment: &Enrolment) -> Result<Access, EnrolError> {
+        match provider {
+            CourseProvider::Builtin { login_url } => Ok(Access::Course {
+                login_url: login_url.clone(),
+                username: enrolment.email.to_string(),
+                password: Some(random_password()),
+            }),
+            CourseProvider::Webhook { url, secret } => self.ask_lms(url, secret, enrolment).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_and_differ() {
+        let a = random_password();
+        assert!(a.len() >= 12);
+        assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        assert_ne!(a, random_password());
+    }
+}
+
+pub type HttpClient = reqwest::Client;
+
+/// The HTTP client for outgoing calls (LMS, seller webhooks), built once per cold start.
+pub fn http_client() -> Result<HttpClient, reqwest::Error> {
+    reqwest::Client::builder().user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION"))).build()
+}

@@ -1,0 +1,485 @@
+//! Embedded adapters for the dev stack and tests: a durable store on redb (its write
+//! transactions are serialised, so every conditional write is atomic), an in-process queue
+//! with redelivery and a dead-letter list, and an outbox that keeps sent mail.
+
+use crate::domain::{Order, OrderId, Sku, TokenHash};
+use crate::ports::{
+    Claim, EventRecord, IdempotencyRecord, MailError, MailSender, Message, NewOrder, OrderStore, OutgoingMail,
+    PlaceError, Queue, QueueError, QueueName, Recorded, Reservation, StoreError,
+};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
+const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+const STOCK_TAKEN: TableDefinition<&str, u64> = TableDefinition::new("stock_taken");
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payment_events");
+const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+
+fn unavailable(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(Box::new(e.into()))
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(Box::new(e))
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("stored items serialise")
+}
+
+/// Once-only work as kept in the store.
+#[derive(Serialize, Deserialize)]
+struct OnceItem {
+    done: bool,
+    lease_until: i64,
+    #[serde(default)]
+    result: serde_json::Value,
+}
+
+/// The embedded state store: one redb file in the data folder (or memory, for tests).
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(unavailable)?;
+        Self::with_tables(db)
+    }
+
+    pub fn in_memory() -> Self {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory database opens");
+        Self::with_tables(db).expect("tables are created in memory")
+    }
+
+    fn with_tables(db: Database) -> Result<Self, StoreError> {
+        let tx = db.begin_write().map_err(unavailable)?;
+        tx.open_table(ORDERS).map_err(unavailable)?;
+        tx.open_table(TOKENS).map_err(unavailable)?;
+        tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
+        tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+        tx.open_table(EVENTS).map_err(unavailable)?;
+        tx.open_table(ONCE).map_err(unavailable)?;
+        tx.open_table(OUTBOX).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    /// Runs blocking database work off the async runtime's threads.
+    async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || work(&db)).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Unavailable(Box::new(e)).into()),
+        }
+    }
+
+    /// Every order, for recovery at start-up and for the dev tools.
+    pub async fn orders(&self) -> Result<Vec<Order>, StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(ORDERS).map_err(unavailable)?;
+            let mut orders = Vec::new();
+            for row in table.iter().map_err(unavailable)? {
+                let (_, value) = row.map_err(unavailable)?;
+                orders.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
+            }
+            Ok(orders)
+        })
+        .await
+    }
+
+    /// Payment events recorded for an order.
+    pub async fn payment_events(&self, order: &OrderId) -> Result<Vec<EventRecord>, StoreError> {
+        let prefix = format!("{order}#");
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(EVENTS).map_err(unavailable)?;
+            let mut events = Vec::new();
+            for row in table.range(prefix.as_str()..).map_err(unavailable)? {
+                let (key, value) = row.map_err(unavailable)?;
+                if !key.value().starts_with(&prefix) {
+                    break;
+                }
+                events.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    /// The mail outbox kept in the same database.
+    pub fn outbox(&self) -> Outbox {
+        Outbox { db: self.db.clone() }
+    }
+}
+
+fn read_order(table: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Order>, StoreError> {
+    match table.get(id).map_err(unavailable)? {
+        Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(corrupt)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes `order` if the stored one has `expected_version`, inside an open write transaction.
+fn write_order_if(tx: &redb::WriteTransaction, order: &Order, expected_version: u64) -> Result<(), StoreError> {
+    let mut table = tx.open_table(ORDERS).map_err(unavailable)?;
+    match read_order(&table, order.id.as_str())? {
+        Some(current) if current.version == expected_version => {}
+        _ => return Err(StoreError::Conflict),
+    }
+    table.insert(order.id.as_str(), to_json(order).as_slice()).map_err(unavailable)?;
+    Ok(())
+}
+
+impl OrderStore for EmbeddedStore {
+    async fn place_order(&self, new: &NewOrder) -> Result<(), PlaceError> {
+        let new = new.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                if let Some(record) = &new.idempotency {
+                    let mut table = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
+                    if let Some(existing) = table.get(record.key_hash.as_str()).map_err(unavailable)? {
+                        let existing: IdempotencyRecord = serde_json::from_slice(existing.value()).map_err(corrupt)?;
+                        return Err(PlaceError::KeyUsed(existing));
+                    }
+                    table.insert(record.key_hash.as_str(), to_json(record).as_slice()).map_err(unavailable)?;
+                }
+                let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+                for r in &new.reservations {
+                    let taken = stock.get(r.sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+                    if taken + u64::from(r.quantity) > u64::from(r.limit) {
+                        // Dropping the transaction without commit leaves everything as it was.
+                        return Err(PlaceError::SoldOut(r.sku.clone()));
+                    }
+                    stock.insert(r.sku.as_str(), taken + u64::from(r.quantity)).map_err(unavailable)?;
+                }
+                let mut orders = tx.open_table(ORDERS).map_err(unavailable)?;
+                if orders.get(new.order.id.as_str()).map_err(unavailable)?.is_some() {
+                    return Err(PlaceError::Store(StoreError::Conflict));
+                }
+                orders.insert(new.order.id.as_str(), to_json(&new.order).as_slice()).map_err(unavailable)?;
+                let mut tokens = tx.open_table(TOKENS).map_err(unavailable)?;
+                if tokens.get(new.token_hash.as_str()).map_err(unavailable)?.is_some() {
+                    return Err(PlaceError::Store(StoreError::Conflict));
+                }
+                tokens.insert(new.token_hash.as_str(), new.order.id.as_str()).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn idempotency_record(&self, key_hash: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let key = key_hash.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            match table.get(key.as_str()).map_err(unavailable)? {
+                Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(corrupt)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(ORDERS).map_err(unavailable)?;
+            read_order(&table, &id)
+        })
+        .await
+    }
+
+    async fn order_id_by_token(&self, token: &TokenHash) -> Result<Option<OrderId>, StoreError> {
+        let hash = token.as_str().to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(TOKENS).map_err(unavailable)?;
+            let id = table.get(hash.as_str()).map_err(unavailable)?.map(|v| v.value().to_owned());
+            id.map(|id| OrderId::parse(&id).map_err(|e| StoreError::Corrupt(Box::new(e)))).transpose()
+        })
+        .await
+    }
+
+    async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
+        let sku = sku.to_string();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+            let taken = table.get(sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+            Ok(u32::try_from(taken).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {
+        let order = order.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            write_order_if(&tx, &order, expected_version)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn release_order(&self, order: &Order, expected_version: u64, reservations: &[Reservation]) -> Result<(), StoreError> {
+        let (order, reservations) = (order.clone(), reservations.to_vec());
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            write_order_if(&tx, &order, expected_version)?;
+            {
+                let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+                for r in &reservations {
+                    let taken = stock.get(r.sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+                    stock.insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity))).map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn record_payment_event(&self, record: &EventRecord, update: Option<(&Order, u64)>) -> Result<Recorded, StoreError> {
+        let record = record.clone();
+        let update = update.map(|(o, v)| (o.clone(), v));
+        self.blocking(move |db| {
+            let key = format!("{}#{}#{}", record.event.order_id, record.event.gateway, record.event.event_id);
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut events = tx.open_table(EVENTS).map_err(unavailable)?;
+                if events.get(key.as_str()).map_err(unavailable)?.is_some() {
+                    return Ok(Recorded::Duplicate);
+                }
+                events.insert(key.as_str(), to_json(&record).as_slice()).map_err(unavailable)?;
+            }
+            if let Some((order, expected)) = &update {
+                write_order_if(&tx, order, *expected)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(Recorded::New)
+        })
+        .await
+    }
+
+    async fn claim(&self, order: &OrderId, key: &str, now: i64, lease_until: i64) -> Result<Claim, StoreError> {
+        let key = format!("{order}#{key}");
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
+                let existing: Option<OnceItem> = match table.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
+                    None => None,
+                };
+                match existing {
+                    Some(item) if item.done => return Ok(Claim::Done(item.result)),
+                    Some(item) if item.lease_until > now => return Ok(Claim::Busy),
+                    _ => {}
+                }
+                let item = OnceItem { done: false, lease_until, result: serde_json::Value::Null };
+                table.insert(key.as_str(), to_json(&item).as_slice()).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(Claim::Acquired)
+        })
+        .await
+    }
+
+    async fn complete(&self, order: &OrderId, key: &str, result: &serde_json::Value) -> Result<(), StoreError> {
+        let key = format!("{order}#{key}");
+        let item = OnceItem { done: true, lease_until: 0, result: result.clone() };
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            tx.open_table(ONCE).map_err(unavailable)?.insert(key.as_str(), to_json(&item).as_slice()).map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn release(&self, order: &OrderId, key: &str) -> Result<(), StoreError> {
+        let key = format!("{order}#{key}");
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
+                let done = match table.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => serde_json::from_slice::<OnceItem>(v.value()).map_err(corrupt)?.done,
+                    None => false,
+                };
+                if !done {
+                    table.remove(key.as_str()).map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+}
+
+/// Sent mail, kept in the store's database so it survives restarts.
+#[derive(Clone)]
+pub struct Outbox {
+    db: Arc<Database>,
+}
+
+impl Outbox {
+    pub fn mails(&self) -> Result<Vec<OutgoingMail>, StoreError> {
+        let tx = self.db.begin_read().map_err(unavailable)?;
+        let table = tx.open_table(OUTBOX).map_err(unavailable)?;
+        let mut mails = Vec::new();
+        for row in table.iter().map_err(unavailable)? {
+            let (_, value) = row.map_err(unavailable)?;
+            mails.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
+        }
+        Ok(mails)
+    }
+}
+
+impl MailSender for Outbox {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let db = self.db.clone();
+        let mail = mail.clone();
+        let write = move || -> Result<(), StoreError> {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(OUTBOX).map_err(unavailable)?;
+                let next = table.len().map_err(unavailable)?;
+                table.insert(next, to_json(&mail).as_slice()).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        };
+        match tokio::task::spawn_blocking(write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(MailError(Box::new(e))),
+            Err(e) => Err(MailError(Box::new(e))),
+        }
+    }
+}
+
+/// A message handed to a consumer, as SQS would hand it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// An in-process stand-in for SQS: messages wait in memory; a consumer takes batches and
+/// gives back the ones that failed, which return after a delay and go to a dead-letter list
+/// after `MAX_RECEIVES` attempts.
+#[derive(Clone, Default)]
+pub struct EmbeddedQueue {
+    inner: Arc<QueueInner>,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    queues: Mutex<HashMap<QueueName, VecDeque<Delivery>>>,
+    dead: Mutex<Vec<(QueueName, Delivery)>>,
+    sent: Mutex<u64>,
+    fulfillment: Notify,
+    mail: Notify,
+}
+
+impl EmbeddedQueue {
+    /// As the SQS redrive policy in the template: the fifth failure sends a message to the DLQ.
+    pub const MAX_RECEIVES: u32 = 5;
+
+    fn notify(&self, queue: QueueName) -> &Notify {
+        match queue {
+            QueueName::Fulfillment => &self.inner.fulfillment,
+            QueueName::Mail => &self.inner.mail,
+        }
+    }
+
+    fn push(&self, queue: QueueName, delivery: Delivery) {
+        let mut queues = self.inner.queues.lock().expect("queue lock");
+        queues.entry(queue).or_default().push_back(delivery);
+        drop(queues);
+        self.notify(queue).notify_one();
+    }
+
+    /// Waits for messages and takes up to `max` of them.
+    pub async fn receive(&self, queue: QueueName, max: usize) -> Vec<Delivery> {
+        loop {
+            let notified = self.notify(queue).notified();
+            {
+                let mut queues = self.inner.queues.lock().expect("queue lock");
+                let waiting = queues.entry(queue).or_default();
+                if !waiting.is_empty() {
+                    let n = max.min(waiting.len());
+                    return waiting
+                        .drain(..n)
+                        .map(|mut d| {
+                            d.receive_count += 1;
+                            d
+                        })
+                        .collect();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes whatever is waiting without blocking (tests drive consumers this way).
+    pub fn try_receive(&self, queue: QueueName, max: usize) -> Vec<Delivery> {
+        let mut queues = self.inner.queues.lock().expect("queue lock");
+        let waiting = queues.entry(queue).or_default();
+        let n = max.min(waiting.len());
+        waiting
+            .drain(..n)
+            .map(|mut d| {
+                d.receive_count += 1;
+                d
+            })
+            .collect()
+    }
+
+    /// Gives back a message its consumer failed: it returns later, or goes to the dead letters.
+    pub fn failed(&self, queue: QueueName, delivery: Delivery) {
+        if delivery.receive_count >= Self::MAX_RECEIVES {
+            tracing::error!(message_id = %delivery.message_id, ?queue, "message moved to the dead-letter list");
+            self.inner.dead.lock().expect("queue lock").push((queue, delivery));
+        } else {
+            self.push(queue, delivery);
+        }
+    }
+
+    pub fn dead_letters(&self) -> Vec<(QueueName, Delivery)> {
+        self.inner.dead.lock().expect("queue lock").clone()
+    }
+
+    pub fn waiting(&self, queue: QueueName) -> usize {
+        self.inner.queues.lock().expect("queue lock").get(&queue).map_or(0, VecDeque::len)
+    }
+}
+
+impl Queue for EmbeddedQueue {
+    async fn send(&self, message: &Message) -> Result<(), QueueError> {
+        let id = {
+            let mut sent = self.inner.sent.lock().expect("queue lock");
+            *sent += 1;
+            *sent
+        };
+        self.push(message.queue(), Delivery { message_id: format!("local-{id}"), body: message.to_json(), receive_count: 0 });
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! testpay, the built-in test gateway. It behaves like a hosted-page gateway: a session is a
+//! page the buyer pays on, and the verdict reaches the store as a signed webhook over HTTP.
+//! Sessions are stateless: the session id carries its details, signed with the gateway's secret.
+
+use crate::app::Urls;
+use crate::domain::{Money, Order, OrderId, PaymentEvent, PaymentOutcome};
+use crate::ports::{GatewayError, PaymentGateway, PaymentSession, WebhookError};
+use crate::signature;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub const NAME: &str = "testpay";
+pub const APPROVE_CARD: &str = "4242424242424242";
+pub const DECLINE_CARD: &str = "4000000000000002";
+
+/// What a session id carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub order_id: OrderId,
+    pub amount: Money,
+    pub lines: Vec<SessionLine>,
+    pub return_url: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLine {
+    pub name: String,
+    pub quantity: u32,
+}
+
+/// The webhook body testpay sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestpayEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub order_id: OrderId,
+    pub amount: Money,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error("this payment page is not valid")]
+    BadSession,
+    #[error("this payment page has expired")]
+    Expired,
+    #[error("use test card 4242 4242 4242 4242 (approved) or 4000 0000 0000 0002 (declined)")]
+    UnknownCard,
+    #[error("enter the expiry as MM/YY")]
+    BadExpiry,
+    #[error("enter the 3 or 4 digit CVC")]
+    BadCvc,
+}
+
+pub struct Testpay {
+    secret: SecretString,
+    urls: Urls,
+    /// Events already sent per order, replayed in test mode.
+    history: Mutex<HashMap<OrderId, Vec<TestpayEvent>>>,
+    deliver_twice_out_of_order: bool,
+}
+
+impl Testpay {
+    pub fn new(secret: SecretString, urls: Urls, deliver_twice_out_of_order: bool) -> Self {
+        Testpay { secret, urls, history: Mutex::default(), deliver_twice_out_of_order }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes()).expect("HMAC takes keys of any length")
+    }
+
+    fn session_id(&self, session: &Session) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).expect("sessions serialise"));
+        let mut mac = self.mac();
+        mac.update(b"session:");
+        mac.update(payload.as_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16]);
+        format!("ts_{payload}.{tag}")
+    }
+
+    /// Reads a session id back, refusing any that testpay did not sign.
+    pub fn session(&self, id: &str) -> Result<Session, CardError> {
+        let (payload, tag) = id.strip_prefix("ts_").and_then(|s| s.split_once('.')).ok_or(CardError::BadSession)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CardError::BadSession)?;
+        let mut mac = self.mac();
+        mac.update(b"session:");
+        mac.update(payload.as_bytes());
+        mac.verify_truncated_left(&tag).map_err(|_| CardError::BadSession)?;
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CardError::BadSession)?;
+        serde_json::from_slice(&json).map_err(|_| CardError::BadSession)
+    }
+
+    /// The buyer submitted the card form: the event the gateway will send.
+    pub fn charge(&self, session: &Session, card_number: &str, exp: &str, cvc: &str, now: i64) -> Result<TestpayEvent, CardError> {
+        if now >= session.expires_at {
+            return Err(CardError::Expired);
+        }
+        let digits: String = card_number.chars().filter(|c| !c.is_whitespace()).collect();
+        let kind = match digits.as_str() {
+            APPROVE_CARD => "payment.approved",
+            DECLINE_CARD => "payment.declined",
+            _ => return Err(CardError::UnknownCard),
+        };
+        let exp_ok = exp.trim().split_once('/').is_some_and(|(m, y)| {
+            m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m)) && y.len() == 2 && y.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !exp_ok {
+            return Err(CardError::BadExpiry);
+        }
+        let cvc = cvc.trim();
+        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CardError::BadCvc);
+        }
+        let mut id = [0u8; 12];
+        rand::rng().fill_bytes(&mut id);
+        Ok(TestpayEvent {
+            id: format!("evt_{}", hex::encode(id)),
+            kind: kind.into(),
+            order_id: session.order_id.clone(),
+            amount: session.amount,
+            created: now,
+        })
+    }
+
+    /// The deliveries for a new event, in order: the event itself, or in test mode the event
+    /// twice with every earlier event of the order replayed between the copies.
+    pub fn deliveries(&self, event: &TestpayEvent) -> Vec<TestpayEvent> {
+        let mut history = self.history.lock().expect("history lock");
+        let earlier = history.entry(event.order_id.clone()).or_default();
+        let mut out = vec![event.clone()];
+        if self.deliver_twice_out_of_order {
+            out.extend(earlier.iter().rev().cloned());
+            out.push(event.clone());
+        }
+        earlier.push(event.clone());
+        out
+    }
+
+    /// Body and `Nightshift-Signature` header for an event.
+    pub fn signed(&self, event: &TestpayEvent, now: i64) -> (Vec<u8>, String) {
+        let body = serde_json::to_vec(event).expect("events serialise");
+        let header = signature::sign(self.secret.expose_secret().as_bytes(), now, &body);
+        (body, header)
+    }
+
+    pub fn webhook_url(&self) -> String {
+        self.urls.webhook(NAME)
+    }
+}
+
+impl PaymentGateway for Testpay {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn open_session(&self, order: &Order, return_url: &str) -> Result<PaymentSession, GatewayError> {
+        let session = Session {
+            order_id: order.id.clone(),
+            amount: order.total,
+            lines: order.lines.iter().map(|l| SessionLine { name: l.name.clone(), quantity: l.quantity.get() }).collect(),
+            return_url: return_url.to_owned(),
+            expires_at: order.reserved_until,
+        };
+        let id = self.session_id(&session);
+        let url = format!("{}/testpay/sessions/{id}", self.urls.base());
+        Ok(PaymentSession { id, url })
+    }
+
+    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8], now: i64) -> Result<Option<PaymentEvent>, WebhookError> {
+        let header = headers.get(signature::HEADER).map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature)).transpose()?;
+        signature::verify(self.secret.expose_secret().as_bytes(), header, body, now)?;
+        let event: TestpayEvent = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBody(e.to_string()))?;
+        let outcome = match event.kind.as_str() {
+            "payment.approved" => PaymentOutcome::Approved { amount: event.amount },
+            "payment.declined" => PaymentOutcome::Declined { reason: "card declined".into() },
+            _ => return Ok(None),
+        };
+        Ok(Some(PaymentEvent { gateway: NAME.into(), event_id: event.id, order_id: event.order_id, outcome }))
+    }
+}

@@ -1,0 +1,208 @@
+//! Place an order: price from the catalogue, reserve stock atomically with the order, and
+//! answer a repeated `Idempotency-Key` with the first answer.
+
+use crate::config::Store;
+use crate::domain::{
+    BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken, ParseError, Quantity, Sku,
+};
+use crate::ports::{Clock, Entropy, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Reservation, StoreError};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Urls;
+
+/// A checkout as the buyer sent it, before parsing.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutForm {
+    pub items: Vec<(String, String)>,
+    pub email: String,
+    pub name: String,
+}
+
+/// A parsed checkout: skus merged, every field valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    pub items: Vec<(Sku, Quantity)>,
+    pub email: Email,
+    pub name: BuyerName,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("{field}: {problem}")]
+    Invalid { field: &'static str, problem: String },
+    #[error("there is no product `{0}`")]
+    UnknownProduct(String),
+    #[error("{0} is sold out")]
+    SoldOut(Sku),
+    #[error("this Idempotency-Key was already used for a different checkout")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the buyer gets back: where to pay and where to follow the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub order_id: OrderId,
+    pub order_url: String,
+    pub payment_url: String,
+    pub status: OrderStatus,
+}
+
+impl Checkout {
+    pub fn parse(form: &CheckoutForm) -> Result<Checkout, CheckoutError> {
+        let invalid = |field: &'static str| move |e: ParseError| CheckoutError::Invalid { field, problem: e.to_string() };
+        if form.items.is_empty() {
+            return Err(CheckoutError::Invalid { field: "items", problem: "choose at least one product".into() });
+        }
+        let mut items: Vec<(Sku, Quantity)> = Vec::new();
+        for (sku, quantity) in &form.items {
+            let sku = Sku::parse(sku.trim()).map_err(|_| CheckoutError::UnknownProduct(sku.chars().take(64).collect()))?;
+            let quantity = Quantity::parse(quantity).map_err(invalid("quantity"))?;
+            match items.iter_mut().find(|(s, _)| *s == sku) {
+                Some((_, q)) => *q = Quantity::new(q.get() + quantity.get()).map_err(invalid("quantity"))?,
+                None => items.push((sku, quantity)),
+            }
+        }
+        Ok(Checkout {
+            items,
+            email: Email::parse(&form.email).map_err(invalid("email"))?,
+            name: BuyerName::parse(&form.name).map_err(invalid("name"))?,
+        })
+    }
+
+    /// SHA-256 of the request, to tell a replay from a different request under the same key.
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for (sku, q) in &self.items {
+            h.update(format!("{sku}\0{}\0", q.get()));
+        }
+        h.update(format!("{}\0{}", self.email, self.name));
+        hex::encode(h.finalize())
+    }
+}
+
+/// What checkout needs besides the store.
+pub struct CheckoutContext<'a, C: Clock, E: Entropy> {
+    pub store: &'a Store,
+    pub urls: &'a Urls,
+    pub clock: &'a C,
+    pub entropy: &'a E,
+    /// Secret that derives order tokens for idempotent checkouts, so replays can answer with
+    /// the same order URL while only the token's hash is stored.
+    pub token_key: &'a [u8],
+}
+
+pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
+    ctx: &CheckoutContext<'_, C, E>,
+    orders: &S,
+    checkout: &Checkout,
+    idempotency_key: Option<&str>,
+) -> Result<Receipt, CheckoutError> {
+    let currency = ctx.store.settings.currency;
+    let mut lines = Vec::with_capacity(checkout.items.len());
+    let mut reservations = Vec::new();
+    let mut total = Money::zero(currency);
+    for (sku, quantity) in &checkout.items {
+        let product = ctx.store.product(sku).ok_or_else(|| CheckoutError::UnknownProduct(sku.to_string()))?;
+        if let Some(limit) = product.stock {
+            if quantity.get() > limit {
+                return Err(CheckoutError::SoldOut(sku.clone()));
+            }
+            reservations.push(Reservation { sku: sku.clone(), quantity: quantity.get(), limit });
+        }
+        let subtotal = product.price.times(quantity.get()).map_err(|e| CheckoutError::Invalid {
+            field: "quantity",
+            problem: e.to_string(),
+        })?;
+        total = total.checked_add(subtotal).map_err(|e| CheckoutError::Invalid { field: "items", problem: e.to_string() })?;
+        lines.push(Line {
+            sku: sku.clone(),
+            name: product.name.clone(),
+            kind: product.fulfillment.kind(),
+            quantity: *quantity,
+            unit_price: product.price,
+            state: LineState::Pending,
+            access: None,
+            failure: None,
+        });
+    }
+
+    let fingerprint = checkout.fingerprint();
+    let idempotency = idempotency_key.map(|key| (key, hex::encode(Sha256::digest(key.as_bytes()))));
+    if let Some((key, key_hash)) = &idempotency {
+        if let Some(record) = orders.idempotency_record(key_hash).await? {
+            return replay(ctx, &record, &fingerprint, key);
+        }
+    }
+    let token = match &idempotency {
+        Some((key, _)) => derived_token(ctx.token_key, key, &fingerprint),
+        None => {
+            let mut bytes = [0u8; 16];
+            ctx.entropy.fill(&mut bytes);
+            OrderToken::from_bytes(bytes)
+        }
+    };
+    let mut id = [0u8; 10];
+    ctx.entropy.fill(&mut id);
+    let now = ctx.clock.now();
+    let order = Order {
+        id: OrderId::from_random(id),
+        version: 1,
+        status: OrderStatus::PendingPayment,
+        email: checkout.email.clone(),
+        name: checkout.name.clone(),
+        lines,
+        total,
+        created_at: now,
+        reserved_until: now + i64::from(ctx.store.settings.reservation_minutes) * 60,
+    };
+    let new = NewOrder {
+        token_hash: token.hash(),
+        reservations,
+        idempotency: idempotency.as_ref().map(|(_, key_hash)| IdempotencyRecord {
+            key_hash: key_hash.clone(),
+            fingerprint: fingerprint.clone(),
+            order_id: order.id.clone(),
+        }),
+        order,
+    };
+    match orders.place_order(&new).await {
+        Ok(()) => Ok(receipt(ctx.urls, new.order.id, &token)),
+        Err(PlaceError::SoldOut(sku)) => Err(CheckoutError::SoldOut(sku)),
+        // A concurrent request with the same key won the race: answer as it did.
+        Err(PlaceError::KeyUsed(record)) => replay(ctx, &record, &fingerprint, idempotency.map(|(k, _)| k).unwrap_or("")),
+        Err(PlaceError::Store(e)) => Err(e.into()),
+    }
+}
+
+fn replay<C: Clock, E: Entropy>(
+    ctx: &CheckoutContext<'_, C, E>,
+    record: &IdempotencyRecord,
+    fingerprint: &str,
+    key: &str,
+) -> Result<Receipt, CheckoutError> {
+    if record.fingerprint != fingerprint {
+        return Err(CheckoutError::KeyReused);
+    }
+    let token = derived_token(ctx.token_key, key, fingerprint);
+    Ok(receipt(ctx.urls, record.order_id.clone(), &token))
+}
+
+fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken) -> Receipt {
+    Receipt { order_id, order_url: urls.order(token), payment_url: urls.pay(token), status: OrderStatus::PendingPayment }
+}
+
+fn derived_token(key: &[u8], idempotency_key: &str, fingerprint: &str) -> OrderToken {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(b"nightshift order token\0");
+    mac.update(idempotency_key.as_bytes());
+    mac.update(b"\0");
+    mac.update(fingerprint.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    OrderToken::from_bytes(bytes)
+}

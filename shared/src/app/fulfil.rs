@@ -1,0 +1,159 @@
+//! Fulfil a paid order: run each line's action once, keep its result on the order, and queue
+//! the mail once every line has settled.
+
+use crate::config::{Fulfillment, Store};
+use crate::domain::{FulfillmentKind, LineResult, LineState, Order, OrderId};
+use crate::ports::{Claim, Clock, CourseEnroller, EnrolError, Enrolment, Message, OrderStore, Queue, QueueError, StoreError};
+
+/// How long a worker may hold a step before another may take it over.
+const STEP_LEASE_SECONDS: i64 = 120;
+const RACE_RETRIES: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FulfilError {
+    /// Not worth retrying: the message names no order we have.
+    #[error("there is no order {0}")]
+    UnknownOrder(OrderId),
+    /// Some step must be tried again later (a provider was down, or another worker holds it).
+    #[error("{0} line(s) must be retried later")]
+    Retry(usize),
+    #[error("the order kept changing; try again")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl FulfilError {
+    /// Whether a redelivery of the message could succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, FulfilError::UnknownOrder(_))
+    }
+}
+
+/// The state of an order after fulfilment ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fulfilled {
+    /// Every line has settled; the mail is queued.
+    Settled(Order),
+    /// The order is not paid (or already past fulfilment); nothing to do.
+    NotPayable,
+}
+
+pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
+    store: &Store,
+    orders: &S,
+    queue: &Q,
+    clock: &C,
+    enroller: &L,
+    order_id: &OrderId,
+) -> Result<Fulfilled, FulfilError> {
+    let order = orders.order(order_id).await?.ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
+    if !order.status.is_paid() {
+        return Ok(Fulfilled::NotPayable);
+    }
+
+    let mut results = Vec::new();
+    let mut retry = 0;
+    for (index, line) in order.lines.iter().enumerate() {
+        if line.state.is_settled() {
+            continue;
+        }
+        let key = step_key(index, line.kind);
+        let now = clock.now();
+        match orders.claim(order_id, &key, now, now + STEP_LEASE_SECONDS).await? {
+            Claim::Done(stored) => match serde_json::from_value::<LineResult>(stored) {
+                Ok(result) => results.push((index, result)),
+                Err(e) => return Err(StoreError::Corrupt(Box::new(e)).into()),
+            },
+            Claim::Busy => retry += 1,
+            Claim::Acquired => match run_step(store, enroller, &order, index).await {
+                Ok(result) => {
+                    let value = serde_json::to_value(&result).expect("line results serialise");
+                    orders.complete(order_id, &key, &value).await?;
+                    results.push((index, result));
+                }
+                Err(reason) => {
+                    tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
+                    orders.release(order_id, &key).await?;
+                    retry += 1;
+                }
+            },
+        }
+    }
+
+    let order = save_results(orders, order_id, &results).await?;
+    if retry > 0 {
+        return Err(FulfilError::Retry(retry));
+    }
+    if order.lines.iter().all(|l| l.state.is_settled()) {
+        queue.send(&Message::SendMail { order_id: order_id.clone() }).await?;
+    }
+    Ok(Fulfilled::Settled(order))
+}
+
+fn step_key(index: usize, kind: FulfillmentKind) -> String {
+    let kind = match kind {
+        FulfillmentKind::Course => "course",
+        FulfillmentKind::Shipment => "shipment",
+    };
+    format!("STEP#{index}#{kind}")
+}
+
+/// Runs one line's action. `Err` is a transient failure worth retrying.
+async fn run_step<L: CourseEnroller>(store: &Store, enroller: &L, order: &Order, index: usize) -> Result<LineResult, String> {
+    let line = &order.lines[index];
+    let Some(product) = store.product(&line.sku) else {
+        return Ok(LineResult::Failed { reason: format!("{} is no longer in the catalogue", line.sku) });
+    };
+    match &product.fulfillment {
+        Fulfillment::Shipment => Ok(LineResult::AwaitingShipment),
+        Fulfillment::Course { course_id, provider } => {
+            let enrolment = Enrolment {
+                order_id: order.id.clone(),
+                line: index,
+                email: order.email.clone(),
+                name: order.name.to_string(),
+                course_id: course_id.clone(),
+            };
+            match enroller.enrol(provider, &enrolment).await {
+                Ok(access) => Ok(LineResult::Delivered { access }),
+                Err(EnrolError::Permanent(reason)) => Ok(LineResult::Failed { reason }),
+                Err(EnrolError::Transient(reason)) => Err(reason),
+            }
+        }
+    }
+}
+
+/// Writes step results onto the order and moves its status once every line has settled.
+async fn save_results<S: OrderStore>(
+    orders: &S,
+    order_id: &OrderId,
+    results: &[(usize, LineResult)],
+) -> Result<Order, FulfilError> {
+    for _ in 0..RACE_RETRIES {
+        let current = orders.order(order_id).await?.ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
+        let mut next = current.clone();
+        for (index, result) in results {
+            if next.lines[*index].state == LineState::Pending {
+                next.lines[*index].apply(result);
+            }
+        }
+        if let Some(status) = next.settled_status() {
+            if next.status.can_move_to(status) {
+                next.status = status;
+            }
+        }
+        if next == current {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        match orders.save_order(&next, current.version).await {
+            Ok(()) => return Ok(next),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(FulfilError::Contended)
+}

@@ -1,0 +1,175 @@
+//! The order's mails: which ones it gets (grouping and seller copy from the store), rendered
+//! from templates, each sent once.
+
+use super::render::{line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates};
+use crate::config::{Grouping, SellerCopy, Store};
+use crate::domain::{LineState, Order, OrderId};
+use crate::ports::{Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, StoreError};
+use serde::Serialize;
+
+const MAIL_LEASE_SECONDS: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendMailError {
+    #[error("there is no order {0}")]
+    UnknownOrder(OrderId),
+    #[error("another worker is sending mail {0}")]
+    Busy(String),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+impl SendMailError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SendMailError::UnknownOrder(_) | SendMailError::Render(_))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// The buyer's mail with their access details.
+    Buyer,
+    /// The same mail, sent to the seller.
+    SellerCopy,
+    /// Tells the seller what to pack and ship.
+    Shipping,
+    /// Tells the seller a line could not be delivered.
+    Failure,
+}
+
+/// One mail an order gets, with the key that makes it go out once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedMail {
+    pub key: String,
+    pub kind: MailKind,
+    /// Indexes of the lines it covers.
+    pub lines: Vec<usize>,
+}
+
+/// The mails a settled, paid order gets. Empty while any line is still pending.
+pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
+    if !order.status.is_paid() || order.lines.iter().any(|l| !l.state.is_settled()) {
+        return Vec::new();
+    }
+    let mut mails = Vec::new();
+    let groups: Vec<(String, Vec<usize>)> = match store.mail.grouping {
+        Grouping::Order => vec![("order".into(), (0..order.lines.len()).collect())],
+        Grouping::Item => (0..order.lines.len()).map(|i| (format!("line-{i}"), vec![i])).collect(),
+    };
+    for (suffix, lines) in groups {
+        if store.mail.seller_copy == SellerCopy::Separate {
+            mails.push(PlannedMail { key: format!("MAIL#seller-copy#{suffix}"), kind: MailKind::SellerCopy, lines: lines.clone() });
+        }
+        mails.push(PlannedMail { key: format!("MAIL#buyer#{suffix}"), kind: MailKind::Buyer, lines });
+    }
+    let with = |state: LineState| -> Vec<usize> {
+        order.lines.iter().enumerate().filter(|(_, l)| l.state == state).map(|(i, _)| i).collect()
+    };
+    let shipping = with(LineState::AwaitingShipment);
+    if !shipping.is_empty() {
+        mails.push(PlannedMail { key: "MAIL#seller-shipping#order".into(), kind: MailKind::Shipping, lines: shipping });
+    }
+    let failed = with(LineState::Failed);
+    if !failed.is_empty() {
+        mails.push(PlannedMail { key: "MAIL#seller-failure#order".into(), kind: MailKind::Failure, lines: failed });
+    }
+    mails
+}
+
+#[derive(Serialize)]
+struct MailContext<'a> {
+    store: StoreView<'a>,
+    buyer_name: &'a str,
+    buyer_email: &'a str,
+    order_id: &'a str,
+    total: MoneyView,
+    lines: Vec<super::render::RenderedLine<'a>>,
+    /// For subjects: the product's name when the mail covers one line.
+    product: &'a str,
+    kind: &'static str,
+}
+
+pub fn render(store: &Store, templates: &Templates, order: &Order, mail: &PlannedMail) -> Result<OutgoingMail, RenderError> {
+    let all = line_views(order, templates);
+    let lines: Vec<LineView> = mail.lines.iter().map(|i| all[*i].clone()).collect();
+    let single = (lines.len() == 1).then(|| &store.products[&order.lines[mail.lines[0]].sku]);
+    let kind = match mail.kind {
+        MailKind::Buyer | MailKind::SellerCopy => "buyer",
+        MailKind::Shipping => "shipping",
+        MailKind::Failure => "failure",
+    };
+    let context = MailContext {
+        store: StoreView::new(store),
+        buyer_name: order.name.as_str(),
+        buyer_email: order.email.as_str(),
+        order_id: order.id.as_str(),
+        total: order.total.into(),
+        lines: rendered_lines(&lines),
+        product: single.map_or("", |p| p.name.as_str()),
+        kind,
+    };
+    let (template, subject) = match mail.kind {
+        MailKind::Buyer | MailKind::SellerCopy => {
+            let subject = single.and_then(|p| p.mail.subject.as_deref()).unwrap_or(&store.mail.subject);
+            ("mail_buyer", templates.render_line(subject, &context)?)
+        }
+        MailKind::Shipping => ("mail_seller", format!("Ship order {}", order.id)),
+        MailKind::Failure => ("mail_seller", format!("Action needed: order {} could not be delivered", order.id)),
+    };
+    let html = templates.render(&format!("{template}.html"), &context)?;
+    let text = templates.render(&format!("{template}.txt"), &context)?;
+    let seller = store.settings.seller_email.clone();
+    let (to, bcc, subject) = match mail.kind {
+        MailKind::Buyer => {
+            let bcc = if store.mail.seller_copy == SellerCopy::Bcc { vec![seller] } else { vec![] };
+            (vec![order.email.clone()], bcc, subject)
+        }
+        MailKind::SellerCopy => (vec![seller], vec![], format!("[Copy] {subject}")),
+        MailKind::Shipping | MailKind::Failure => (vec![seller], vec![], subject),
+    };
+    let from = match store.settings.sender_name.as_str() {
+        "" => store.settings.sender_email.to_string(),
+        name => format!("{name} <{}>", store.settings.sender_email),
+    };
+    Ok(OutgoingMail { from, to, cc: vec![], bcc, subject, text, html })
+}
+
+/// Sends every mail the order is due that has not gone out yet. Returns how many were sent.
+pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
+    store: &Store,
+    templates: &Templates,
+    orders: &S,
+    sender: &M,
+    clock: &C,
+    order_id: &OrderId,
+) -> Result<usize, SendMailError> {
+    let order = orders.order(order_id).await?.ok_or_else(|| SendMailError::UnknownOrder(order_id.clone()))?;
+    let mut sent = 0;
+    for mail in plan(store, &order) {
+        let now = clock.now();
+        match orders.claim(order_id, &mail.key, now, now + MAIL_LEASE_SECONDS).await? {
+            Claim::Done(_) => continue,
+            Claim::Busy => return Err(SendMailError::Busy(mail.key)),
+            Claim::Acquired => {}
+        }
+        let outgoing = match render(store, templates, &order, &mail) {
+            Ok(m) => m,
+            Err(e) => {
+                orders.release(order_id, &mail.key).await?;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = sender.send(&outgoing).await {
+            orders.release(order_id, &mail.key).await?;
+            return Err(e.into());
+        }
+        orders.complete(order_id, &mail.key, &serde_json::json!({ "sent_at": clock.now() })).await?;
+        tracing::info!(order_id = %order_id, mail = %mail.key, "mail sent");
+        sent += 1;
+    }
+    Ok(sent)
+}

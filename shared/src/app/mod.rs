@@ -1,0 +1,46 @@
+//! Use cases: every business decision lives here, generic over the ports it uses.
+
+pub mod checkout;
+pub mod fulfil;
+pub mod mail;
+pub mod pages;
+pub mod payment;
+pub mod render;
+
+use crate::domain::{OrderToken, Sku};
+
+/// The store's public URLs, from its base (`https://shop.example.com`, no trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Urls {
+    base: String,
+}
+
+impl Urls {
+    pub fn new(base: &str) -> Self {
+        Urls { base: base.trim_end_matches('/').to_owned() }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn order(&self, token: &OrderToken) -> String {
+        format!("{}/orders/{}", self.base, token.as_str())
+    }
+
+    pub fn pay(&self, token: &OrderToken) -> String {
+        format!("{}/orders/{}/pay", self.base, token.as_str())
+    }
+
+    pub fn buy(&self, sku: &Sku) -> String {
+        format!("{}/buy/{}", self.base, sku)
+    }
+
+    pub fn checkout(&self) -> String {
+        format!("{}/checkout", self.base)
+    }
+
+    pub fn webhook(&self, gateway: &str) -> String {
+        format!("{}/payments/{gateway}/webhook", self.base)
+    }
+}

@@ -1,0 +1,135 @@
+//! The buyer's pages: the product page with its form, and the order page (HTML and JSON),
+//! both built from one view of the order.
+
+use super::render::{line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates};
+use super::Urls;
+use crate::config::{Product, Store};
+use crate::domain::{Order, OrderStatus, OrderToken};
+use serde::Serialize;
+
+/// What the order page shows, from the order's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    /// Payment or fulfilment is under way; the page refreshes itself.
+    Processing,
+    Approved,
+    Declined,
+    Expired,
+    Cancelled,
+}
+
+impl PageState {
+    pub fn of(order: &Order) -> PageState {
+        match order.status {
+            OrderStatus::PendingPayment => PageState::Processing,
+            OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => PageState::Processing,
+            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => PageState::Approved,
+            OrderStatus::Declined => PageState::Declined,
+            OrderStatus::Expired => PageState::Expired,
+            OrderStatus::Cancelled => PageState::Cancelled,
+        }
+    }
+}
+
+/// The order page's JSON (`GET /orders/{token}.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderJson {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub state: PageState,
+    pub lines: Vec<LineView>,
+    pub total: MoneyView,
+}
+
+pub fn order_json(order: &Order, templates: &Templates) -> OrderJson {
+    OrderJson {
+        order_id: order.id.to_string(),
+        status: order.status,
+        state: PageState::of(order),
+        lines: line_views(order, templates),
+        total: order.total.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct OrderContext<'a> {
+    store: StoreView<'a>,
+    title: &'a str,
+    order: &'a OrderJson,
+    lines: Vec<super::render::RenderedLine<'a>>,
+    buyer_name: &'a str,
+    message: &'a str,
+    refresh: bool,
+    /// Where to (re)try paying, while the reservation holds.
+    pay_url: Option<String>,
+}
+
+pub fn order_page(
+    store: &Store,
+    templates: &Templates,
+    urls: &Urls,
+    order: &Order,
+    token: &OrderToken,
+    now: i64,
+) -> Result<String, RenderError> {
+    let json = order_json(order, templates);
+    let pages = &store.pages;
+    let (title, message) = match json.state {
+        PageState::Processing => ("Processing your order", pages.processing.as_str()),
+        PageState::Approved => ("Order confirmed", pages.approved.as_str()),
+        PageState::Declined => ("Payment declined", pages.declined.as_str()),
+        PageState::Expired => ("Order expired", pages.expired.as_str()),
+        PageState::Cancelled => ("Order cancelled", "This order was cancelled."),
+    };
+    let can_pay = order.status.awaits_payment() && order.reservation_holds(now);
+    let context = OrderContext {
+        store: StoreView::new(store),
+        title,
+        order: &json,
+        lines: rendered_lines(&json.lines),
+        buyer_name: order.name.as_str(),
+        message,
+        refresh: json.state == PageState::Processing,
+        pay_url: can_pay.then(|| urls.pay(token)),
+    };
+    templates.render("order.html", context)
+}
+
+#[derive(Serialize)]
+struct BuyContext<'a> {
+    store: StoreView<'a>,
+    title: &'a str,
+    sku: &'a str,
+    name: &'a str,
+    description: &'a str,
+    price: String,
+    sold_out: bool,
+    checkout_url: String,
+}
+
+pub fn buy_page(store: &Store, templates: &Templates, urls: &Urls, product: &Product, available: Option<u32>) -> Result<String, RenderError> {
+    templates.render(
+        "buy.html",
+        BuyContext {
+            store: StoreView::new(store),
+            title: &product.name,
+            sku: product.sku.as_str(),
+            name: &product.name,
+            description: &product.description,
+            price: product.price.to_string(),
+            sold_out: available == Some(0),
+            checkout_url: urls.checkout(),
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct NotFoundContext<'a> {
+    store: StoreView<'a>,
+    title: &'a str,
+}
+
+pub fn not_found_page(store: &Store, templates: &Templates) -> Result<String, RenderError> {
+    templates.render("not_found.html", NotFoundContext { store: StoreView::new(store), title: "Not found" })
+}

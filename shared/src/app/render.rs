@@ -1,0 +1,163 @@
+//! Templates: built once per cold start from the files in `shared/templates` and the store's
+//! per-product overrides. Names ending in `.html` are autoescaped.
+
+use crate::config::Store;
+use crate::domain::{Access, Line, Money, Order};
+use minijinja::Environment;
+use serde::Serialize;
+
+/// The built-in templates, compiled into every binary.
+const BUILTIN: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("buy.html", include_str!("../../templates/buy.html")),
+    ("order.html", include_str!("../../templates/order.html")),
+    ("not_found.html", include_str!("../../templates/not_found.html")),
+    ("line.html", include_str!("../../templates/line.html")),
+    ("line.txt", include_str!("../../templates/line.txt")),
+    ("mail_layout.html", include_str!("../../templates/mail_layout.html")),
+    ("mail_buyer.html", include_str!("../../templates/mail_buyer.html")),
+    ("mail_buyer.txt", include_str!("../../templates/mail_buyer.txt")),
+    ("mail_seller.html", include_str!("../../templates/mail_seller.html")),
+    ("mail_seller.txt", include_str!("../../templates/mail_seller.txt")),
+    ("testpay.html", include_str!("../../templates/testpay.html")),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("template {name} failed to render")]
+pub struct RenderError {
+    pub name: String,
+    #[source]
+    pub source: minijinja::Error,
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    pub fn new(store: &Store) -> Result<Templates, RenderError> {
+        let mut env = Environment::new();
+        for (name, source) in BUILTIN {
+            env.add_template(name, source).map_err(|source| RenderError { name: (*name).into(), source })?;
+        }
+        for (sku, product) in &store.products {
+            for (ext, source) in [("html", &product.mail.html), ("txt", &product.mail.text)] {
+                if let Some(source) = source {
+                    let name = format!("product/{sku}.{ext}");
+                    env.add_template_owned(name.clone(), source.clone()).map_err(|source| RenderError { name, source })?;
+                }
+            }
+        }
+        Ok(Templates { env })
+    }
+
+    pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, RenderError> {
+        let fail = |source| RenderError { name: name.into(), source };
+        self.env.get_template(name).map_err(fail)?.render(context).map_err(fail)
+    }
+
+    /// Renders a one-line template from the store (a mail subject) as plain text on one line.
+    pub fn render_line(&self, source: &str, context: impl Serialize) -> Result<String, RenderError> {
+        let text = self.env.render_str(source, context).map_err(|source| RenderError { name: "subject".into(), source })?;
+        Ok(text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+}
+
+/// What every page and mail can use about the store.
+#[derive(Debug, Serialize)]
+pub struct StoreView<'a> {
+    pub name: &'a str,
+    pub seller_email: &'a str,
+    pub logo_url: Option<&'a str>,
+    pub primary_color: &'a str,
+    pub font: &'a str,
+}
+
+impl<'a> StoreView<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        StoreView {
+            name: &store.settings.name,
+            seller_email: store.settings.seller_email.as_str(),
+            logo_url: store.branding.logo_url.as_deref(),
+            primary_color: &store.branding.primary_color,
+            font: &store.branding.font,
+        }
+    }
+}
+
+/// A line as pages and mails show it (and as the order page's JSON gives it).
+#[derive(Debug, Clone, Serialize)]
+pub struct LineView {
+    pub sku: String,
+    pub name: String,
+    pub quantity: u32,
+    pub state: &'static str,
+    pub access: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub subtotal: String,
+    /// The templates for this line's section (a product's override, or the built-in one).
+    #[serde(skip)]
+    pub templates: (String, String),
+}
+
+impl LineView {
+    pub fn new(line: &Line, templates: &Templates) -> Self {
+        let own = |ext: &str| {
+            let name = format!("product/{}.{ext}", line.sku);
+            if templates.has(&name) {
+                name
+            } else {
+                format!("line.{ext}")
+            }
+        };
+        LineView {
+            sku: line.sku.to_string(),
+            name: line.name.clone(),
+            quantity: line.quantity.get(),
+            state: line.state.as_str(),
+            access: line.access.clone(),
+            failure: line.failure.clone(),
+            subtotal: line.subtotal().to_string(),
+            templates: (own("html"), own("txt")),
+        }
+    }
+}
+
+/// A line with its template names, for rendering.
+#[derive(Debug, Serialize)]
+pub struct RenderedLine<'a> {
+    #[serde(flatten)]
+    pub line: &'a LineView,
+    pub template_html: &'a str,
+    pub template_txt: &'a str,
+}
+
+pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
+    lines
+        .iter()
+        .map(|line| RenderedLine { line, template_html: &line.templates.0, template_txt: &line.templates.1 })
+        .collect()
+}
+
+/// `amount_minor`, `currency` and the formatted amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoneyView {
+    pub amount_minor: i64,
+    pub currency: String,
+    pub display: String,
+}
+
+impl From<Money> for MoneyView {
+    fn from(m: Money) -> Self {
+        MoneyView { amount_minor: m.minor(), currency: m.currency().to_string(), display: m.to_string() }
+    }
+}
+
+pub fn line_views(order: &Order, templates: &Templates) -> Vec<LineView> {
+    order.lines.iter().map(|l| LineView::new(l, templates)).collect()
+}

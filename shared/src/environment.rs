@@ -1,0 +1,73 @@
+//! Every environment variable Nightshift reads, and the named secrets it resolves.
+//! Read once at start-up; a bad value fails fast with a message naming the variable.
+
+use secrecy::SecretString;
+use std::collections::HashMap;
+
+/// Folder of the embedded store (the dev stack's `--data-dir`).
+pub const DATA_DIR: &str = "NIGHTSHIFT_DATA_DIR";
+/// The store's public base URL; without it, each request's `Host` decides.
+pub const PUBLIC_URL: &str = "NIGHTSHIFT_PUBLIC_URL";
+/// A named secret `lms-main` is read from `NIGHTSHIFT_SECRET_LMS_MAIN`.
+pub const SECRET_PREFIX: &str = "NIGHTSHIFT_SECRET_";
+
+/// Secret that signs testpay's sessions and webhooks.
+pub const TESTPAY_SECRET: &str = "testpay";
+/// Secret that derives order tokens for idempotent checkouts.
+pub const ORDER_TOKEN_SECRET: &str = "order-tokens";
+
+pub fn secret_variable(name: &str) -> String {
+    format!("{SECRET_PREFIX}{}", name.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Named secrets, never logged.
+#[derive(Clone, Default)]
+pub struct Secrets(HashMap<String, SecretString>);
+
+impl Secrets {
+    pub fn new(map: HashMap<String, SecretString>) -> Self {
+        Secrets(map)
+    }
+
+    /// Reads each named secret from its environment variable; names without one are skipped.
+    pub fn from_env(names: &[String]) -> Self {
+        Secrets(
+            names
+                .iter()
+                .filter_map(|n| std::env::var(secret_variable(n)).ok().map(|v| (n.clone(), SecretString::from(v))))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SecretString> {
+        self.0.get(name)
+    }
+
+    /// The secret, or an error naming the variable that should hold it.
+    pub fn require(&self, name: &str) -> Result<SecretString, String> {
+        self.0.get(name).cloned().ok_or_else(|| format!("set {} (secret `{name}`)", secret_variable(name)))
+    }
+
+    pub fn insert(&mut self, name: &str, value: SecretString) {
+        self.0.insert(name.to_owned(), value);
+    }
+
+    pub fn into_map(self) -> HashMap<String, SecretString> {
+        self.0
+    }
+}
+
+/// The secret names a store needs: the built-in ones and each LMS webhook's.
+pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
+    let mut names = vec![TESTPAY_SECRET.to_owned(), ORDER_TOKEN_SECRET.to_owned()];
+    for product in store.products.values() {
+        if let crate::config::Fulfillment::Course { provider: crate::config::CourseProvider::Webhook { secret, .. }, .. } =
+            &product.fulfillment
+        {
+            if !names.contains(secret) {
+                names.push(secret.clone());
+            }
+        }
+    }
+    names
+}

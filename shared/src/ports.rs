@@ -1,0 +1,303 @@
+//! The capabilities use cases need, one small trait each. Adapters implement them: embedded
+//! ones for the dev stack and tests, AWS ones in Lambda.
+
+use crate::config::CourseProvider;
+use crate::domain::{Access, Email, Order, OrderId, PaymentEvent, Sku, TokenHash};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Unix seconds.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+/// A cryptographically secure source of random bytes.
+pub trait Entropy: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost to a concurrent one; read again and retry.
+    #[error("the order changed while it was being updated")]
+    Conflict,
+    #[error("the state store is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("a stored item could not be read")]
+    Corrupt(#[source] BoxError),
+}
+
+/// Units of one sku taken from a limited stock by an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub sku: Sku,
+    pub quantity: u32,
+    /// The stock in store.toml; the store counts units taken against it.
+    pub limit: u32,
+}
+
+/// Remembers the first answer to a checkout sent with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the key; the key itself is not stored.
+    pub key_hash: String,
+    /// SHA-256 of the request it answered.
+    pub fingerprint: String,
+    pub order_id: OrderId,
+}
+
+/// Everything a checkout writes, in one atomic step.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order: Order,
+    pub token_hash: TokenHash,
+    pub reservations: Vec<Reservation>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("{0} is sold out")]
+    SoldOut(Sku),
+    #[error("the idempotency key was used before")]
+    KeyUsed(IdempotencyRecord),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A payment event as kept for deduplication and audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub event: PaymentEvent,
+    pub received_at: i64,
+    /// Whether the event moved the order; if not, why.
+    pub applied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    Duplicate,
+}
+
+/// The state of a once-only piece of work (a fulfillment step, a mail).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This caller owns the work until the lease ends.
+    Acquired,
+    /// Someone finished it; here is what they stored.
+    Done(serde_json::Value),
+    /// Someone else holds a live lease.
+    Busy,
+}
+
+pub trait OrderStore: Send + Sync {
+    /// Stores the order, its token, its stock reservations and its idempotency record
+    /// together, or nothing.
+    fn place_order(&self, new: &NewOrder) -> impl Future<Output = Result<(), PlaceError>> + Send;
+
+    fn idempotency_record(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+
+    fn order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+
+    fn order_id_by_token(&self, token: &TokenHash) -> impl Future<Output = Result<Option<OrderId>, StoreError>> + Send;
+
+    /// Units of a sku taken so far by orders.
+    fn stock_taken(&self, sku: &Sku) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Writes `order` if the stored version is still `expected_version`.
+    fn save_order(&self, order: &Order, expected_version: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes `order` if unchanged since `expected_version` and gives back its reservations.
+    fn release_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps the event unless one with its id was kept before; when `update` is given, the
+    /// order is written in the same step, conditional on `expected_version`.
+    fn record_payment_event(
+        &self,
+        record: &EventRecord,
+        update: Option<(&Order, u64)>,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Takes the once-only work `key` of an order, unless it is done or leased to someone else.
+    fn claim(
+        &self,
+        order: &OrderId,
+        key: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Marks claimed work as done, keeping its result.
+    fn complete(
+        &self,
+        order: &OrderId,
+        key: &str,
+        result: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives up a claim so the work can be retried.
+    fn release(&self, order: &OrderId, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueName {
+    Fulfillment,
+    Mail,
+}
+
+/// A queue message; it only names the order, which is read fresh from the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    FulfilOrder { order_id: OrderId },
+    SendMail { order_id: OrderId },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u8,
+    #[serde(flatten)]
+    message: Message,
+}
+
+impl Message {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&Envelope { v: 1, message: self.clone() }).expect("messages serialise")
+    }
+
+    pub fn from_json(body: &str) -> Result<Message, serde_json::Error> {
+        let envelope: Envelope = serde_json::from_str(body)?;
+        if envelope.v != 1 {
+            return Err(serde::de::Error::custom(format!("unknown message version {}", envelope.v)));
+        }
+        Ok(envelope.message)
+    }
+
+    pub fn queue(&self) -> QueueName {
+        match self {
+            Message::FulfilOrder { .. } => QueueName::Fulfillment,
+            Message::SendMail { .. } => QueueName::Mail,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the {queue:?} queue refused a message")]
+pub struct QueueError {
+    pub queue: QueueName,
+    #[source]
+    pub source: BoxError,
+}
+
+pub trait Queue: Send + Sync {
+    fn send(&self, message: &Message) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A rendered mail ready for the transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// `Name <address>`.
+    pub from: String,
+    pub to: Vec<Email>,
+    pub cc: Vec<Email>,
+    pub bcc: Vec<Email>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the mail could not be sent")]
+pub struct MailError(#[source] pub BoxError);
+
+pub trait MailSender: Send + Sync {
+    fn send(&self, mail: &OutgoingMail) -> impl Future<Output = Result<(), MailError>> + Send;
+}
+
+/// A hosted payment page the buyer is sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSession {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the payment gateway could not open a session")]
+    Unavailable(#[source] BoxError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the signature header is missing")]
+    MissingSignature,
+    #[error("the signature header is malformed")]
+    MalformedSignature,
+    #[error("the signature does not match the body")]
+    BadSignature,
+    #[error("the signature timestamp is outside the tolerance")]
+    Stale,
+    #[error("the body is not a payment event: {0}")]
+    MalformedBody(String),
+}
+
+pub trait PaymentGateway: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Opens a hosted payment page for the order; the buyer returns to `return_url`.
+    fn open_session(
+        &self,
+        order: &Order,
+        return_url: &str,
+    ) -> impl Future<Output = Result<PaymentSession, GatewayError>> + Send;
+
+    /// Verifies a webhook over its raw bytes. `Ok(None)` is an event type that changes nothing.
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Option<PaymentEvent>, WebhookError>;
+}
+
+/// Who to enrol, as sent to a course provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enrolment {
+    pub order_id: OrderId,
+    pub line: usize,
+    pub email: Email,
+    pub name: String,
+    pub course_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    /// Worth retrying later (timeouts, 5xx).
+    #[error("the course provider is unavailable: {0}")]
+    Transient(String),
+    /// Retrying will not help (4xx, a malformed answer).
+    #[error("the course provider refused the enrolment: {0}")]
+    Permanent(String),
+}
+
+pub trait CourseEnroller: Send + Sync {
+    fn enrol(
+        &self,
+        provider: &CourseProvider,
+        enrolment: &Enrolment,
+    ) -> impl Future<Output = Result<Access, EnrolError>> + Send;
+}
