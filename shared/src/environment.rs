@@ -17,7 +17,10 @@ pub const TESTPAY_SECRET: &str = "testpay";
 pub const ORDER_TOKEN_SECRET: &str = "order-tokens";
 
 pub fn secret_variable(name: &str) -> String {
-    format!("{SECRET_PREFIX}{}", name.to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "{SECRET_PREFIX}{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// Named secrets, never logged.
@@ -34,7 +37,11 @@ impl Secrets {
         Secrets(
             names
                 .iter()
-                .filter_map(|n| std::env::var(secret_variable(n)).ok().map(|v| (n.clone(), SecretString::from(v))))
+                .filter_map(|n| {
+                    std::env::var(secret_variable(n))
+                        .ok()
+                        .map(|v| (n.clone(), SecretString::from(v)))
+                })
                 .collect(),
         )
     }
@@ -45,7 +52,10 @@ impl Secrets {
 
     /// The secret, or an error naming the variable that should hold it.
     pub fn require(&self, name: &str) -> Result<SecretString, String> {
-        self.0.get(name).cloned().ok_or_else(|| format!("set {} (secret `{name}`)", secret_variable(name)))
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("set {} (secret `{name}`)", secret_variable(name)))
     }
 
     pub fn insert(&mut self, name: &str, value: SecretString) {
@@ -61,8 +71,10 @@ impl Secrets {
 pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = vec![TESTPAY_SECRET.to_owned(), ORDER_TOKEN_SECRET.to_owned()];
     for product in store.products.values() {
-        if let crate::config::Fulfillment::Course { provider: crate::config::CourseProvider::Webhook { secret, .. }, .. } =
-            &product.fulfillment
+        if let crate::config::Fulfillment::Course {
+            provider: crate::config::CourseProvider::Webhook { secret, .. },
+            ..
+        } = &product.fulfillment
         {
             if !names.contains(secret) {
                 names.push(secret.clone());

@@ -36,7 +36,12 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong", "Please try again shortly.")
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong",
+            "Please try again shortly.",
+        )
     }
 }
 
@@ -46,22 +51,35 @@ fn with_type(status: StatusCode, content_type: &'static str, body: String) -> Re
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
 pub fn html(status: StatusCode, body: String) -> Response<String> {
     let mut response = with_type(status, "text/html; charset=utf-8", body);
-    response.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+        .headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }
 
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<String> {
-    with_type(status, "application/json", serde_json::to_string(value).expect("answers serialise"))
+    with_type(
+        status,
+        "application/json",
+        serde_json::to_string(value).expect("answers serialise"),
+    )
 }
 
 pub fn redirect(location: &str) -> Response<String> {
-    let mut response = with_type(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", String::new());
+    let mut response = with_type(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        String::new(),
+    );
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -71,14 +89,25 @@ pub fn redirect(location: &str) -> Response<String> {
 /// The store's public base URL as the request reached it (`https://<host>`), for when it is
 /// not configured: API Gateway sets `Host` and `X-Forwarded-Proto`.
 pub fn request_base(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("https");
     let proto = if proto == "http" { "http" } else { "https" };
-    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c))
+        .collect();
     format!("{proto}://{host}")
 }
 
 /// Pairs of an `application/x-www-form-urlencoded` body.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }

@@ -9,10 +9,10 @@ pub mod adapters;
 #[cfg(feature = "runtime")]
 pub mod app;
 #[cfg(feature = "runtime")]
-pub mod ports;
-#[cfg(feature = "runtime")]
-pub mod signature;
+pub mod environment;
 #[cfg(feature = "runtime")]
 pub mod http;
 #[cfg(feature = "runtime")]
-pub mod environment;
+pub mod ports;
+#[cfg(feature = "runtime")]
+pub mod signature;

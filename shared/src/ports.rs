@@ -105,15 +105,23 @@ pub trait OrderStore: Send + Sync {
         key_hash: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
 
-    fn order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    fn order(&self, id: &OrderId)
+        -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
 
-    fn order_id_by_token(&self, token: &TokenHash) -> impl Future<Output = Result<Option<OrderId>, StoreError>> + Send;
+    fn order_id_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> impl Future<Output = Result<Option<OrderId>, StoreError>> + Send;
 
     /// Units of a sku taken so far by orders.
     fn stock_taken(&self, sku: &Sku) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
     /// Writes `order` if the stored version is still `expected_version`.
-    fn save_order(&self, order: &Order, expected_version: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes `order` if unchanged since `expected_version` and gives back its reservations.
     fn release_order(
@@ -149,7 +157,11 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives up a claim so the work can be retried.
-    fn release(&self, order: &OrderId, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(
+        &self,
+        order: &OrderId,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -176,13 +188,20 @@ struct Envelope {
 
 impl Message {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Envelope { v: 1, message: self.clone() }).expect("messages serialise")
+        serde_json::to_string(&Envelope {
+            v: 1,
+            message: self.clone(),
+        })
+        .expect("messages serialise")
     }
 
     pub fn from_json(body: &str) -> Result<Message, serde_json::Error> {
         let envelope: Envelope = serde_json::from_str(body)?;
         if envelope.v != 1 {
-            return Err(serde::de::Error::custom(format!("unknown message version {}", envelope.v)));
+            return Err(serde::de::Error::custom(format!(
+                "unknown message version {}",
+                envelope.v
+            )));
         }
         Ok(envelope.message)
     }
@@ -300,4 +319,28 @@ pub trait CourseEnroller: Send + Sync {
         provider: &CourseProvider,
         enrolment: &Enrolment,
     ) -> impl Future<Output = Result<Access, EnrolError>> + Send;
+}
+
+/// Lets one gateway instance (with its state) serve several functions in one process.
+impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn open_session(
+        &self,
+        order: &Order,
+        return_url: &str,
+    ) -> impl Future<Output = Result<PaymentSession, GatewayError>> + Send {
+        (**self).open_session(order, return_url)
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Option<PaymentEvent>, WebhookError> {
+        (**self).verify_webhook(headers, body, now)
+    }
 }

@@ -20,19 +20,34 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// The header value for `body` signed at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("t={timestamp},v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
 }
 
 /// Checks a header value over the raw body: any `v1` may match (secret rotation); the
 /// timestamp must be within the tolerance; comparison is constant-time.
-pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64) -> Result<(), WebhookError> {
+pub fn verify(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), WebhookError> {
     let header = header.ok_or(WebhookError::MissingSignature)?;
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| WebhookError::MalformedSignature)?),
-            Some(("v1", v)) => candidates.push(hex::decode(v).map_err(|_| WebhookError::MalformedSignature)?),
+            Some(("t", t)) => {
+                timestamp = Some(
+                    t.parse::<i64>()
+                        .map_err(|_| WebhookError::MalformedSignature)?,
+                )
+            }
+            Some(("v1", v)) => {
+                candidates.push(hex::decode(v).map_err(|_| WebhookError::MalformedSignature)?)
+            }
             Some(_) => {}
             None => return Err(WebhookError::MalformedSignature),
         }
@@ -43,7 +58,9 @@ pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64) -> Res
     }
     let expected = mac(secret, timestamp, body).finalize().into_bytes();
     // Check every candidate, so timing does not tell which one matched.
-    let matched = candidates.iter().fold(0u8, |acc, c| acc | c.as_slice().ct_eq(expected.as_slice()).unwrap_u8());
+    let matched = candidates.iter().fold(0u8, |acc, c| {
+        acc | c.as_slice().ct_eq(expected.as_slice()).unwrap_u8()
+    });
     if matched == 0 {
         return Err(WebhookError::BadSignature);
     }
@@ -62,20 +79,32 @@ mod tests {
     #[test]
     fn a_signed_body_verifies() {
         let header = sign(SECRET, 1_700_000_000, b"{\"a\":1}");
-        assert_eq!(verify(SECRET, Some(&header), b"{\"a\":1}", 1_700_000_010), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(&header), b"{\"a\":1}", 1_700_000_010),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_known_vector_matches() {
         // HMAC-SHA256("whsec_test", "1700000000.hello"), computed independently with `openssl dgst -sha256 -hmac`.
         let header = sign(SECRET, 1_700_000_000, b"hello");
-        assert_eq!(header, format!("t=1700000000,v1={}", "457c4d31b232d95fcd50f1d95021aaaffddd859d0ee8a206675e84ccc977431d"));
+        assert_eq!(
+            header,
+            format!(
+                "t=1700000000,v1={}",
+                "457c4d31b232d95fcd50f1d95021aaaffddd859d0ee8a206675e84ccc977431d"
+            )
+        );
     }
 
     #[test]
     fn one_changed_byte_fails() {
         let header = sign(SECRET, 100, b"{\"amount\":4900}");
-        assert_eq!(verify(SECRET, Some(&header), b"{\"amount\":4901}", 100), Err(WebhookError::BadSignature));
+        assert_eq!(
+            verify(SECRET, Some(&header), b"{\"amount\":4901}", 100),
+            Err(WebhookError::BadSignature)
+        );
     }
 
     #[test]
@@ -89,12 +118,33 @@ mod tests {
     #[test]
     fn stale_missing_and_malformed_headers_are_refused() {
         let header = sign(SECRET, 100, b"x");
-        assert_eq!(verify(SECRET, Some(&header), b"x", 100 + TOLERANCE_SECONDS + 1), Err(WebhookError::Stale));
-        assert_eq!(verify(SECRET, Some(&header), b"x", 100 + TOLERANCE_SECONDS), Ok(()));
-        assert_eq!(verify(SECRET, None, b"x", 100), Err(WebhookError::MissingSignature));
-        assert_eq!(verify(SECRET, Some("t=abc,v1=00"), b"x", 100), Err(WebhookError::MalformedSignature));
-        assert_eq!(verify(SECRET, Some("t=100"), b"x", 100), Err(WebhookError::MalformedSignature));
-        assert_eq!(verify(SECRET, Some("garbage"), b"x", 100), Err(WebhookError::MalformedSignature));
-        assert_eq!(verify(b"other", Some(&header), b"x", 100), Err(WebhookError::BadSignature));
+        assert_eq!(
+            verify(SECRET, Some(&header), b"x", 100 + TOLERANCE_SECONDS + 1),
+            Err(WebhookError::Stale)
+        );
+        assert_eq!(
+            verify(SECRET, Some(&header), b"x", 100 + TOLERANCE_SECONDS),
+            Ok(())
+        );
+        assert_eq!(
+            verify(SECRET, None, b"x", 100),
+            Err(WebhookError::MissingSignature)
+        );
+        assert_eq!(
+            verify(SECRET, Some("t=abc,v1=00"), b"x", 100),
+            Err(WebhookError::MalformedSignature)
+        );
+        assert_eq!(
+            verify(SECRET, Some("t=100"), b"x", 100),
+            Err(WebhookError::MalformedSignature)
+        );
+        assert_eq!(
+            verify(SECRET, Some("garbage"), b"x", 100),
+            Err(WebhookError::MalformedSignature)
+        );
+        assert_eq!(
+            verify(b"other", Some(&header), b"x", 100),
+            Err(WebhookError::BadSignature)
+        );
     }
 }

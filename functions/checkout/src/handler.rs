@@ -35,8 +35,14 @@ struct JsonItem {
     quantity: u32,
 }
 
-pub async fn handle<S: OrderStore>(state: &State<S>, request: Request) -> Result<Response<Body>, Error> {
-    let urls = state.urls.clone().unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+pub async fn handle<S: OrderStore>(
+    state: &State<S>,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let urls = state
+        .urls
+        .clone()
+        .unwrap_or_else(|| Urls::new(&request_base(request.headers())));
     let path = request.uri().path().trim_end_matches('/');
     let response = match (request.method().as_str(), path) {
         ("POST", "/checkout") => checkout(state, &urls, &request).await,
@@ -46,7 +52,11 @@ pub async fn handle<S: OrderStore>(state: &State<S>, request: Request) -> Result
     Ok(response.map(Body::from))
 }
 
-async fn checkout<S: OrderStore>(state: &State<S>, urls: &Urls, request: &Request) -> http::Response<String> {
+async fn checkout<S: OrderStore>(
+    state: &State<S>,
+    urls: &Urls,
+    request: &Request,
+) -> http::Response<String> {
     let is_json = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -55,7 +65,11 @@ async fn checkout<S: OrderStore>(state: &State<S>, urls: &Urls, request: &Reques
     let form = if is_json {
         match serde_json::from_slice::<JsonCheckout>(request.body()) {
             Ok(c) => CheckoutForm {
-                items: c.items.into_iter().map(|i| (i.sku, i.quantity.to_string())).collect(),
+                items: c
+                    .items
+                    .into_iter()
+                    .map(|i| (i.sku, i.quantity.to_string()))
+                    .collect(),
                 email: c.email,
                 name: c.name,
             },
@@ -64,7 +78,11 @@ async fn checkout<S: OrderStore>(state: &State<S>, urls: &Urls, request: &Reques
     } else {
         from_form(request.body())
     };
-    let key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim);
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
     if key.is_some_and(|k| k.is_empty() || k.len() > 255) {
         return bad_request("Idempotency-Key must be 1 to 255 characters".into());
     }
@@ -99,21 +117,51 @@ fn from_form(body: &[u8]) -> CheckoutForm {
             _ => {}
         }
     }
-    form.items = skus.into_iter().enumerate().map(|(i, s)| (s, quantities.get(i).cloned().unwrap_or("1".into()))).collect();
+    form.items = skus
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, quantities.get(i).cloned().unwrap_or("1".into())))
+        .collect();
     form
 }
 
 fn bad_request(detail: String) -> http::Response<String> {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail).into_response()
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+        "Invalid request",
+        detail,
+    )
+    .into_response()
 }
 
 /// The one place checkout errors become HTTP answers.
 fn problem(error: CheckoutError) -> Problem {
     match &error {
-        CheckoutError::Invalid { .. } => Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", error.to_string()),
-        CheckoutError::UnknownProduct(_) => Problem::new(StatusCode::NOT_FOUND, "unknown-product", "Unknown product", error.to_string()),
-        CheckoutError::SoldOut(_) => Problem::new(StatusCode::CONFLICT, "sold-out", "Sold out", error.to_string()),
-        CheckoutError::KeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused", error.to_string()),
+        CheckoutError::Invalid { .. } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            error.to_string(),
+        ),
+        CheckoutError::UnknownProduct(_) => Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-product",
+            "Unknown product",
+            error.to_string(),
+        ),
+        CheckoutError::SoldOut(_) => Problem::new(
+            StatusCode::CONFLICT,
+            "sold-out",
+            "Sold out",
+            error.to_string(),
+        ),
+        CheckoutError::KeyReused => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            error.to_string(),
+        ),
         CheckoutError::Store(e) => {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "checkout failed");
             Problem::internal()
@@ -122,7 +170,9 @@ fn problem(error: CheckoutError) -> Problem {
 }
 
 async fn buy<S: OrderStore>(state: &State<S>, urls: &Urls, sku: &str) -> http::Response<String> {
-    let product = Sku::parse(sku).ok().and_then(|sku| state.store.product(&sku));
+    let product = Sku::parse(sku)
+        .ok()
+        .and_then(|sku| state.store.product(&sku));
     let rendered = match product {
         Some(product) => {
             let available = match product.stock {
@@ -135,9 +185,12 @@ async fn buy<S: OrderStore>(state: &State<S>, urls: &Urls, sku: &str) -> http::R
                 },
                 None => None,
             };
-            buy_page(&state.store, &state.templates, urls, product, available).map(|page| (StatusCode::OK, page))
+            buy_page(&state.store, &state.templates, urls, product, available)
+                .map(|page| (StatusCode::OK, page))
         }
-        None => not_found_page(&state.store, &state.templates).map(|page| (StatusCode::NOT_FOUND, page)),
+        None => {
+            not_found_page(&state.store, &state.templates).map(|page| (StatusCode::NOT_FOUND, page))
+        }
     };
     match rendered {
         Ok((status, page)) => html(status, page),

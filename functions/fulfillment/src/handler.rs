@@ -37,7 +37,10 @@ pub async fn handle<S: OrderStore, Q: Queue, L: CourseEnroller>(
 }
 
 /// Whether the record is done with.
-async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(state: &State<S, Q, L>, record: &SqsMessage) -> bool {
+async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(
+    state: &State<S, Q, L>,
+    record: &SqsMessage,
+) -> bool {
     let message = match Message::from_json(record.body.as_deref().unwrap_or_default()) {
         Ok(Message::FulfilOrder { order_id }) => order_id,
         Ok(other) => {
@@ -49,7 +52,16 @@ async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(state: &State<S, Q,
             return false;
         }
     };
-    match fulfil_order(&state.store, &state.orders, &state.queue, &SystemClock, &state.enroller, &message).await {
+    match fulfil_order(
+        &state.store,
+        &state.orders,
+        &state.queue,
+        &SystemClock,
+        &state.enroller,
+        &message,
+    )
+    .await
+    {
         Ok(_) => true,
         Err(e) if e.is_retryable() => {
             tracing::warn!(order_id = %message, error = %e, "fulfilment will be retried");

@@ -49,7 +49,16 @@ async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, record: &Sqs
             return false;
         }
     };
-    match send_order_mails(&state.store, &state.templates, &state.orders, &state.sender, &SystemClock, &order_id).await {
+    match send_order_mails(
+        &state.store,
+        &state.templates,
+        &state.orders,
+        &state.sender,
+        &SystemClock,
+        &order_id,
+    )
+    .await
+    {
         Ok(_) => true,
         Err(e) if e.is_retryable() => {
             tracing::warn!(order_id = %order_id, error = %e, "mail will be retried");

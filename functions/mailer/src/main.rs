@@ -13,6 +13,11 @@ async fn main() -> Result<(), Error> {
     let data_dir = std::env::var(env::DATA_DIR).unwrap_or_else(|_| "/tmp/nightshift".into());
     std::fs::create_dir_all(&data_dir)?;
     let orders = EmbeddedStore::open(&std::path::Path::new(&data_dir).join("nightshift.redb"))?;
-    let state = State { templates: Templates::new(&store)?, sender: orders.outbox(), orders, store };
+    let state = State {
+        templates: Templates::new(&store)?,
+        sender: orders.outbox(),
+        orders,
+        store,
+    };
     run(service_fn(|event| handle(&state, event))).await
 }

@@ -26,9 +26,19 @@ enum View {
     Pay,
 }
 
-pub async fn handle<S: OrderStore, G: PaymentGateway>(state: &State<S, G>, request: Request) -> Result<Response<Body>, Error> {
-    let urls = state.urls.clone().unwrap_or_else(|| Urls::new(&request_base(request.headers())));
-    let rest = request.uri().path().strip_prefix("/orders/").unwrap_or_default();
+pub async fn handle<S: OrderStore, G: PaymentGateway>(
+    state: &State<S, G>,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let urls = state
+        .urls
+        .clone()
+        .unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    let rest = request
+        .uri()
+        .path()
+        .strip_prefix("/orders/")
+        .unwrap_or_default();
     let (token, view) = if let Some(t) = rest.strip_suffix(".json") {
         (t, View::Json)
     } else if let Some(t) = rest.strip_suffix("/pay") {
@@ -37,7 +47,13 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(state: &State<S, G>, reque
         (rest, View::Page)
     };
     let response = if request.method() != http::Method::GET {
-        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "Use GET.").into_response()
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "Use GET.",
+        )
+        .into_response()
     } else {
         match find(state, token).await {
             Ok(Some((order, token))) => answer(state, &urls, &order, &token, view).await,
@@ -52,16 +68,25 @@ async fn find<S: OrderStore, G: PaymentGateway>(
     state: &State<S, G>,
     token: &str,
 ) -> Result<Option<(Order, OrderToken)>, http::Response<String>> {
-    let Ok(token) = OrderToken::parse(token) else { return Ok(None) };
+    let Ok(token) = OrderToken::parse(token) else {
+        return Ok(None);
+    };
     let fail = |e: &dyn std::error::Error| {
         tracing::error!(error = %e, "order lookup failed");
         Problem::internal().into_response()
     };
-    let Some(id) = state.orders.order_id_by_token(&token.hash()).await.map_err(|e| fail(&e))? else {
+    let Some(id) = state
+        .orders
+        .order_id_by_token(&token.hash())
+        .await
+        .map_err(|e| fail(&e))?
+    else {
         return Ok(None);
     };
     // An unpaid order past its reservation is expired (and its stock released) on sight.
-    let order = expire_if_due(&state.store, &state.orders, &SystemClock, &id).await.map_err(|e| fail(&e))?;
+    let order = expire_if_due(&state.store, &state.orders, &SystemClock, &id)
+        .await
+        .map_err(|e| fail(&e))?;
     Ok(order.map(|o| (o, token)))
 }
 
@@ -74,7 +99,14 @@ async fn answer<S: OrderStore, G: PaymentGateway>(
 ) -> http::Response<String> {
     match view {
         View::Json => json(StatusCode::OK, &order_json(order, &state.templates)),
-        View::Page => match order_page(&state.store, &state.templates, urls, order, token, SystemClock.now()) {
+        View::Page => match order_page(
+            &state.store,
+            &state.templates,
+            urls,
+            order,
+            token,
+            SystemClock.now(),
+        ) {
             Ok(page) => html(StatusCode::OK, page),
             Err(e) => {
                 tracing::error!(order_id = %order.id, error = %e, "order page failed to render");
@@ -83,12 +115,26 @@ async fn answer<S: OrderStore, G: PaymentGateway>(
         },
         View::Pay => {
             let order_url = urls.order(token);
-            match open_payment(&state.store, &state.orders, &state.gateway, &SystemClock, &order.id, &order_url).await {
+            match open_payment(
+                &state.store,
+                &state.orders,
+                &state.gateway,
+                &SystemClock,
+                &order.id,
+                &order_url,
+            )
+            .await
+            {
                 Ok(location) => redirect(&location),
                 Err(e) => {
                     tracing::error!(order_id = %order.id, error = %e, "payment session failed");
-                    Problem::new(StatusCode::BAD_GATEWAY, "gateway-unavailable", "Payment unavailable", "Please try again.")
-                        .into_response()
+                    Problem::new(
+                        StatusCode::BAD_GATEWAY,
+                        "gateway-unavailable",
+                        "Payment unavailable",
+                        "Please try again.",
+                    )
+                    .into_response()
                 }
             }
         }

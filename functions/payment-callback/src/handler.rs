@@ -41,17 +41,31 @@ async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway>(
     let clock = SystemClock;
     let event = match state.gateway.verify_webhook(headers, body, clock.now()) {
         Ok(Some(event)) => event,
-        Ok(None) => return json(StatusCode::OK, &json!({ "received": true, "applied": false })),
+        Ok(None) => {
+            return json(
+                StatusCode::OK,
+                &json!({ "received": true, "applied": false }),
+            )
+        }
         Err(e) => {
             tracing::warn!(gateway = state.gateway.name(), error = %e, "webhook refused");
-            return Problem::new(StatusCode::BAD_REQUEST, "invalid-webhook", "Invalid webhook", e.to_string()).into_response();
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-webhook",
+                "Invalid webhook",
+                e.to_string(),
+            )
+            .into_response();
         }
     };
     match apply_payment_event(&state.orders, &state.queue, &clock, &event).await {
         Ok(applied) => {
             tracing::info!(order_id = %event.order_id, event_id = %event.event_id, ?applied, "payment event");
             let moved = matches!(applied, Applied::Moved(_));
-            json(StatusCode::OK, &json!({ "received": true, "applied": moved }))
+            json(
+                StatusCode::OK,
+                &json!({ "received": true, "applied": moved }),
+            )
         }
         Err(e) => {
             tracing::error!(order_id = %event.order_id, error = %e, source = ?std::error::Error::source(&e), "payment event failed");
@@ -59,7 +73,13 @@ async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway>(
                 PaymentError::Contended => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            Problem::new(status, "retry", "Try again", "The event was not applied; deliver it again.").into_response()
+            Problem::new(
+                status,
+                "retry",
+                "Try again",
+                "The event was not applied; deliver it again.",
+            )
+            .into_response()
         }
     }
 }

@@ -18,7 +18,11 @@ async fn main() -> Result<(), Error> {
     let state = State {
         orders: EmbeddedStore::open(&std::path::Path::new(&data_dir).join("nightshift.redb"))?,
         queue: EmbeddedQueue::default(),
-        gateway: Testpay::new(secrets.require(env::TESTPAY_SECRET)?, urls, store.payments.testpay.deliver_twice_out_of_order),
+        gateway: Testpay::new(
+            secrets.require(env::TESTPAY_SECRET)?,
+            urls,
+            store.payments.testpay.deliver_twice_out_of_order,
+        ),
     };
     run(service_fn(|request| handle(&state, request))).await
 }

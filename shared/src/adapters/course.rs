@@ -33,14 +33,22 @@ struct LmsAnswer {
 
 impl<C: Clock> CourseProviders<C> {
     pub fn new(http: reqwest::Client, secrets: HashMap<String, SecretString>, clock: C) -> Self {
-        CourseProviders { http, secrets, clock }
+        CourseProviders {
+            http,
+            secrets,
+            clock,
+        }
     }
 
-    async fn ask_lms(&self, url: &str, secret_name: &str, e: &Enrolment) -> Result<Access, EnrolError> {
-        let secret = self
-            .secrets
-            .get(secret_name)
-            .ok_or_else(|| EnrolError::Permanent(format!("the secret `{secret_name}` is not configured")))?;
+    async fn ask_lms(
+        &self,
+        url: &str,
+        secret_name: &str,
+        e: &Enrolment,
+    ) -> Result<Access, EnrolError> {
+        let secret = self.secrets.get(secret_name).ok_or_else(|| {
+            EnrolError::Permanent(format!("the secret `{secret_name}` is not configured"))
+        })?;
         let body = serde_json::to_vec(e).expect("enrolments serialise");
         let header = signature::sign(secret.expose_secret().as_bytes(), self.clock.now(), &body);
         let response = self
@@ -54,19 +62,28 @@ impl<C: Clock> CourseProviders<C> {
             .body(body)
             .send()
             .await
-            .map_err(|err| EnrolError::Transient(format!("no answer from the LMS: {}", without_url(&err))))?;
+            .map_err(|err| {
+                EnrolError::Transient(format!("no answer from the LMS: {}", without_url(&err)))
+            })?;
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(EnrolError::Transient(format!("the LMS answered {status}")));
         }
         if !status.is_success() {
-            return Err(EnrolError::Permanent(format!("the LMS refused the enrolment with {status}")));
+            return Err(EnrolError::Permanent(format!(
+                "the LMS refused the enrolment with {status}"
+            )));
         }
-        let answer: LmsAnswer = response
-            .json()
-            .await
-            .map_err(|_| EnrolError::Permanent("the LMS answer is not {login_url, username, password?} JSON".into()))?;
-        Ok(Access::Course { login_url: answer.login_url, username: answer.username, password: answer.password })
+        let answer: LmsAnswer = response.json().await.map_err(|_| {
+            EnrolError::Permanent(
+                "the LMS answer is not {login_url, username, password?} JSON".into(),
+            )
+        })?;
+        Ok(Access::Course {
+            login_url: answer.login_url,
+            username: answer.username,
+            password: answer.password,
+        })
     }
 }
 
@@ -88,7 +105,11 @@ pub fn random_password() -> String {
 }
 
 impl<C: Clock> CourseEnroller for CourseProviders<C> {
-    async fn enrol(&self, provider: &CourseProvider, enrolment: &Enrolment) -> Result<Access, EnrolError> {
+    async fn enrol(
+        &self,
+        provider: &CourseProvider,
+        enrolment: &Enrolment,
+    ) -> Result<Access, EnrolError> {
         match provider {
             CourseProvider::Builtin { login_url } => Ok(Access::Course {
                 login_url: login_url.clone(),
@@ -117,5 +138,7 @@ pub type HttpClient = reqwest::Client;
 
 /// The HTTP client for outgoing calls (LMS, seller webhooks), built once per cold start.
 pub fn http_client() -> Result<HttpClient, reqwest::Error> {
-    reqwest::Client::builder().user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION"))).build()
+    reqwest::Client::builder()
+        .user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION")))
+        .build()
 }

@@ -4,8 +4,8 @@
 
 use crate::domain::{Order, OrderId, Sku, TokenHash};
 use crate::ports::{
-    Claim, EventRecord, IdempotencyRecord, MailError, MailSender, Message, NewOrder, OrderStore, OutgoingMail,
-    PlaceError, Queue, QueueError, QueueName, Recorded, Reservation, StoreError,
+    Claim, EventRecord, IdempotencyRecord, MailError, MailSender, Message, NewOrder, OrderStore,
+    OutgoingMail, PlaceError, Queue, QueueError, QueueName, Recorded, Reservation, StoreError,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -123,11 +123,16 @@ impl EmbeddedStore {
 
     /// The mail outbox kept in the same database.
     pub fn outbox(&self) -> Outbox {
-        Outbox { db: self.db.clone() }
+        Outbox {
+            db: self.db.clone(),
+        }
     }
 }
 
-fn read_order(table: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Order>, StoreError> {
+fn read_order(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Order>, StoreError> {
     match table.get(id).map_err(unavailable)? {
         Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(corrupt)?)),
         None => Ok(None),
@@ -135,13 +140,19 @@ fn read_order(table: &impl ReadableTable<&'static str, &'static [u8]>, id: &str)
 }
 
 /// Writes `order` if the stored one has `expected_version`, inside an open write transaction.
-fn write_order_if(tx: &redb::WriteTransaction, order: &Order, expected_version: u64) -> Result<(), StoreError> {
+fn write_order_if(
+    tx: &redb::WriteTransaction,
+    order: &Order,
+    expected_version: u64,
+) -> Result<(), StoreError> {
     let mut table = tx.open_table(ORDERS).map_err(unavailable)?;
     match read_order(&table, order.id.as_str())? {
         Some(current) if current.version == expected_version => {}
         _ => return Err(StoreError::Conflict),
     }
-    table.insert(order.id.as_str(), to_json(order).as_slice()).map_err(unavailable)?;
+    table
+        .insert(order.id.as_str(), to_json(order).as_slice())
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -153,31 +164,53 @@ impl OrderStore for EmbeddedStore {
             {
                 if let Some(record) = &new.idempotency {
                     let mut table = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
-                    if let Some(existing) = table.get(record.key_hash.as_str()).map_err(unavailable)? {
-                        let existing: IdempotencyRecord = serde_json::from_slice(existing.value()).map_err(corrupt)?;
+                    if let Some(existing) =
+                        table.get(record.key_hash.as_str()).map_err(unavailable)?
+                    {
+                        let existing: IdempotencyRecord =
+                            serde_json::from_slice(existing.value()).map_err(corrupt)?;
                         return Err(PlaceError::KeyUsed(existing));
                     }
-                    table.insert(record.key_hash.as_str(), to_json(record).as_slice()).map_err(unavailable)?;
+                    table
+                        .insert(record.key_hash.as_str(), to_json(record).as_slice())
+                        .map_err(unavailable)?;
                 }
                 let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
                 for r in &new.reservations {
-                    let taken = stock.get(r.sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+                    let taken = stock
+                        .get(r.sku.as_str())
+                        .map_err(unavailable)?
+                        .map_or(0, |v| v.value());
                     if taken + u64::from(r.quantity) > u64::from(r.limit) {
                         // Dropping the transaction without commit leaves everything as it was.
                         return Err(PlaceError::SoldOut(r.sku.clone()));
                     }
-                    stock.insert(r.sku.as_str(), taken + u64::from(r.quantity)).map_err(unavailable)?;
+                    stock
+                        .insert(r.sku.as_str(), taken + u64::from(r.quantity))
+                        .map_err(unavailable)?;
                 }
                 let mut orders = tx.open_table(ORDERS).map_err(unavailable)?;
-                if orders.get(new.order.id.as_str()).map_err(unavailable)?.is_some() {
+                if orders
+                    .get(new.order.id.as_str())
+                    .map_err(unavailable)?
+                    .is_some()
+                {
                     return Err(PlaceError::Store(StoreError::Conflict));
                 }
-                orders.insert(new.order.id.as_str(), to_json(&new.order).as_slice()).map_err(unavailable)?;
+                orders
+                    .insert(new.order.id.as_str(), to_json(&new.order).as_slice())
+                    .map_err(unavailable)?;
                 let mut tokens = tx.open_table(TOKENS).map_err(unavailable)?;
-                if tokens.get(new.token_hash.as_str()).map_err(unavailable)?.is_some() {
+                if tokens
+                    .get(new.token_hash.as_str())
+                    .map_err(unavailable)?
+                    .is_some()
+                {
                     return Err(PlaceError::Store(StoreError::Conflict));
                 }
-                tokens.insert(new.token_hash.as_str(), new.order.id.as_str()).map_err(unavailable)?;
+                tokens
+                    .insert(new.token_hash.as_str(), new.order.id.as_str())
+                    .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)?;
             Ok(())
@@ -185,7 +218,10 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn idempotency_record(&self, key_hash: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn idempotency_record(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let key = key_hash.to_owned();
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
@@ -213,8 +249,12 @@ impl OrderStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(TOKENS).map_err(unavailable)?;
-            let id = table.get(hash.as_str()).map_err(unavailable)?.map(|v| v.value().to_owned());
-            id.map(|id| OrderId::parse(&id).map_err(|e| StoreError::Corrupt(Box::new(e)))).transpose()
+            let id = table
+                .get(hash.as_str())
+                .map_err(unavailable)?
+                .map(|v| v.value().to_owned());
+            id.map(|id| OrderId::parse(&id).map_err(|e| StoreError::Corrupt(Box::new(e))))
+                .transpose()
         })
         .await
     }
@@ -224,7 +264,10 @@ impl OrderStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
-            let taken = table.get(sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+            let taken = table
+                .get(sku.as_str())
+                .map_err(unavailable)?
+                .map_or(0, |v| v.value());
             Ok(u32::try_from(taken).unwrap_or(u32::MAX))
         })
         .await
@@ -240,7 +283,12 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn release_order(&self, order: &Order, expected_version: u64, reservations: &[Reservation]) -> Result<(), StoreError> {
+    async fn release_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), StoreError> {
         let (order, reservations) = (order.clone(), reservations.to_vec());
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
@@ -248,8 +296,13 @@ impl OrderStore for EmbeddedStore {
             {
                 let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
                 for r in &reservations {
-                    let taken = stock.get(r.sku.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
-                    stock.insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity))).map_err(unavailable)?;
+                    let taken = stock
+                        .get(r.sku.as_str())
+                        .map_err(unavailable)?
+                        .map_or(0, |v| v.value());
+                    stock
+                        .insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity)))
+                        .map_err(unavailable)?;
                 }
             }
             tx.commit().map_err(unavailable)
@@ -257,18 +310,27 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn record_payment_event(&self, record: &EventRecord, update: Option<(&Order, u64)>) -> Result<Recorded, StoreError> {
+    async fn record_payment_event(
+        &self,
+        record: &EventRecord,
+        update: Option<(&Order, u64)>,
+    ) -> Result<Recorded, StoreError> {
         let record = record.clone();
         let update = update.map(|(o, v)| (o.clone(), v));
         self.blocking(move |db| {
-            let key = format!("{}#{}#{}", record.event.order_id, record.event.gateway, record.event.event_id);
+            let key = format!(
+                "{}#{}#{}",
+                record.event.order_id, record.event.gateway, record.event.event_id
+            );
             let tx = db.begin_write().map_err(unavailable)?;
             {
                 let mut events = tx.open_table(EVENTS).map_err(unavailable)?;
                 if events.get(key.as_str()).map_err(unavailable)?.is_some() {
                     return Ok(Recorded::Duplicate);
                 }
-                events.insert(key.as_str(), to_json(&record).as_slice()).map_err(unavailable)?;
+                events
+                    .insert(key.as_str(), to_json(&record).as_slice())
+                    .map_err(unavailable)?;
             }
             if let Some((order, expected)) = &update {
                 write_order_if(&tx, order, *expected)?;
@@ -279,23 +341,36 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn claim(&self, order: &OrderId, key: &str, now: i64, lease_until: i64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        order: &OrderId,
+        key: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, StoreError> {
         let key = format!("{order}#{key}");
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
             {
                 let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                let existing: Option<OnceItem> = match table.get(key.as_str()).map_err(unavailable)? {
-                    Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
-                    None => None,
-                };
+                let existing: Option<OnceItem> =
+                    match table.get(key.as_str()).map_err(unavailable)? {
+                        Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
+                        None => None,
+                    };
                 match existing {
                     Some(item) if item.done => return Ok(Claim::Done(item.result)),
                     Some(item) if item.lease_until > now => return Ok(Claim::Busy),
                     _ => {}
                 }
-                let item = OnceItem { done: false, lease_until, result: serde_json::Value::Null };
-                table.insert(key.as_str(), to_json(&item).as_slice()).map_err(unavailable)?;
+                let item = OnceItem {
+                    done: false,
+                    lease_until,
+                    result: serde_json::Value::Null,
+                };
+                table
+                    .insert(key.as_str(), to_json(&item).as_slice())
+                    .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)?;
             Ok(Claim::Acquired)
@@ -303,12 +378,24 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn complete(&self, order: &OrderId, key: &str, result: &serde_json::Value) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        order: &OrderId,
+        key: &str,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         let key = format!("{order}#{key}");
-        let item = OnceItem { done: true, lease_until: 0, result: result.clone() };
+        let item = OnceItem {
+            done: true,
+            lease_until: 0,
+            result: result.clone(),
+        };
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
-            tx.open_table(ONCE).map_err(unavailable)?.insert(key.as_str(), to_json(&item).as_slice()).map_err(unavailable)?;
+            tx.open_table(ONCE)
+                .map_err(unavailable)?
+                .insert(key.as_str(), to_json(&item).as_slice())
+                .map_err(unavailable)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -321,7 +408,11 @@ impl OrderStore for EmbeddedStore {
             {
                 let mut table = tx.open_table(ONCE).map_err(unavailable)?;
                 let done = match table.get(key.as_str()).map_err(unavailable)? {
-                    Some(v) => serde_json::from_slice::<OnceItem>(v.value()).map_err(corrupt)?.done,
+                    Some(v) => {
+                        serde_json::from_slice::<OnceItem>(v.value())
+                            .map_err(corrupt)?
+                            .done
+                    }
                     None => false,
                 };
                 if !done {
@@ -362,7 +453,9 @@ impl MailSender for Outbox {
             {
                 let mut table = tx.open_table(OUTBOX).map_err(unavailable)?;
                 let next = table.len().map_err(unavailable)?;
-                table.insert(next, to_json(&mail).as_slice()).map_err(unavailable)?;
+                table
+                    .insert(next, to_json(&mail).as_slice())
+                    .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)
         };
@@ -457,7 +550,11 @@ impl EmbeddedQueue {
     pub fn failed(&self, queue: QueueName, delivery: Delivery) {
         if delivery.receive_count >= Self::MAX_RECEIVES {
             tracing::error!(message_id = %delivery.message_id, ?queue, "message moved to the dead-letter list");
-            self.inner.dead.lock().expect("queue lock").push((queue, delivery));
+            self.inner
+                .dead
+                .lock()
+                .expect("queue lock")
+                .push((queue, delivery));
         } else {
             self.push(queue, delivery);
         }
@@ -468,7 +565,12 @@ impl EmbeddedQueue {
     }
 
     pub fn waiting(&self, queue: QueueName) -> usize {
-        self.inner.queues.lock().expect("queue lock").get(&queue).map_or(0, VecDeque::len)
+        self.inner
+            .queues
+            .lock()
+            .expect("queue lock")
+            .get(&queue)
+            .map_or(0, VecDeque::len)
     }
 }
 
@@ -479,7 +581,14 @@ impl Queue for EmbeddedQueue {
             *sent += 1;
             *sent
         };
-        self.push(message.queue(), Delivery { message_id: format!("local-{id}"), body: message.to_json(), receive_count: 0 });
+        self.push(
+            message.queue(),
+            Delivery {
+                message_id: format!("local-{id}"),
+                body: message.to_json(),
+                receive_count: 0,
+            },
+        );
         Ok(())
     }
 }

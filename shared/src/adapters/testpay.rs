@@ -71,15 +71,22 @@ pub struct Testpay {
 
 impl Testpay {
     pub fn new(secret: SecretString, urls: Urls, deliver_twice_out_of_order: bool) -> Self {
-        Testpay { secret, urls, history: Mutex::default(), deliver_twice_out_of_order }
+        Testpay {
+            secret,
+            urls,
+            history: Mutex::default(),
+            deliver_twice_out_of_order,
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes()).expect("HMAC takes keys of any length")
+        Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length")
     }
 
     fn session_id(&self, session: &Session) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).expect("sessions serialise"));
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).expect("sessions serialise"));
         let mut mac = self.mac();
         mac.update(b"session:");
         mac.update(payload.as_bytes());
@@ -89,18 +96,33 @@ impl Testpay {
 
     /// Reads a session id back, refusing any that testpay did not sign.
     pub fn session(&self, id: &str) -> Result<Session, CardError> {
-        let (payload, tag) = id.strip_prefix("ts_").and_then(|s| s.split_once('.')).ok_or(CardError::BadSession)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CardError::BadSession)?;
+        let (payload, tag) = id
+            .strip_prefix("ts_")
+            .and_then(|s| s.split_once('.'))
+            .ok_or(CardError::BadSession)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| CardError::BadSession)?;
         let mut mac = self.mac();
         mac.update(b"session:");
         mac.update(payload.as_bytes());
-        mac.verify_truncated_left(&tag).map_err(|_| CardError::BadSession)?;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CardError::BadSession)?;
+        mac.verify_truncated_left(&tag)
+            .map_err(|_| CardError::BadSession)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| CardError::BadSession)?;
         serde_json::from_slice(&json).map_err(|_| CardError::BadSession)
     }
 
     /// The buyer submitted the card form: the event the gateway will send.
-    pub fn charge(&self, session: &Session, card_number: &str, exp: &str, cvc: &str, now: i64) -> Result<TestpayEvent, CardError> {
+    pub fn charge(
+        &self,
+        session: &Session,
+        card_number: &str,
+        exp: &str,
+        cvc: &str,
+        now: i64,
+    ) -> Result<TestpayEvent, CardError> {
         if now >= session.expires_at {
             return Err(CardError::Expired);
         }
@@ -111,7 +133,9 @@ impl Testpay {
             _ => return Err(CardError::UnknownCard),
         };
         let exp_ok = exp.trim().split_once('/').is_some_and(|(m, y)| {
-            m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m)) && y.len() == 2 && y.bytes().all(|b| b.is_ascii_digit())
+            m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m))
+                && y.len() == 2
+                && y.bytes().all(|b| b.is_ascii_digit())
         });
         if !exp_ok {
             return Err(CardError::BadExpiry);
@@ -162,11 +186,22 @@ impl PaymentGateway for Testpay {
         NAME
     }
 
-    async fn open_session(&self, order: &Order, return_url: &str) -> Result<PaymentSession, GatewayError> {
+    async fn open_session(
+        &self,
+        order: &Order,
+        return_url: &str,
+    ) -> Result<PaymentSession, GatewayError> {
         let session = Session {
             order_id: order.id.clone(),
             amount: order.total,
-            lines: order.lines.iter().map(|l| SessionLine { name: l.name.clone(), quantity: l.quantity.get() }).collect(),
+            lines: order
+                .lines
+                .iter()
+                .map(|l| SessionLine {
+                    name: l.name.clone(),
+                    quantity: l.quantity.get(),
+                })
+                .collect(),
             return_url: return_url.to_owned(),
             expires_at: order.reserved_until,
         };
@@ -175,15 +210,33 @@ impl PaymentGateway for Testpay {
         Ok(PaymentSession { id, url })
     }
 
-    fn verify_webhook(&self, headers: &http::HeaderMap, body: &[u8], now: i64) -> Result<Option<PaymentEvent>, WebhookError> {
-        let header = headers.get(signature::HEADER).map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature)).transpose()?;
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Option<PaymentEvent>, WebhookError> {
+        let header = headers
+            .get(signature::HEADER)
+            .map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature))
+            .transpose()?;
         signature::verify(self.secret.expose_secret().as_bytes(), header, body, now)?;
-        let event: TestpayEvent = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBody(e.to_string()))?;
+        let event: TestpayEvent =
+            serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBody(e.to_string()))?;
         let outcome = match event.kind.as_str() {
-            "payment.approved" => PaymentOutcome::Approved { amount: event.amount },
-            "payment.declined" => PaymentOutcome::Declined { reason: "card declined".into() },
+            "payment.approved" => PaymentOutcome::Approved {
+                amount: event.amount,
+            },
+            "payment.declined" => PaymentOutcome::Declined {
+                reason: "card declined".into(),
+            },
             _ => return Ok(None),
         };
-        Ok(Some(PaymentEvent { gateway: NAME.into(), event_id: event.id, order_id: event.order_id, outcome }))
+        Ok(Some(PaymentEvent {
+            gateway: NAME.into(),
+            event_id: event.id,
+            order_id: event.order_id,
+            outcome,
+        }))
     }
 }

@@ -3,9 +3,12 @@
 
 use crate::config::Store;
 use crate::domain::{
-    BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken, ParseError, Quantity, Sku,
+    BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken, ParseError,
+    Quantity, Sku,
 };
-use crate::ports::{Clock, Entropy, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Reservation, StoreError};
+use crate::ports::{
+    Clock, Entropy, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Reservation, StoreError,
+};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -31,7 +34,10 @@ pub struct Checkout {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
     #[error("{field}: {problem}")]
-    Invalid { field: &'static str, problem: String },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
     #[error("there is no product `{0}`")]
     UnknownProduct(String),
     #[error("{0} is sold out")]
@@ -53,16 +59,27 @@ pub struct Receipt {
 
 impl Checkout {
     pub fn parse(form: &CheckoutForm) -> Result<Checkout, CheckoutError> {
-        let invalid = |field: &'static str| move |e: ParseError| CheckoutError::Invalid { field, problem: e.to_string() };
+        let invalid = |field: &'static str| {
+            move |e: ParseError| CheckoutError::Invalid {
+                field,
+                problem: e.to_string(),
+            }
+        };
         if form.items.is_empty() {
-            return Err(CheckoutError::Invalid { field: "items", problem: "choose at least one product".into() });
+            return Err(CheckoutError::Invalid {
+                field: "items",
+                problem: "choose at least one product".into(),
+            });
         }
         let mut items: Vec<(Sku, Quantity)> = Vec::new();
         for (sku, quantity) in &form.items {
-            let sku = Sku::parse(sku.trim()).map_err(|_| CheckoutError::UnknownProduct(sku.chars().take(64).collect()))?;
+            let sku = Sku::parse(sku.trim())
+                .map_err(|_| CheckoutError::UnknownProduct(sku.chars().take(64).collect()))?;
             let quantity = Quantity::parse(quantity).map_err(invalid("quantity"))?;
             match items.iter_mut().find(|(s, _)| *s == sku) {
-                Some((_, q)) => *q = Quantity::new(q.get() + quantity.get()).map_err(invalid("quantity"))?,
+                Some((_, q)) => {
+                    *q = Quantity::new(q.get() + quantity.get()).map_err(invalid("quantity"))?
+                }
                 None => items.push((sku, quantity)),
             }
         }
@@ -106,18 +123,33 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
     let mut reservations = Vec::new();
     let mut total = Money::zero(currency);
     for (sku, quantity) in &checkout.items {
-        let product = ctx.store.product(sku).ok_or_else(|| CheckoutError::UnknownProduct(sku.to_string()))?;
+        let product = ctx
+            .store
+            .product(sku)
+            .ok_or_else(|| CheckoutError::UnknownProduct(sku.to_string()))?;
         if let Some(limit) = product.stock {
             if quantity.get() > limit {
                 return Err(CheckoutError::SoldOut(sku.clone()));
             }
-            reservations.push(Reservation { sku: sku.clone(), quantity: quantity.get(), limit });
+            reservations.push(Reservation {
+                sku: sku.clone(),
+                quantity: quantity.get(),
+                limit,
+            });
         }
-        let subtotal = product.price.times(quantity.get()).map_err(|e| CheckoutError::Invalid {
-            field: "quantity",
-            problem: e.to_string(),
-        })?;
-        total = total.checked_add(subtotal).map_err(|e| CheckoutError::Invalid { field: "items", problem: e.to_string() })?;
+        let subtotal = product
+            .price
+            .times(quantity.get())
+            .map_err(|e| CheckoutError::Invalid {
+                field: "quantity",
+                problem: e.to_string(),
+            })?;
+        total = total
+            .checked_add(subtotal)
+            .map_err(|e| CheckoutError::Invalid {
+                field: "items",
+                problem: e.to_string(),
+            })?;
         lines.push(Line {
             sku: sku.clone(),
             name: product.name.clone(),
@@ -173,7 +205,12 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
         Ok(()) => Ok(receipt(ctx.urls, new.order.id, &token)),
         Err(PlaceError::SoldOut(sku)) => Err(CheckoutError::SoldOut(sku)),
         // A concurrent request with the same key won the race: answer as it did.
-        Err(PlaceError::KeyUsed(record)) => replay(ctx, &record, &fingerprint, idempotency.map(|(k, _)| k).unwrap_or("")),
+        Err(PlaceError::KeyUsed(record)) => replay(
+            ctx,
+            &record,
+            &fingerprint,
+            idempotency.map(|(k, _)| k).unwrap_or(""),
+        ),
         Err(PlaceError::Store(e)) => Err(e.into()),
     }
 }
@@ -192,7 +229,12 @@ fn replay<C: Clock, E: Entropy>(
 }
 
 fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken) -> Receipt {
-    Receipt { order_id, order_url: urls.order(token), payment_url: urls.pay(token), status: OrderStatus::PendingPayment }
+    Receipt {
+        order_id,
+        order_url: urls.order(token),
+        payment_url: urls.pay(token),
+        status: OrderStatus::PendingPayment,
+    }
 }
 
 fn derived_token(key: &[u8], idempotency_key: &str, fingerprint: &str) -> OrderToken {

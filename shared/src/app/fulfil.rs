@@ -3,7 +3,10 @@
 
 use crate::config::{Fulfillment, Store};
 use crate::domain::{FulfillmentKind, LineResult, LineState, Order, OrderId};
-use crate::ports::{Claim, Clock, CourseEnroller, EnrolError, Enrolment, Message, OrderStore, Queue, QueueError, StoreError};
+use crate::ports::{
+    Claim, Clock, CourseEnroller, EnrolError, Enrolment, Message, OrderStore, Queue, QueueError,
+    StoreError,
+};
 
 /// How long a worker may hold a step before another may take it over.
 const STEP_LEASE_SECONDS: i64 = 120;
@@ -49,7 +52,10 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
     enroller: &L,
     order_id: &OrderId,
 ) -> Result<Fulfilled, FulfilError> {
-    let order = orders.order(order_id).await?.ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
+    let order = orders
+        .order(order_id)
+        .await?
+        .ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
     if !order.status.is_paid() {
         return Ok(Fulfilled::NotPayable);
     }
@@ -62,7 +68,10 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
         }
         let key = step_key(index, line.kind);
         let now = clock.now();
-        match orders.claim(order_id, &key, now, now + STEP_LEASE_SECONDS).await? {
+        match orders
+            .claim(order_id, &key, now, now + STEP_LEASE_SECONDS)
+            .await?
+        {
             Claim::Done(stored) => match serde_json::from_value::<LineResult>(stored) {
                 Ok(result) => results.push((index, result)),
                 Err(e) => return Err(StoreError::Corrupt(Box::new(e)).into()),
@@ -88,7 +97,11 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
         return Err(FulfilError::Retry(retry));
     }
     if order.lines.iter().all(|l| l.state.is_settled()) {
-        queue.send(&Message::SendMail { order_id: order_id.clone() }).await?;
+        queue
+            .send(&Message::SendMail {
+                order_id: order_id.clone(),
+            })
+            .await?;
     }
     Ok(Fulfilled::Settled(order))
 }
@@ -102,14 +115,24 @@ fn step_key(index: usize, kind: FulfillmentKind) -> String {
 }
 
 /// Runs one line's action. `Err` is a transient failure worth retrying.
-async fn run_step<L: CourseEnroller>(store: &Store, enroller: &L, order: &Order, index: usize) -> Result<LineResult, String> {
+async fn run_step<L: CourseEnroller>(
+    store: &Store,
+    enroller: &L,
+    order: &Order,
+    index: usize,
+) -> Result<LineResult, String> {
     let line = &order.lines[index];
     let Some(product) = store.product(&line.sku) else {
-        return Ok(LineResult::Failed { reason: format!("{} is no longer in the catalogue", line.sku) });
+        return Ok(LineResult::Failed {
+            reason: format!("{} is no longer in the catalogue", line.sku),
+        });
     };
     match &product.fulfillment {
         Fulfillment::Shipment => Ok(LineResult::AwaitingShipment),
-        Fulfillment::Course { course_id, provider } => {
+        Fulfillment::Course {
+            course_id,
+            provider,
+        } => {
             let enrolment = Enrolment {
                 order_id: order.id.clone(),
                 line: index,
@@ -133,7 +156,10 @@ async fn save_results<S: OrderStore>(
     results: &[(usize, LineResult)],
 ) -> Result<Order, FulfilError> {
     for _ in 0..RACE_RETRIES {
-        let current = orders.order(order_id).await?.ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
+        let current = orders
+            .order(order_id)
+            .await?
+            .ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
         let mut next = current.clone();
         for (index, result) in results {
             if next.lines[*index].state == LineState::Pending {

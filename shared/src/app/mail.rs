@@ -1,7 +1,9 @@
 //! The order's mails: which ones it gets (grouping and seller copy from the store), rendered
 //! from templates, each sent once.
 
-use super::render::{line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates};
+use super::render::{
+    line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
+};
 use crate::config::{Grouping, SellerCopy, Store};
 use crate::domain::{LineState, Order, OrderId};
 use crate::ports::{Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, StoreError};
@@ -25,7 +27,10 @@ pub enum SendMailError {
 
 impl SendMailError {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, SendMailError::UnknownOrder(_) | SendMailError::Render(_))
+        !matches!(
+            self,
+            SendMailError::UnknownOrder(_) | SendMailError::Render(_)
+        )
     }
 }
 
@@ -58,24 +63,48 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
     let mut mails = Vec::new();
     let groups: Vec<(String, Vec<usize>)> = match store.mail.grouping {
         Grouping::Order => vec![("order".into(), (0..order.lines.len()).collect())],
-        Grouping::Item => (0..order.lines.len()).map(|i| (format!("line-{i}"), vec![i])).collect(),
+        Grouping::Item => (0..order.lines.len())
+            .map(|i| (format!("line-{i}"), vec![i]))
+            .collect(),
     };
     for (suffix, lines) in groups {
         if store.mail.seller_copy == SellerCopy::Separate {
-            mails.push(PlannedMail { key: format!("MAIL#seller-copy#{suffix}"), kind: MailKind::SellerCopy, lines: lines.clone() });
+            mails.push(PlannedMail {
+                key: format!("MAIL#seller-copy#{suffix}"),
+                kind: MailKind::SellerCopy,
+                lines: lines.clone(),
+            });
         }
-        mails.push(PlannedMail { key: format!("MAIL#buyer#{suffix}"), kind: MailKind::Buyer, lines });
+        mails.push(PlannedMail {
+            key: format!("MAIL#buyer#{suffix}"),
+            kind: MailKind::Buyer,
+            lines,
+        });
     }
     let with = |state: LineState| -> Vec<usize> {
-        order.lines.iter().enumerate().filter(|(_, l)| l.state == state).map(|(i, _)| i).collect()
+        order
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.state == state)
+            .map(|(i, _)| i)
+            .collect()
     };
     let shipping = with(LineState::AwaitingShipment);
     if !shipping.is_empty() {
-        mails.push(PlannedMail { key: "MAIL#seller-shipping#order".into(), kind: MailKind::Shipping, lines: shipping });
+        mails.push(PlannedMail {
+            key: "MAIL#seller-shipping#order".into(),
+            kind: MailKind::Shipping,
+            lines: shipping,
+        });
     }
     let failed = with(LineState::Failed);
     if !failed.is_empty() {
-        mails.push(PlannedMail { key: "MAIL#seller-failure#order".into(), kind: MailKind::Failure, lines: failed });
+        mails.push(PlannedMail {
+            key: "MAIL#seller-failure#order".into(),
+            kind: MailKind::Failure,
+            lines: failed,
+        });
     }
     mails
 }
@@ -93,7 +122,12 @@ struct MailContext<'a> {
     kind: &'static str,
 }
 
-pub fn render(store: &Store, templates: &Templates, order: &Order, mail: &PlannedMail) -> Result<OutgoingMail, RenderError> {
+pub fn render(
+    store: &Store,
+    templates: &Templates,
+    order: &Order,
+    mail: &PlannedMail,
+) -> Result<OutgoingMail, RenderError> {
     let all = line_views(order, templates);
     let lines: Vec<LineView> = mail.lines.iter().map(|i| all[*i].clone()).collect();
     let single = (lines.len() == 1).then(|| &store.products[&order.lines[mail.lines[0]].sku]);
@@ -114,18 +148,27 @@ pub fn render(store: &Store, templates: &Templates, order: &Order, mail: &Planne
     };
     let (template, subject) = match mail.kind {
         MailKind::Buyer | MailKind::SellerCopy => {
-            let subject = single.and_then(|p| p.mail.subject.as_deref()).unwrap_or(&store.mail.subject);
+            let subject = single
+                .and_then(|p| p.mail.subject.as_deref())
+                .unwrap_or(&store.mail.subject);
             ("mail_buyer", templates.render_line(subject, &context)?)
         }
         MailKind::Shipping => ("mail_seller", format!("Ship order {}", order.id)),
-        MailKind::Failure => ("mail_seller", format!("Action needed: order {} could not be delivered", order.id)),
+        MailKind::Failure => (
+            "mail_seller",
+            format!("Action needed: order {} could not be delivered", order.id),
+        ),
     };
     let html = templates.render(&format!("{template}.html"), &context)?;
     let text = templates.render(&format!("{template}.txt"), &context)?;
     let seller = store.settings.seller_email.clone();
     let (to, bcc, subject) = match mail.kind {
         MailKind::Buyer => {
-            let bcc = if store.mail.seller_copy == SellerCopy::Bcc { vec![seller] } else { vec![] };
+            let bcc = if store.mail.seller_copy == SellerCopy::Bcc {
+                vec![seller]
+            } else {
+                vec![]
+            };
             (vec![order.email.clone()], bcc, subject)
         }
         MailKind::SellerCopy => (vec![seller], vec![], format!("[Copy] {subject}")),
@@ -135,7 +178,15 @@ pub fn render(store: &Store, templates: &Templates, order: &Order, mail: &Planne
         "" => store.settings.sender_email.to_string(),
         name => format!("{name} <{}>", store.settings.sender_email),
     };
-    Ok(OutgoingMail { from, to, cc: vec![], bcc, subject, text, html })
+    Ok(OutgoingMail {
+        from,
+        to,
+        cc: vec![],
+        bcc,
+        subject,
+        text,
+        html,
+    })
 }
 
 /// Sends every mail the order is due that has not gone out yet. Returns how many were sent.
@@ -147,11 +198,17 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
     clock: &C,
     order_id: &OrderId,
 ) -> Result<usize, SendMailError> {
-    let order = orders.order(order_id).await?.ok_or_else(|| SendMailError::UnknownOrder(order_id.clone()))?;
+    let order = orders
+        .order(order_id)
+        .await?
+        .ok_or_else(|| SendMailError::UnknownOrder(order_id.clone()))?;
     let mut sent = 0;
     for mail in plan(store, &order) {
         let now = clock.now();
-        match orders.claim(order_id, &mail.key, now, now + MAIL_LEASE_SECONDS).await? {
+        match orders
+            .claim(order_id, &mail.key, now, now + MAIL_LEASE_SECONDS)
+            .await?
+        {
             Claim::Done(_) => continue,
             Claim::Busy => return Err(SendMailError::Busy(mail.key)),
             Claim::Acquired => {}
@@ -167,7 +224,13 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
             orders.release(order_id, &mail.key).await?;
             return Err(e.into());
         }
-        orders.complete(order_id, &mail.key, &serde_json::json!({ "sent_at": clock.now() })).await?;
+        orders
+            .complete(
+                order_id,
+                &mail.key,
+                &serde_json::json!({ "sent_at": clock.now() }),
+            )
+            .await?;
         tracing::info!(order_id = %order_id, mail = %mail.key, "mail sent");
         sent += 1;
     }

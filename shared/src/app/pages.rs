@@ -1,7 +1,9 @@
 //! The buyer's pages: the product page with its form, and the order page (HTML and JSON),
 //! both built from one view of the order.
 
-use super::render::{line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates};
+use super::render::{
+    line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
+};
 use super::Urls;
 use crate::config::{Product, Store};
 use crate::domain::{Order, OrderStatus, OrderToken};
@@ -23,8 +25,12 @@ impl PageState {
     pub fn of(order: &Order) -> PageState {
         match order.status {
             OrderStatus::PendingPayment => PageState::Processing,
-            OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => PageState::Processing,
-            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => PageState::Approved,
+            OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
+                PageState::Processing
+            }
+            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => {
+                PageState::Approved
+            }
             OrderStatus::Declined => PageState::Declined,
             OrderStatus::Expired => PageState::Expired,
             OrderStatus::Cancelled => PageState::Cancelled,
@@ -108,7 +114,13 @@ struct BuyContext<'a> {
     checkout_url: String,
 }
 
-pub fn buy_page(store: &Store, templates: &Templates, urls: &Urls, product: &Product, available: Option<u32>) -> Result<String, RenderError> {
+pub fn buy_page(
+    store: &Store,
+    templates: &Templates,
+    urls: &Urls,
+    product: &Product,
+    available: Option<u32>,
+) -> Result<String, RenderError> {
     templates.render(
         "buy.html",
         BuyContext {
@@ -131,5 +143,11 @@ struct NotFoundContext<'a> {
 }
 
 pub fn not_found_page(store: &Store, templates: &Templates) -> Result<String, RenderError> {
-    templates.render("not_found.html", NotFoundContext { store: StoreView::new(store), title: "Not found" })
+    templates.render(
+        "not_found.html",
+        NotFoundContext {
+            store: StoreView::new(store),
+            title: "Not found",
+        },
+    )
 }

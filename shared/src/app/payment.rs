@@ -4,8 +4,8 @@
 use crate::config::Store;
 use crate::domain::{Order, OrderId, OrderStatus, PaymentEvent, PaymentOutcome};
 use crate::ports::{
-    Clock, EventRecord, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError, Recorded, Reservation,
-    StoreError,
+    Clock, EventRecord, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError,
+    Recorded, Reservation, StoreError,
 };
 
 /// How often a write that lost a race is retried before giving up.
@@ -47,13 +47,29 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
             return Ok(Applied::UnknownOrder);
         };
         let (target, note) = decide(&order, event);
-        let updated = target.map(|status| Order { status, version: order.version + 1, ..order.clone() });
-        let record = EventRecord { event: event.clone(), received_at: clock.now(), applied: target.is_some(), note: note.clone() };
-        match orders.record_payment_event(&record, updated.as_ref().map(|o| (o, order.version))).await {
+        let updated = target.map(|status| Order {
+            status,
+            version: order.version + 1,
+            ..order.clone()
+        });
+        let record = EventRecord {
+            event: event.clone(),
+            received_at: clock.now(),
+            applied: target.is_some(),
+            note: note.clone(),
+        };
+        match orders
+            .record_payment_event(&record, updated.as_ref().map(|o| (o, order.version)))
+            .await
+        {
             Ok(Recorded::New) => {
                 let status = updated.as_ref().map_or(order.status, |o| o.status);
                 if status == OrderStatus::Paid {
-                    queue.send(&Message::FulfilOrder { order_id: order.id.clone() }).await?;
+                    queue
+                        .send(&Message::FulfilOrder {
+                            order_id: order.id.clone(),
+                        })
+                        .await?;
                 }
                 return Ok(match target {
                     Some(status) => Applied::Moved(status),
@@ -64,7 +80,11 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
                 // A repeat may follow a delivery whose enqueue failed after the write: make
                 // sure a paid order is on its way. Fulfilment is idempotent, so this is safe.
                 if order.status == OrderStatus::Paid {
-                    queue.send(&Message::FulfilOrder { order_id: order.id.clone() }).await?;
+                    queue
+                        .send(&Message::FulfilOrder {
+                            order_id: order.id.clone(),
+                        })
+                        .await?;
                 }
                 return Ok(Applied::Duplicate);
             }
@@ -78,17 +98,27 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
 /// The status an event moves the order to, or why it does not.
 fn decide(order: &Order, event: &PaymentEvent) -> (Option<OrderStatus>, Option<String>) {
     match &event.outcome {
-        PaymentOutcome::Approved { amount } if *amount != order.total => {
-            (None, Some(format!("amount {amount} does not match the order total {}", order.total)))
+        PaymentOutcome::Approved { amount } if *amount != order.total => (
+            None,
+            Some(format!(
+                "amount {amount} does not match the order total {}",
+                order.total
+            )),
+        ),
+        PaymentOutcome::Approved { .. } if order.status.can_move_to(OrderStatus::Paid) => {
+            (Some(OrderStatus::Paid), None)
         }
-        PaymentOutcome::Approved { .. } if order.status.can_move_to(OrderStatus::Paid) => (Some(OrderStatus::Paid), None),
         PaymentOutcome::Declined { .. } if order.status.can_move_to(OrderStatus::Declined) => {
             (Some(OrderStatus::Declined), None)
         }
-        PaymentOutcome::Approved { .. } if order.status == OrderStatus::Expired => {
-            (None, Some("approved after the order expired: refund it".into()))
-        }
-        _ => (None, Some(format!("no effect on an order that is {}", order.status))),
+        PaymentOutcome::Approved { .. } if order.status == OrderStatus::Expired => (
+            None,
+            Some("approved after the order expired: refund it".into()),
+        ),
+        _ => (
+            None,
+            Some(format!("no effect on an order that is {}", order.status)),
+        ),
     }
 }
 
@@ -119,12 +149,21 @@ pub async fn expire_if_due<S: OrderStore, C: Clock>(
     order_id: &OrderId,
 ) -> Result<Option<Order>, PaymentError> {
     for _ in 0..RACE_RETRIES {
-        let Some(order) = orders.order(order_id).await? else { return Ok(None) };
+        let Some(order) = orders.order(order_id).await? else {
+            return Ok(None);
+        };
         if !order.status.awaits_payment() || order.reservation_holds(clock.now()) {
             return Ok(Some(order));
         }
-        let expired = Order { status: OrderStatus::Expired, version: order.version + 1, ..order.clone() };
-        match orders.release_order(&expired, order.version, &reservations(store, &order)).await {
+        let expired = Order {
+            status: OrderStatus::Expired,
+            version: order.version + 1,
+            ..order.clone()
+        };
+        match orders
+            .release_order(&expired, order.version, &reservations(store, &order))
+            .await
+        {
             Ok(()) => return Ok(Some(expired)),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -140,7 +179,11 @@ pub fn reservations(store: &Store, order: &Order) -> Vec<Reservation> {
         .iter()
         .filter_map(|line| {
             let limit = store.product(&line.sku)?.stock?;
-            Some(Reservation { sku: line.sku.clone(), quantity: line.quantity.get(), limit })
+            Some(Reservation {
+                sku: line.sku.clone(),
+                quantity: line.quantity.get(),
+                limit,
+            })
         })
         .collect()
 }

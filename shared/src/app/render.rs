@@ -11,14 +11,32 @@ const BUILTIN: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("buy.html", include_str!("../../templates/buy.html")),
     ("order.html", include_str!("../../templates/order.html")),
-    ("not_found.html", include_str!("../../templates/not_found.html")),
+    (
+        "not_found.html",
+        include_str!("../../templates/not_found.html"),
+    ),
     ("line.html", include_str!("../../templates/line.html")),
     ("line.txt", include_str!("../../templates/line.txt")),
-    ("mail_layout.html", include_str!("../../templates/mail_layout.html")),
-    ("mail_buyer.html", include_str!("../../templates/mail_buyer.html")),
-    ("mail_buyer.txt", include_str!("../../templates/mail_buyer.txt")),
-    ("mail_seller.html", include_str!("../../templates/mail_seller.html")),
-    ("mail_seller.txt", include_str!("../../templates/mail_seller.txt")),
+    (
+        "mail_layout.html",
+        include_str!("../../templates/mail_layout.html"),
+    ),
+    (
+        "mail_buyer.html",
+        include_str!("../../templates/mail_buyer.html"),
+    ),
+    (
+        "mail_buyer.txt",
+        include_str!("../../templates/mail_buyer.txt"),
+    ),
+    (
+        "mail_seller.html",
+        include_str!("../../templates/mail_seller.html"),
+    ),
+    (
+        "mail_seller.txt",
+        include_str!("../../templates/mail_seller.txt"),
+    ),
     ("testpay.html", include_str!("../../templates/testpay.html")),
 ];
 
@@ -38,13 +56,18 @@ impl Templates {
     pub fn new(store: &Store) -> Result<Templates, RenderError> {
         let mut env = Environment::new();
         for (name, source) in BUILTIN {
-            env.add_template(name, source).map_err(|source| RenderError { name: (*name).into(), source })?;
+            env.add_template(name, source)
+                .map_err(|source| RenderError {
+                    name: (*name).into(),
+                    source,
+                })?;
         }
         for (sku, product) in &store.products {
             for (ext, source) in [("html", &product.mail.html), ("txt", &product.mail.text)] {
                 if let Some(source) = source {
                     let name = format!("product/{sku}.{ext}");
-                    env.add_template_owned(name.clone(), source.clone()).map_err(|source| RenderError { name, source })?;
+                    env.add_template_owned(name.clone(), source.clone())
+                        .map_err(|source| RenderError { name, source })?;
                 }
             }
         }
@@ -52,14 +75,36 @@ impl Templates {
     }
 
     pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, RenderError> {
-        let fail = |source| RenderError { name: name.into(), source };
-        self.env.get_template(name).map_err(fail)?.render(context).map_err(fail)
+        let fail = |source| RenderError {
+            name: name.into(),
+            source,
+        };
+        self.env
+            .get_template(name)
+            .map_err(fail)?
+            .render(context)
+            .map_err(fail)
     }
 
     /// Renders a one-line template from the store (a mail subject) as plain text on one line.
-    pub fn render_line(&self, source: &str, context: impl Serialize) -> Result<String, RenderError> {
-        let text = self.env.render_str(source, context).map_err(|source| RenderError { name: "subject".into(), source })?;
-        Ok(text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned())
+    pub fn render_line(
+        &self,
+        source: &str,
+        context: impl Serialize,
+    ) -> Result<String, RenderError> {
+        let text = self
+            .env
+            .render_str(source, context)
+            .map_err(|source| RenderError {
+                name: "subject".into(),
+                source,
+            })?;
+        Ok(text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_owned())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -140,7 +185,11 @@ pub struct RenderedLine<'a> {
 pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
     lines
         .iter()
-        .map(|line| RenderedLine { line, template_html: &line.templates.0, template_txt: &line.templates.1 })
+        .map(|line| RenderedLine {
+            line,
+            template_html: &line.templates.0,
+            template_txt: &line.templates.1,
+        })
         .collect()
 }
 
@@ -154,10 +203,18 @@ pub struct MoneyView {
 
 impl From<Money> for MoneyView {
     fn from(m: Money) -> Self {
-        MoneyView { amount_minor: m.minor(), currency: m.currency().to_string(), display: m.to_string() }
+        MoneyView {
+            amount_minor: m.minor(),
+            currency: m.currency().to_string(),
+            display: m.to_string(),
+        }
     }
 }
 
 pub fn line_views(order: &Order, templates: &Templates) -> Vec<LineView> {
-    order.lines.iter().map(|l| LineView::new(l, templates)).collect()
+    order
+        .lines
+        .iter()
+        .map(|l| LineView::new(l, templates))
+        .collect()
 }

@@ -14,7 +14,12 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(file: &Path, line: usize, field: &str, problem: impl Into<String>) -> Self {
-        ConfigError { file: file.display().to_string(), line, field: field.to_owned(), problem: problem.into() }
+        ConfigError {
+            file: file.display().to_string(),
+            line,
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 

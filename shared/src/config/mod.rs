@@ -120,7 +120,10 @@ pub struct Product {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fulfillment {
-    Course { course_id: String, provider: CourseProvider },
+    Course {
+        course_id: String,
+        provider: CourseProvider,
+    },
     Shipment,
 }
 
@@ -155,7 +158,12 @@ impl Store {
     /// Reads, parses and validates a store file; errors name the file, line and field.
     pub fn load(path: &Path) -> Result<Store, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(path, 0, "", format!("cannot read the file: {e}"))])
+            ConfigErrors(vec![ConfigError::new(
+                path,
+                0,
+                "",
+                format!("cannot read the file: {e}"),
+            )])
         })?;
         Store::parse(&text, path)
     }

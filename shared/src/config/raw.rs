@@ -43,7 +43,11 @@ pub struct RawBranding {
 
 impl Default for RawBranding {
     fn default() -> Self {
-        RawBranding { logo_url: None, primary_color: "#1f6feb".into(), font: "system-ui, sans-serif".into() }
+        RawBranding {
+            logo_url: None,
+            primary_color: "#1f6feb".into(),
+            font: "system-ui, sans-serif".into(),
+        }
     }
 }
 

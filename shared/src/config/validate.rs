@@ -11,17 +11,36 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Store, ConfigErrors> {
 }
 
 /// Also returns the template files the store read, so a build can watch them.
-pub(super) fn parse_with_files(text: &str, path: &Path) -> Result<(Store, Vec<PathBuf>), ConfigErrors> {
+pub(super) fn parse_with_files(
+    text: &str,
+    path: &Path,
+) -> Result<(Store, Vec<PathBuf>), ConfigErrors> {
     let doc = ImDocument::parse(text).map_err(|e| {
         let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(1);
-        ConfigErrors(vec![ConfigError::new(path, line, "", first_line(e.message()))])
+        ConfigErrors(vec![ConfigError::new(
+            path,
+            line,
+            "",
+            first_line(e.message()),
+        )])
     })?;
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let field = path_at(doc.as_table(), &span).join(".");
-        ConfigErrors(vec![ConfigError::new(path, line_at(text, span.start), &field, first_line(e.message()))])
+        ConfigErrors(vec![ConfigError::new(
+            path,
+            line_at(text, span.start),
+            &field,
+            first_line(e.message()),
+        )])
     })?;
-    let mut v = Validator { text, doc: &doc, path, errors: Vec::new(), files: Vec::new() };
+    let mut v = Validator {
+        text,
+        doc: &doc,
+        path,
+        errors: Vec::new(),
+        files: Vec::new(),
+    };
     let store = v.store(raw);
     if v.errors.is_empty() {
         Ok((store.expect("a store without errors is complete"), v.files))
@@ -35,7 +54,12 @@ impl Store {
     /// Like [`Store::load`], also listing the template files it read.
     pub fn load_with_files(path: &Path) -> Result<(Store, Vec<PathBuf>), ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(path, 0, "", format!("cannot read the file: {e}"))])
+            ConfigErrors(vec![ConfigError::new(
+                path,
+                0,
+                "",
+                format!("cannot read the file: {e}"),
+            )])
         })?;
         parse_with_files(&text, path)
     }
@@ -46,7 +70,11 @@ fn first_line(s: &str) -> String {
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// The dotted path of the innermost key whose key or value covers `span`.
@@ -66,7 +94,9 @@ fn path_at(table: &dyn TableLike, span: &Range<usize>) -> Vec<String> {
                 return path;
             }
         }
-        let covers = |s: Option<Range<usize>>| s.is_some_and(|s| s.start <= span.start && span.start < s.end.max(s.start + 1));
+        let covers = |s: Option<Range<usize>>| {
+            s.is_some_and(|s| s.start <= span.start && span.start < s.end.max(s.start + 1))
+        };
         if covers(key_span) || covers(value_span) {
             return path;
         }
@@ -88,7 +118,9 @@ impl Validator<'_> {
         let mut table: &dyn TableLike = self.doc.as_table();
         let mut line = 1;
         for part in field.split('.') {
-            let Some((key, item)) = table.get_key_value(part) else { break };
+            let Some((key, item)) = table.get_key_value(part) else {
+                break;
+            };
             if let Some(span) = key.span() {
                 line = line_at(self.text, span.start);
             } else if let Some(span) = item.as_table().and_then(|t| t.span()) {
@@ -104,7 +136,8 @@ impl Validator<'_> {
 
     fn error(&mut self, field: &str, problem: impl Into<String>) {
         let line = self.line_of(field);
-        self.errors.push(ConfigError::new(self.path, line, field, problem));
+        self.errors
+            .push(ConfigError::new(self.path, line, field, problem));
     }
 
     fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
@@ -114,7 +147,10 @@ impl Validator<'_> {
     fn template(&mut self, field: &str, source: &str) {
         let mut env = minijinja::Environment::new();
         if let Err(e) = env.add_template("t", source) {
-            self.error(field, format!("template error: {}", e.detail().unwrap_or("invalid syntax")));
+            self.error(
+                field,
+                format!("template error: {}", e.detail().unwrap_or("invalid syntax")),
+            );
         }
     }
 
@@ -127,7 +163,9 @@ impl Validator<'_> {
     fn url(&mut self, field: &str, value: &str) {
         let ok = (value.starts_with("https://") || value.starts_with("http://"))
             && value.len() > 8
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c));
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c));
         if !ok {
             self.error(field, format!("`{value}` is not an http(s) URL"));
         }
@@ -139,7 +177,10 @@ impl Validator<'_> {
         self.non_empty("store.name", &raw.store.name);
         let (sender_name, sender_email) = self.sender(&raw.store.sender);
         if !(1..=24 * 60).contains(&raw.store.reservation_minutes) {
-            self.error("store.reservation_minutes", "must be from 1 to 1440 minutes");
+            self.error(
+                "store.reservation_minutes",
+                "must be from 1 to 1440 minutes",
+            );
         }
 
         if let Some(url) = &raw.branding.logo_url {
@@ -148,18 +189,31 @@ impl Validator<'_> {
         let c = &raw.branding.primary_color;
         let hex = c.strip_prefix('#').unwrap_or("");
         if !(matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
-            self.error("branding.primary_color", format!("`{c}` is not a colour like #1f6feb"));
+            self.error(
+                "branding.primary_color",
+                format!("`{c}` is not a colour like #1f6feb"),
+            );
         }
         let font = &raw.branding.font;
-        if font.is_empty() || !font.chars().all(|c| c.is_ascii_alphanumeric() || " ,-'".contains(c)) {
-            self.error("branding.font", "a CSS font list of letters, digits, spaces, commas, hyphens and quotes");
+        if font.is_empty()
+            || !font
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ,-'".contains(c))
+        {
+            self.error(
+                "branding.font",
+                "a CSS font list of letters, digits, spaces, commas, hyphens and quotes",
+            );
         }
 
         let grouping = match raw.mail.grouping.as_str() {
             "order" => Some(Grouping::Order),
             "item" => Some(Grouping::Item),
             other => {
-                self.error("mail.grouping", format!("`{other}` is not one of `order`, `item`"));
+                self.error(
+                    "mail.grouping",
+                    format!("`{other}` is not one of `order`, `item`"),
+                );
                 None
             }
         };
@@ -168,7 +222,10 @@ impl Validator<'_> {
             "bcc" => Some(SellerCopy::Bcc),
             "none" => Some(SellerCopy::None),
             other => {
-                self.error("mail.seller_copy", format!("`{other}` is not one of `separate`, `bcc`, `none`"));
+                self.error(
+                    "mail.seller_copy",
+                    format!("`{other}` is not one of `separate`, `bcc`, `none`"),
+                );
                 None
             }
         };
@@ -177,7 +234,10 @@ impl Validator<'_> {
         let gateway = match raw.payments.gateway.as_str() {
             "testpay" => Some(GatewayName::Testpay),
             other => {
-                self.error("payments.gateway", format!("`{other}` is not a gateway Nightshift supports (`testpay`)"));
+                self.error(
+                    "payments.gateway",
+                    format!("`{other}` is not a gateway Nightshift supports (`testpay`)"),
+                );
                 None
             }
         };
@@ -188,7 +248,9 @@ impl Validator<'_> {
         let mut products = BTreeMap::new();
         for (sku, product) in raw.products {
             let field = format!("products.{sku}");
-            let Some(sku) = self.check(&field, Sku::parse(&sku)) else { continue };
+            let Some(sku) = self.check(&field, Sku::parse(&sku)) else {
+                continue;
+            };
             // With a broken currency, prices are still checked against a stand-in so every
             // other problem shows in the same run; the store itself is refused anyway.
             let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
@@ -211,7 +273,11 @@ impl Validator<'_> {
                 primary_color: raw.branding.primary_color,
                 font: raw.branding.font,
             },
-            mail: MailSettings { grouping: grouping?, seller_copy: seller_copy?, subject: raw.mail.subject },
+            mail: MailSettings {
+                grouping: grouping?,
+                seller_copy: seller_copy?,
+                subject: raw.mail.subject,
+            },
             pages: PageTexts {
                 processing: raw.pages.processing,
                 approved: raw.pages.approved,
@@ -220,7 +286,9 @@ impl Validator<'_> {
             },
             payments: Payments {
                 gateway: gateway?,
-                testpay: TestpaySettings { deliver_twice_out_of_order: raw.payments.testpay.deliver_twice_out_of_order },
+                testpay: TestpaySettings {
+                    deliver_twice_out_of_order: raw.payments.testpay.deliver_twice_out_of_order,
+                },
             },
             products,
         })
@@ -229,25 +297,41 @@ impl Validator<'_> {
     /// `Name <address>` or a bare address.
     fn sender(&mut self, sender: &str) -> (Option<String>, Option<Email>) {
         let (name, address) = match sender.rsplit_once('<') {
-            Some((name, rest)) if rest.ends_with('>') => (name.trim().trim_matches('"'), &rest[..rest.len() - 1]),
+            Some((name, rest)) if rest.ends_with('>') => {
+                (name.trim().trim_matches('"'), &rest[..rest.len() - 1])
+            }
             _ => ("", sender),
         };
         if name.chars().any(|c| c.is_control() || "\"<>".contains(c)) {
-            self.error("store.sender", "the display name may not hold quotes, angle brackets or control characters");
+            self.error(
+                "store.sender",
+                "the display name may not hold quotes, angle brackets or control characters",
+            );
             return (None, None);
         }
         let email = self.check("store.sender", Email::parse(address));
         (Some(name.to_owned()), email)
     }
 
-    fn product(&mut self, field: &str, sku: Sku, raw: RawProduct, currency: Currency) -> Option<Product> {
+    fn product(
+        &mut self,
+        field: &str,
+        sku: Sku,
+        raw: RawProduct,
+        currency: Currency,
+    ) -> Option<Product> {
         self.non_empty(&format!("{field}.name"), &raw.name);
         let price_field = format!("{field}.price");
         let price = match &raw.price {
             toml::Value::String(s) => self.check(&price_field, Money::parse(s, currency)),
-            toml::Value::Integer(n) if *n >= 0 => self.check(&price_field, Money::parse(&n.to_string(), currency)),
+            toml::Value::Integer(n) if *n >= 0 => {
+                self.check(&price_field, Money::parse(&n.to_string(), currency))
+            }
             toml::Value::Float(_) => {
-                self.error(&price_field, "write the price as a string such as \"49.00\": decimals in TOML are inexact");
+                self.error(
+                    &price_field,
+                    "write the price as a string such as \"49.00\": decimals in TOML are inexact",
+                );
                 None
             }
             _ => {
@@ -260,7 +344,10 @@ impl Validator<'_> {
         }
         let stock = match raw.stock {
             Some(n) if !(0..=1_000_000_000).contains(&n) => {
-                self.error(&format!("{field}.stock"), "must be from 0 to 1000000000, or left out for unlimited");
+                self.error(
+                    &format!("{field}.stock"),
+                    "must be from 0 to 1000000000, or left out for unlimited",
+                );
                 None
             }
             other => other.map(|n| n as u32),
@@ -282,14 +369,21 @@ impl Validator<'_> {
             price: price?,
             stock,
             fulfillment: fulfillment?,
-            mail: ProductMail { subject: raw.mail.subject, html, text },
+            mail: ProductMail {
+                subject: raw.mail.subject,
+                html,
+                text,
+            },
         })
     }
 
     fn fulfillment(&mut self, field: &str, raw: &RawFulfillment) -> Option<Fulfillment> {
         let unused = |v: &mut Self, name: &str, value: &Option<String>| {
             if value.is_some() {
-                v.error(&format!("{field}.{name}"), format!("not used by fulfillment kind `{}`", raw.kind));
+                v.error(
+                    &format!("{field}.{name}"),
+                    format!("not used by fulfillment kind `{}`", raw.kind),
+                );
             }
         };
         match raw.kind.as_str() {
@@ -303,7 +397,9 @@ impl Validator<'_> {
                         if let Some(u) = &login_url {
                             self.url(&format!("{field}.login_url"), u);
                         }
-                        Some(CourseProvider::Builtin { login_url: login_url? })
+                        Some(CourseProvider::Builtin {
+                            login_url: login_url?,
+                        })
                     }
                     Some("webhook") => {
                         unused(self, "login_url", &raw.login_url);
@@ -314,7 +410,12 @@ impl Validator<'_> {
                         let secret = self.required(field, "secret", &raw.secret);
                         if let Some(s) = &secret {
                             if !(1..=64).contains(&s.len())
-                                || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                                || !s.bytes().all(|b| {
+                                    b.is_ascii_lowercase()
+                                        || b.is_ascii_digit()
+                                        || b == b'_'
+                                        || b == b'-'
+                                })
                             {
                                 self.error(
                                     &format!("{field}.secret"),
@@ -322,18 +423,30 @@ impl Validator<'_> {
                                 );
                             }
                         }
-                        Some(CourseProvider::Webhook { url: url?, secret: secret? })
+                        Some(CourseProvider::Webhook {
+                            url: url?,
+                            secret: secret?,
+                        })
                     }
                     Some(other) => {
-                        self.error(&format!("{field}.provider"), format!("`{other}` is not one of `builtin`, `webhook`"));
+                        self.error(
+                            &format!("{field}.provider"),
+                            format!("`{other}` is not one of `builtin`, `webhook`"),
+                        );
                         None
                     }
                     None => {
-                        self.error(&format!("{field}.provider"), "missing: `builtin` or `webhook`");
+                        self.error(
+                            &format!("{field}.provider"),
+                            "missing: `builtin` or `webhook`",
+                        );
                         None
                     }
                 };
-                Some(Fulfillment::Course { course_id: course_id?, provider: provider? })
+                Some(Fulfillment::Course {
+                    course_id: course_id?,
+                    provider: provider?,
+                })
             }
             "shipment" => {
                 for (name, value) in [
@@ -348,7 +461,10 @@ impl Validator<'_> {
                 Some(Fulfillment::Shipment)
             }
             other => {
-                self.error(&format!("{field}.kind"), format!("`{other}` is not one of `course`, `shipment`"));
+                self.error(
+                    &format!("{field}.kind"),
+                    format!("`{other}` is not one of `course`, `shipment`"),
+                );
                 None
             }
         }
@@ -447,9 +563,18 @@ fulfillment = { kind = "shipment" }
             .replace("stock = 3", "stock = -1");
         let errs = errors(&text);
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs[0].starts_with("store.toml:4: store.currency: "), "{errs:?}");
-        assert!(errs[1].starts_with("store.toml:5: store.seller_email: "), "{errs:?}");
-        assert!(errs[2].starts_with("store.toml:19: products.book.stock: "), "{errs:?}");
+        assert!(
+            errs[0].starts_with("store.toml:4: store.currency: "),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("store.toml:5: store.seller_email: "),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].starts_with("store.toml:19: products.book.stock: "),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -457,13 +582,19 @@ fulfillment = { kind = "shipment" }
         let text = GOOD.replace("stock = 3", "stok = 3");
         let errs = errors(&text);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("store.toml:19: products.book.stok: unknown field `stok`"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("store.toml:19: products.book.stok: unknown field `stok`"),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn a_missing_course_setting_names_the_field() {
         let text = GOOD.replace(", login_url = \"https://learn.example.com\"", "");
-        assert_eq!(errors(&text), vec!["store.toml:14: products.course.fulfillment.login_url: missing"]);
+        assert_eq!(
+            errors(&text),
+            vec!["store.toml:14: products.course.fulfillment.login_url: missing"]
+        );
     }
 
     #[test]
@@ -479,12 +610,18 @@ fulfillment = { kind = "shipment" }
         let text = GOOD.replace("[payments]", "[mail]\nsubject = \"{{ oops\"\n\n[payments]");
         let errs = errors(&text);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("store.toml:9: mail.subject: template error"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("store.toml:9: mail.subject: template error"),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn a_css_injection_in_branding_is_refused() {
-        let text = GOOD.replace("[payments]", "[branding]\nfont = \"x;}body{display:none\"\n\n[payments]");
+        let text = GOOD.replace(
+            "[payments]",
+            "[branding]\nfont = \"x;}body{display:none\"\n\n[payments]",
+        );
         assert_eq!(errors(&text).len(), 1);
     }
 }

@@ -55,7 +55,8 @@ string_newtype!(Sku);
 impl Sku {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         ok.then(|| Sku(s.to_owned())).ok_or(ParseError::Sku)
     }
 }
@@ -71,14 +72,19 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = s.trim();
         let bad = || ParseError::Email(s.chars().take(80).collect());
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c)) {
+        if s.len() > 254
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+        {
             return Err(bad());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
         let labels_ok = domain.split('.').count() >= 2
-            && domain
-                .split('.')
-                .all(|l| !l.is_empty() && !l.starts_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+            && domain.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
         if local.is_empty() || local.len() > 64 || local.contains('@') || !labels_ok {
             return Err(bad());
         }
@@ -115,11 +121,17 @@ impl Quantity {
     pub const MAX: u32 = 100;
 
     pub fn new(n: u32) -> Result<Self, ParseError> {
-        (1..=Self::MAX).contains(&n).then_some(Quantity(n)).ok_or(ParseError::Quantity { max: Self::MAX })
+        (1..=Self::MAX)
+            .contains(&n)
+            .then_some(Quantity(n))
+            .ok_or(ParseError::Quantity { max: Self::MAX })
     }
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let n: u32 = s.trim().parse().map_err(|_| ParseError::Quantity { max: Self::MAX })?;
+        let n: u32 = s
+            .trim()
+            .parse()
+            .map_err(|_| ParseError::Quantity { max: Self::MAX })?;
         Quantity::new(n)
     }
 
@@ -150,7 +162,10 @@ string_newtype!(OrderId);
 impl OrderId {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let hex = s.strip_prefix("ord_").ok_or(ParseError::OrderId)?;
-        let ok = hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = hex.len() == 20
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| OrderId(s.to_owned())).ok_or(ParseError::OrderId)
     }
 
@@ -167,8 +182,11 @@ pub struct OrderToken(String);
 
 impl OrderToken {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let ok = s.len() == 22 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| OrderToken(s.to_owned())).ok_or(ParseError::Token)
+        let ok = s.len() == 22
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| OrderToken(s.to_owned()))
+            .ok_or(ParseError::Token)
     }
 
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
@@ -180,7 +198,12 @@ impl OrderToken {
     }
 
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+        TokenHash(
+            Sha256::digest(self.0.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
 }
 
@@ -205,7 +228,10 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -220,16 +246,31 @@ mod tests {
 
     #[test]
     fn emails_are_parsed_and_lower_cased_in_the_domain() {
-        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "Ann@example.com");
-        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a b@example.com",
-                    "ann@example.com\r\nBcc: x@evil.com", "<ann@example.com>", "ann@-x.com"] {
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
+            "Ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "ann@example.com\r\nBcc: x@evil.com",
+            "<ann@example.com>",
+            "ann@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn masked_email_hides_the_local_part() {
-        assert_eq!(Email::parse("annabel@example.com").unwrap().masked(), "a***@example.com");
+        assert_eq!(
+            Email::parse("annabel@example.com").unwrap().masked(),
+            "a***@example.com"
+        );
     }
 
     #[test]
@@ -239,7 +280,12 @@ mod tests {
         assert!(Sku::parse("").is_err());
         assert!(BuyerName::parse("  ").is_err());
         assert!(BuyerName::parse("Ann\u{0}").is_err());
-        assert_eq!(BuyerName::parse("<script>alert(1)</script>").unwrap().as_str(), "<script>alert(1)</script>");
+        assert_eq!(
+            BuyerName::parse("<script>alert(1)</script>")
+                .unwrap()
+                .as_str(),
+            "<script>alert(1)</script>"
+        );
         assert!(Quantity::parse("0").is_err());
         assert!(Quantity::parse("101").is_err());
         assert!(Quantity::parse("-1").is_err());

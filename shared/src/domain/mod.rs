@@ -7,6 +7,6 @@ mod order;
 pub use ids::{BuyerName, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent, PaymentOutcome,
-    TransitionRefused,
+    Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
+    PaymentOutcome, TransitionRefused,
 };

@@ -52,7 +52,11 @@ pub enum MoneyError {
     #[error("`{0}` is not an amount: write it as a string such as \"49.00\"")]
     NotAnAmount(String),
     #[error("`{amount}` has more than {exponent} decimal places for {currency}")]
-    TooPrecise { amount: String, exponent: u32, currency: Currency },
+    TooPrecise {
+        amount: String,
+        exponent: u32,
+        currency: Currency,
+    },
     #[error("amounts may not be negative")]
     Negative,
     #[error("the amount is too large")]
@@ -142,7 +146,11 @@ impl Money {
         }
         let exponent = currency.exponent();
         if frac.len() as u32 > exponent {
-            return Err(MoneyError::TooPrecise { amount: amount.to_owned(), exponent, currency });
+            return Err(MoneyError::TooPrecise {
+                amount: amount.to_owned(),
+                exponent,
+                currency,
+            });
         }
         let scale = 10_i64.pow(exponent);
         let whole: i64 = whole.parse().map_err(|_| MoneyError::Overflow)?;
@@ -169,13 +177,25 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency })
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor,
+            currency: self.currency,
+        })
     }
 
     pub fn times(self, quantity: u32) -> Result<Money, MoneyError> {
-        let minor = self.minor.checked_mul(i64::from(quantity)).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency })
+        let minor = self
+            .minor
+            .checked_mul(i64::from(quantity))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor,
+            currency: self.currency,
+        })
     }
 
     /// The plain decimal amount, e.g. `49.00`, without currency.
@@ -187,7 +207,12 @@ impl Money {
             return format!("{sign}{abs}");
         }
         let scale = 10_u64.pow(exponent);
-        format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = exponent as usize)
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / scale,
+            abs % scale,
+            width = exponent as usize
+        )
     }
 }
 
@@ -223,11 +248,26 @@ mod tests {
 
     #[test]
     fn refuses_amounts_that_are_not_exact() {
-        assert!(matches!(Money::parse("1.999", eur()), Err(MoneyError::TooPrecise { .. })));
-        assert!(matches!(Money::parse("-1", eur()), Err(MoneyError::Negative)));
-        assert!(matches!(Money::parse("1e3", eur()), Err(MoneyError::NotAnAmount(_))));
-        assert!(matches!(Money::parse("", eur()), Err(MoneyError::NotAnAmount(_))));
-        assert!(matches!(Money::parse("1.", eur()), Err(MoneyError::NotAnAmount(_))));
+        assert!(matches!(
+            Money::parse("1.999", eur()),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            Money::parse("-1", eur()),
+            Err(MoneyError::Negative)
+        ));
+        assert!(matches!(
+            Money::parse("1e3", eur()),
+            Err(MoneyError::NotAnAmount(_))
+        ));
+        assert!(matches!(
+            Money::parse("", eur()),
+            Err(MoneyError::NotAnAmount(_))
+        ));
+        assert!(matches!(
+            Money::parse("1.", eur()),
+            Err(MoneyError::NotAnAmount(_))
+        ));
         assert!(Money::parse("1.5", Currency::parse("JPY").unwrap()).is_err());
     }
 
@@ -237,7 +277,10 @@ mod tests {
         assert_eq!(Money::from_minor(5, eur()).to_string(), "€0.05");
         let chf = Currency::parse("CHF").unwrap();
         assert_eq!(Money::from_minor(1050, chf).to_string(), "10.50 CHF");
-        assert_eq!(Money::from_minor(1200, Currency::parse("JPY").unwrap()).to_string(), "¥1200");
+        assert_eq!(
+            Money::from_minor(1200, Currency::parse("JPY").unwrap()).to_string(),
+            "¥1200"
+        );
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl OrderStatus {
     }
 
     pub fn is_paid(self) -> bool {
-        matches!(self, OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled)
+        matches!(
+            self,
+            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled
+        )
     }
 }
 
@@ -181,7 +184,9 @@ impl Line {
 
     pub fn subtotal(&self) -> Money {
         // Checked when the order was priced; a line never overflows afterwards.
-        self.unit_price.times(self.quantity.get()).unwrap_or(self.unit_price)
+        self.unit_price
+            .times(self.quantity.get())
+            .unwrap_or(self.unit_price)
     }
 }
 
@@ -203,10 +208,18 @@ pub struct Order {
 impl Order {
     /// The status the order reaches once every line is settled, if it has settled.
     pub fn settled_status(&self) -> Option<OrderStatus> {
-        if self.lines.iter().any(|l| !l.state.is_settled() || l.state == LineState::Failed) {
+        if self
+            .lines
+            .iter()
+            .any(|l| !l.state.is_settled() || l.state == LineState::Failed)
+        {
             return None;
         }
-        if self.lines.iter().any(|l| l.state == LineState::AwaitingShipment) {
+        if self
+            .lines
+            .iter()
+            .any(|l| l.state == LineState::AwaitingShipment)
+        {
             Some(OrderStatus::AwaitingShipment)
         } else {
             Some(OrderStatus::Fulfilled)
@@ -245,14 +258,19 @@ mod tests {
 
     #[test]
     fn a_paid_order_never_returns_to_pending_or_declined() {
-        assert!(OrderStatus::Paid.move_to(OrderStatus::PendingPayment).is_err());
+        assert!(OrderStatus::Paid
+            .move_to(OrderStatus::PendingPayment)
+            .is_err());
         assert!(OrderStatus::Paid.move_to(OrderStatus::Declined).is_err());
         assert!(OrderStatus::Fulfilled.move_to(OrderStatus::Paid).is_err());
     }
 
     #[test]
     fn a_declined_order_can_still_be_paid() {
-        assert_eq!(OrderStatus::Declined.move_to(OrderStatus::Paid), Ok(OrderStatus::Paid));
+        assert_eq!(
+            OrderStatus::Declined.move_to(OrderStatus::Paid),
+            Ok(OrderStatus::Paid)
+        );
     }
 
     #[test]

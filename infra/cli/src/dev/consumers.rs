@@ -1,0 +1,102 @@
+//! The queue consumers, as Lambda's event source mapping would run them: batches of up to
+//! ten records handed to the function's handler; failed records come back after a delay and
+//! reach the dead-letter list after five receives.
+
+use super::Stack;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use shared::adapters::embedded::Delivery;
+use shared::domain::OrderStatus;
+use shared::ports::{Message, Queue, QueueName};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BATCH: usize = 10;
+/// Base delay before a failed record is visible again (grows with each receive).
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+/// Batches handled at once per queue, like a function's concurrency.
+const CONCURRENCY: usize = 8;
+
+pub fn start(stack: Arc<Stack>) {
+    for queue in [QueueName::Fulfillment, QueueName::Mail] {
+        let stack = stack.clone();
+        tokio::spawn(async move {
+            let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+            loop {
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore stays open");
+                let batch = stack.queue.receive(queue, BATCH).await;
+                let stack = stack.clone();
+                tokio::spawn(async move {
+                    run_batch(&stack, queue, batch).await;
+                    drop(permit);
+                });
+            }
+        });
+    }
+}
+
+async fn run_batch(stack: &Stack, queue: QueueName, batch: Vec<Delivery>) {
+    let event = sqs_event(&batch);
+    let result = match queue {
+        QueueName::Fulfillment => fulfillment::handle(&stack.fulfillment, event).await,
+        QueueName::Mail => mailer::handle(&stack.mailer, event).await,
+    };
+    let failed: Vec<String> = match result {
+        Ok(SqsBatchResponse {
+            batch_item_failures,
+            ..
+        }) => batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        // The whole invocation failed: every record comes back.
+        Err(_) => batch.iter().map(|d| d.message_id.clone()).collect(),
+    };
+    for delivery in batch.into_iter().filter(|d| failed.contains(&d.message_id)) {
+        let queue_handle = stack.queue.clone();
+        let delay = RETRY_DELAY * delivery.receive_count;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue_handle.failed(queue, delivery);
+        });
+    }
+}
+
+fn sqs_event(batch: &[Delivery]) -> LambdaEvent<SqsEvent> {
+    let records: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "messageId": d.message_id,
+                "body": d.body,
+                "attributes": { "ApproximateReceiveCount": d.receive_count.to_string() },
+                "eventSource": "aws:sqs",
+            })
+        })
+        .collect();
+    let payload: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records }))
+        .expect("SQS events parse");
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// After a restart, puts back on the queues the work that was in flight: paid orders not yet
+/// fulfilled, and settled orders whose mail may not have gone out (each mail goes once anyway).
+pub async fn recover(stack: &Stack) -> anyhow::Result<()> {
+    for order in stack.orders.orders().await? {
+        let message = match order.status {
+            OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
+                Message::FulfilOrder { order_id: order.id }
+            }
+            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => {
+                Message::SendMail { order_id: order.id }
+            }
+            _ => continue,
+        };
+        stack.queue.send(&message).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Dev pages: the mail outbox (HTML and JSON), dead letters, and an index of the store.
+
+use super::Stack;
+use http::{Response, StatusCode};
+use serde::Serialize;
+use shared::app::render::StoreView;
+use shared::http::{html, Problem};
+use shared::ports::OutgoingMail;
+
+const OUTBOX_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Outbox · {{ store.name }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f7f9}
+article{background:#fff;padding:1rem 1.5rem;margin:0 0 1.5rem;border-radius:.4rem}
+pre{white-space:pre-wrap;background:#f1f2f4;padding:.8rem}iframe{width:100%;height:28rem;border:1px solid #ddd}</style></head>
+<body><h1>Outbox ({{ mails|length }})</h1>
+{% for mail in mails|reverse %}
+<article>
+<h2>{{ mail.subject }}</h2>
+<p>From {{ mail.from }} to {{ mail.to|join(", ") }}{% if mail.cc %}, cc {{ mail.cc|join(", ") }}{% endif %}{% if mail.bcc %}, bcc {{ mail.bcc|join(", ") }}{% endif %}</p>
+<iframe sandbox srcdoc="{{ mail.html }}"></iframe>
+<details><summary>Text part</summary><pre>{{ mail.text }}</pre></details>
+</article>
+{% else %}<p>No mail yet.</p>{% endfor %}
+</body></html>"#;
+
+const INDEX_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ store.name }} (dev)</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem}</style></head>
+<body><h1>{{ store.name }}: dev stack</h1>
+<ul>{% for p in products %}<li><a href="{{ p.url }}">{{ p.name }}</a> ({{ p.price }})</li>{% endfor %}</ul>
+<p><a href="/dev/outbox">Outbox</a> · <a href="/dev/outbox.json">outbox.json</a> · <a href="/dev/dead-letters.json">dead letters</a></p>
+</body></html>"#;
+
+#[derive(Serialize)]
+struct Index<'a> {
+    store: StoreView<'a>,
+    products: Vec<IndexProduct>,
+}
+
+#[derive(Serialize)]
+struct IndexProduct {
+    name: String,
+    price: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Outbox<'a> {
+    store: StoreView<'a>,
+    mails: &'a [OutgoingMail],
+}
+
+fn render(source: &str, context: impl Serialize) -> Response<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    match env.render_str(source, context) {
+        Ok(page) => html(StatusCode::OK, page),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+pub fn page(stack: &Stack) -> Response<String> {
+    match stack.orders.outbox().mails() {
+        Ok(mails) => render(
+            OUTBOX_TEMPLATE,
+            Outbox {
+                store: StoreView::new(&stack.store),
+                mails: &mails,
+            },
+        ),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+pub fn json(stack: &Stack) -> Response<String> {
+    match stack.orders.outbox().mails() {
+        Ok(mails) => json_answer(&mails),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+fn json_answer(value: &impl Serialize) -> Response<String> {
+    shared::http::json(StatusCode::OK, value)
+}
+
+pub fn dead_letters(stack: &Stack) -> Response<String> {
+    let dead: Vec<serde_json::Value> = stack
+        .queue
+        .dead_letters()
+        .into_iter()
+        .map(|(queue, d)| serde_json::json!({ "queue": queue, "message_id": d.message_id, "body": d.body, "receive_count": d.receive_count }))
+        .collect();
+    json_answer(&dead)
+}
+
+pub fn index(stack: &Stack) -> Response<String> {
+    let products = stack
+        .store
+        .products
+        .values()
+        .map(|p| IndexProduct {
+            name: p.name.clone(),
+            price: p.price.to_string(),
+            url: stack.urls.buy(&p.sku),
+        })
+        .collect();
+    render(
+        INDEX_TEMPLATE,
+        Index {
+            store: StoreView::new(&stack.store),
+            products,
+        },
+    )
+}

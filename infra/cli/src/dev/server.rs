@@ -1,0 +1,118 @@
+//! The local HTTP server: turns each request into the `lambda_http::Request` API Gateway would
+//! deliver and calls the same handler the function runs; logs one line per request.
+
+use super::{outbox, testpay, Stack};
+use bytes_body::{full, Full};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use shared::http::Problem;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Bodies larger than this are refused, as API Gateway would.
+const MAX_BODY: usize = 1 << 20;
+
+mod bytes_body {
+    pub use http_body_util::Full;
+    pub type Bytes = hyper::body::Bytes;
+
+    pub fn full(body: impl Into<Bytes>) -> Full<Bytes> {
+        Full::new(body.into())
+    }
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, stack: Arc<Stack>) -> anyhow::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let stack = stack.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let stack = stack.clone();
+                async move { Ok::<_, std::convert::Infallible>(route_and_log(&stack, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn route_and_log(
+    stack: &Stack,
+    request: Request<Incoming>,
+) -> Response<Full<bytes_body::Bytes>> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = loggable(request.uri().path());
+    let response = route(stack, request).await;
+    println!(
+        "{method} {path} {} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+/// The path with order tokens and testpay sessions left out: logs never carry them.
+fn loggable(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/orders/") {
+        let suffix = rest.find(['.', '/']).map_or("", |i| &rest[i..]);
+        format!("/orders/<token>{suffix}")
+    } else if path.starts_with("/testpay/sessions/") {
+        "/testpay/sessions/<session>".into()
+    } else {
+        path.chars().take(200).collect()
+    }
+}
+
+async fn route(stack: &Stack, request: Request<Incoming>) -> Response<Full<bytes_body::Bytes>> {
+    let (parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            let problem = Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Request too large",
+                "The body is over 1 MiB.",
+            );
+            return problem.into_response().map(full);
+        }
+    };
+    let path = parts.uri.path().to_owned();
+    let request = Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()));
+    let method = request.method().clone();
+    let lambda = |r: Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>| match r {
+        Ok(response) => response.map(|b| full(b.to_vec())),
+        Err(e) => {
+            eprintln!("handler error: {e}");
+            Problem::internal().into_response().map(full)
+        }
+    };
+    match (&method, path.as_str()) {
+        (&Method::POST, "/checkout") => lambda(checkout::handle(&stack.checkout, request).await),
+        (&Method::GET, p) if p.starts_with("/buy/") => {
+            lambda(checkout::handle(&stack.checkout, request).await)
+        }
+        (_, p) if p.starts_with("/payments/") => {
+            lambda(payment_callback::handle(&stack.payment_callback, request).await)
+        }
+        (_, p) if p.starts_with("/orders/") => {
+            lambda(order_page::handle(&stack.order_page, request).await)
+        }
+        (_, p) if p.starts_with("/testpay/sessions/") => {
+            testpay::handle(stack, &method, &p["/testpay/sessions/".len()..], &bytes)
+                .await
+                .map(full)
+        }
+        (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
+        (&Method::GET, "/dev/outbox.json") => outbox::json(stack).map(full),
+        (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
+        (&Method::GET, "/") => outbox::index(stack).map(full),
+        _ => Problem::not_found("No such route.")
+            .into_response()
+            .map(full),
+    }
+}
