@@ -1,1 +1,375 @@
+//! Test harness: starts `nightshift dev` as a separate process on a free port with a fresh
+//! data folder, buys as a browser would, reads the outbox, and runs a fake LMS.
 
+pub mod lms;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub const APPROVE: &str = "4242 4242 4242 4242";
+pub const DECLINE: &str = "4000 0000 0000 0002";
+
+/// The repository's root (holds store.toml).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_owned()
+}
+
+/// The sample store.toml, for tests to vary.
+pub fn sample_store() -> String {
+    std::fs::read_to_string(repo_root().join("store.toml")).expect("store.toml is readable")
+}
+
+/// Builds the CLI once per test binary, so tests always run the current code.
+pub fn nightshift_binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "nightshift"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building nightshift failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("debug").join("nightshift")
+}
+
+/// A folder under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "nightshift-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running dev stack.
+pub struct DevStack {
+    child: Child,
+    pub base: String,
+    pub dir: TempDir,
+    pub http: reqwest::Client,
+}
+
+impl DevStack {
+    /// Starts a dev stack on `store_toml` (written beside a copy of the sample templates).
+    pub fn start(store_toml: &str) -> anyhow::Result<DevStack> {
+        Self::start_with_env(store_toml, &[])
+    }
+
+    pub fn start_with_env(store_toml: &str, env: &[(&str, &str)]) -> anyhow::Result<DevStack> {
+        let dir = TempDir::new("dev");
+        std::fs::write(dir.path().join("store.toml"), store_toml)?;
+        let templates = dir.path().join("templates/mail");
+        std::fs::create_dir_all(&templates)?;
+        for entry in std::fs::read_dir(repo_root().join("templates/mail"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), templates.join(entry.file_name()))?;
+        }
+        Self::spawn(dir, env)
+    }
+
+    fn spawn(dir: TempDir, env: &[(&str, &str)]) -> anyhow::Result<DevStack> {
+        let mut command = Command::new(nightshift_binary());
+        command
+            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(dir.path().join("store.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().context("nightshift dev starts")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(url) = line.split(" on ").nth(1) {
+                        let _ = tx.send(url.trim().to_owned());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| anyhow!("nightshift dev did not start"))?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(DevStack {
+            child,
+            base,
+            dir,
+            http,
+        })
+    }
+
+    /// Stops the process and starts a new one on the same data folder and store.
+    pub fn restart(mut self) -> anyhow::Result<DevStack> {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, TempDir::new("moved"));
+        Self::spawn(dir, &[])
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A secret the dev stack generated into its data folder.
+    pub fn secret(&self, name: &str) -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(self.dir.path().join("data/secrets.json"))?;
+        let map: Value = serde_json::from_str(&text)?;
+        map[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no secret {name}"))
+    }
+
+    /// Posts the HTML checkout form; `Ok(token)` on 303, else the status and body.
+    pub async fn checkout_form(
+        &self,
+        items: &[(&str, u32)],
+        email: &str,
+        name: &str,
+    ) -> anyhow::Result<Result<String, (u16, String)>> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (sku, quantity) in items {
+            form.append_pair("sku", sku)
+                .append_pair("quantity", &quantity.to_string());
+        }
+        form.append_pair("email", email).append_pair("name", name);
+        let response = self
+            .http
+            .post(self.url("/checkout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.finish())
+            .send()
+            .await?;
+        if response.status().as_u16() != 303 {
+            return Ok(Err((response.status().as_u16(), response.text().await?)));
+        }
+        let location = location(&response)?;
+        let token = location
+            .strip_prefix(&self.url("/orders/"))
+            .and_then(|rest| rest.strip_suffix("/pay"))
+            .ok_or_else(|| anyhow!("unexpected payment URL {location}"))?;
+        Ok(Ok(token.to_owned()))
+    }
+
+    /// Follows the order's pay link to testpay and submits a card; returns the final redirect.
+    pub async fn pay(&self, token: &str, card: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(self.url(&format!("/orders/{token}/pay")))
+            .send()
+            .await?;
+        let session = location(&response)?;
+        if !session.contains("/testpay/sessions/") {
+            bail!("the pay link went to {session}, not testpay");
+        }
+        let page = self.http.get(&session).send().await?;
+        if page.status() != 200 {
+            bail!("the testpay page answered {}", page.status());
+        }
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("card_number", card)
+            .append_pair("exp", "12/34")
+            .append_pair("cvc", "123")
+            .finish();
+        let paid = self
+            .http
+            .post(&session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        if paid.status() != 303 {
+            bail!("testpay answered {}: {}", paid.status(), paid.text().await?);
+        }
+        location(&paid)
+    }
+
+    /// Checkout and pay in one go; returns the order token.
+    pub async fn buy(
+        &self,
+        items: &[(&str, u32)],
+        name: &str,
+        card: &str,
+    ) -> anyhow::Result<String> {
+        let token = self
+            .checkout_form(items, "ann@example.com", name)
+            .await?
+            .map_err(|e| anyhow!("checkout refused: {e:?}"))?;
+        let back = self.pay(&token, card).await?;
+        if back != self.url(&format!("/orders/{token}")) {
+            bail!("testpay returned the buyer to {back}");
+        }
+        Ok(token)
+    }
+
+    pub async fn order_json(&self, token: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(self.url(&format!("/orders/{token}.json")))
+            .send()
+            .await?;
+        if response.status() != 200 {
+            bail!("order json answered {}", response.status());
+        }
+        Ok(response.json().await?)
+    }
+
+    pub async fn order_page(&self, token: &str) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .http
+            .get(self.url(&format!("/orders/{token}")))
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    pub async fn outbox(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .http
+            .get(self.url("/dev/outbox.json"))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Polls the order until `done` holds (up to 10 s); returns its JSON.
+    pub async fn wait_for_order(
+        &self,
+        token: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let order = self.order_json(token).await?;
+            if done(&order) {
+                return Ok(order);
+            }
+            if Instant::now() > deadline {
+                bail!("order never reached the expected state: {order}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Polls the outbox until `count` mails match (up to 10 s), then waits a little more to
+    /// catch any duplicate, and returns the matching mails.
+    pub async fn wait_for_mail(
+        &self,
+        count: usize,
+        matches: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Vec<Value>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mails: Vec<Value> = self.outbox().await?.into_iter().filter(&matches).collect();
+            if mails.len() >= count {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return Ok(self.outbox().await?.into_iter().filter(&matches).collect());
+            }
+            if Instant::now() > deadline {
+                bail!("expected {count} mails, found {}: {mails:?}", mails.len());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for DevStack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn location(response: &reqwest::Response) -> anyhow::Result<String> {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no Location in a {} answer", response.status()))
+}
+
+/// The mail's recipients, as strings.
+pub fn recipients(mail: &Value, field: &str) -> Vec<String> {
+    mail[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `Nightshift-Signature` for a body, computed independently of the code under test.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// An HTML page with character references decoded, as a browser shows its text and attributes.
+pub fn decoded(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

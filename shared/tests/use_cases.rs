@@ -1,0 +1,655 @@
+//! Use cases on the embedded adapters: checkout and stock, payment events, fulfilment, mail.
+
+use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::app::checkout::{
+    place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm, Receipt,
+};
+use shared::app::fulfil::{fulfil_order, FulfilError};
+use shared::app::mail::send_order_mails;
+use shared::app::payment::{apply_payment_event, expire_if_due, Applied};
+use shared::app::render::Templates;
+use shared::app::Urls;
+use shared::config::{CourseProvider, Store};
+use shared::domain::{
+    Access, LineState, Money, OrderId, OrderStatus, OrderToken, PaymentEvent, PaymentOutcome, Sku,
+};
+use shared::ports::{
+    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, Message, OrderStore, QueueName,
+};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const STORE: &str = r##"
+[store]
+name = "Test Store"
+currency = "EUR"
+seller_email = "seller@example.com"
+sender = "Test Store <orders@example.com>"
+
+[mail]
+grouping = "order"
+seller_copy = "separate"
+
+[payments]
+gateway = "testpay"
+
+[products.course]
+name = "Course"
+price = "49.00"
+fulfillment = { kind = "course", provider = "builtin", course_id = "c1", login_url = "https://learn.example.com" }
+
+[products.seats]
+name = "Seats"
+price = "10.00"
+stock = 5
+fulfillment = { kind = "course", provider = "builtin", course_id = "c2", login_url = "https://learn.example.com" }
+
+[products.book]
+name = "Book"
+price = "20.00"
+stock = 3
+fulfillment = { kind = "shipment" }
+"##;
+
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Deterministic but distinct bytes for every call.
+struct CountingEntropy(AtomicU64);
+
+impl Entropy for CountingEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        let n = self.0.fetch_add(1, Ordering::SeqCst).to_le_bytes();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n[i % 8] ^ (i as u8).wrapping_mul(31);
+        }
+    }
+}
+
+/// Counts enrolments; answers with a scripted list of failures first.
+#[derive(Default)]
+struct FakeEnroller {
+    calls: AtomicUsize,
+    script: Mutex<Vec<EnrolError>>,
+}
+
+impl CourseEnroller for FakeEnroller {
+    async fn enrol(&self, _: &CourseProvider, e: &Enrolment) -> Result<Access, EnrolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        if let Some(err) = self.script.lock().unwrap().pop() {
+            return Err(err);
+        }
+        Ok(Access::Course {
+            login_url: "https://learn.example.com".into(),
+            username: e.email.to_string(),
+            password: Some("pw".into()),
+        })
+    }
+}
+
+struct World {
+    store: Store,
+    templates: Templates,
+    orders: EmbeddedStore,
+    queue: EmbeddedQueue,
+    clock: TestClock,
+    entropy: CountingEntropy,
+    enroller: FakeEnroller,
+    urls: Urls,
+}
+
+impl World {
+    fn new() -> World {
+        Self::with_store(STORE)
+    }
+
+    fn with_store(text: &str) -> World {
+        let store = Store::parse(text, Path::new("store.toml")).unwrap();
+        World {
+            templates: Templates::new(&store).unwrap(),
+            store,
+            orders: EmbeddedStore::in_memory(),
+            queue: EmbeddedQueue::default(),
+            clock: TestClock(AtomicI64::new(1_700_000_000)),
+            entropy: CountingEntropy(AtomicU64::new(1)),
+            enroller: FakeEnroller::default(),
+            urls: Urls::new("https://shop.example.com"),
+        }
+    }
+
+    fn ctx(&self) -> CheckoutContext<'_, TestClock, CountingEntropy> {
+        CheckoutContext {
+            store: &self.store,
+            urls: &self.urls,
+            clock: &self.clock,
+            entropy: &self.entropy,
+            token_key: b"k",
+        }
+    }
+
+    async fn checkout(
+        &self,
+        items: &[(&str, u32)],
+        key: Option<&str>,
+    ) -> Result<Receipt, CheckoutError> {
+        let form = CheckoutForm {
+            items: items
+                .iter()
+                .map(|(s, q)| (s.to_string(), q.to_string()))
+                .collect(),
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+        };
+        place_order(&self.ctx(), &self.orders, &Checkout::parse(&form)?, key).await
+    }
+
+    fn event(&self, id: &str, order: &OrderId, outcome: PaymentOutcome) -> PaymentEvent {
+        PaymentEvent {
+            gateway: "testpay".into(),
+            event_id: id.into(),
+            order_id: order.clone(),
+            outcome,
+        }
+    }
+
+    fn approved(&self, id: &str, order: &OrderId, minor: i64) -> PaymentEvent {
+        let amount = Money::from_minor(minor, self.store.settings.currency);
+        self.event(id, order, PaymentOutcome::Approved { amount })
+    }
+
+    async fn status(&self, id: &OrderId) -> OrderStatus {
+        self.orders.order(id).await.unwrap().unwrap().status
+    }
+
+    async fn fulfil(&self, id: &OrderId) -> Result<shared::app::fulfil::Fulfilled, FulfilError> {
+        fulfil_order(
+            &self.store,
+            &self.orders,
+            &self.queue,
+            &self.clock,
+            &self.enroller,
+            id,
+        )
+        .await
+    }
+
+    fn drained(&self, queue: QueueName) -> Vec<Message> {
+        self.queue
+            .try_receive(queue, 1000)
+            .into_iter()
+            .map(|d| Message::from_json(&d.body).unwrap())
+            .collect()
+    }
+}
+
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn checkout_prices_from_the_catalogue_and_reserves_stock() {
+    let w = World::new();
+    let receipt = w
+        .checkout(&[("book", 2), ("course", 1)], None)
+        .await
+        .unwrap();
+    let order = w.orders.order(&receipt.order_id).await.unwrap().unwrap();
+    assert_eq!(order.total.minor(), 2 * 2000 + 4900);
+    assert_eq!(order.status, OrderStatus::PendingPayment);
+    assert_eq!(order.reserved_until, 1_700_000_000 + 30 * 60);
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 2);
+    assert!(receipt
+        .order_url
+        .starts_with("https://shop.example.com/orders/"));
+}
+
+#[tokio::test]
+async fn the_order_token_is_stored_only_as_its_hash() {
+    let w = World::new();
+    let receipt = w.checkout(&[("course", 1)], None).await.unwrap();
+    let token = OrderToken::parse(receipt.order_url.rsplit('/').next().unwrap()).unwrap();
+    assert_eq!(
+        w.orders.order_id_by_token(&token.hash()).await.unwrap(),
+        Some(receipt.order_id)
+    );
+    let stored = serde_json::to_string(&w.orders.orders().await.unwrap()).unwrap();
+    assert!(!stored.contains(token.as_str()));
+}
+
+#[tokio::test]
+async fn a_sold_out_checkout_changes_nothing() {
+    let w = World::new();
+    w.checkout(&[("book", 2)], None).await.unwrap();
+    let refused = w.checkout(&[("course", 1), ("book", 2)], None).await;
+    assert!(matches!(refused, Err(CheckoutError::SoldOut(s)) if s == sku("book")));
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 2);
+    assert_eq!(w.orders.orders().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_products_and_bad_input_are_refused() {
+    let w = World::new();
+    assert!(matches!(
+        w.checkout(&[("nope", 1)], None).await,
+        Err(CheckoutError::UnknownProduct(_))
+    ));
+    assert!(matches!(
+        w.checkout(&[("course", 0)], None).await,
+        Err(CheckoutError::Invalid {
+            field: "quantity",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.checkout(&[], None).await,
+        Err(CheckoutError::Invalid { field: "items", .. })
+    ));
+    let bad_email = CheckoutForm {
+        items: vec![("course".into(), "1".into())],
+        email: "x".into(),
+        name: "A".into(),
+    };
+    assert!(matches!(
+        Checkout::parse(&bad_email),
+        Err(CheckoutError::Invalid { field: "email", .. })
+    ));
+    assert!(w.orders.orders().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_replays_the_first_answer() {
+    let w = World::new();
+    let first = w.checkout(&[("book", 1)], Some("key-1")).await.unwrap();
+    let again = w.checkout(&[("book", 1)], Some("key-1")).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 1);
+    assert!(matches!(
+        w.checkout(&[("book", 2)], Some("key-1")).await,
+        Err(CheckoutError::KeyReused)
+    ));
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_with_one_key_make_one_order() {
+    let w = Arc::new(World::new());
+    let answers = futures::future::join_all((0..10).map(|_| {
+        let w = w.clone();
+        async move { w.checkout(&[("book", 1)], Some("same")).await.unwrap() }
+    }))
+    .await;
+    assert!(answers.windows(2).all(|p| p[0] == p[1]));
+    assert_eq!(w.orders.orders().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_reservations_for_five_seats_sell_exactly_five() {
+    let w = Arc::new(World::new());
+    let results = futures::future::join_all((0..50).map(|_| {
+        let w = w.clone();
+        tokio::spawn(async move { w.checkout(&[("seats", 1)], None).await })
+    }))
+    .await;
+    let sold = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r.as_ref().unwrap(), Err(CheckoutError::SoldOut(_))))
+        .count();
+    assert_eq!((sold, refused), (5, 45));
+    assert_eq!(w.orders.stock_taken(&sku("seats")).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn an_approved_payment_moves_the_order_to_paid_once_and_queues_fulfilment() {
+    let w = World::new();
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    let event = w.approved("evt_1", &r.order_id, 4900);
+    let q = &w.queue;
+    assert_eq!(
+        apply_payment_event(&w.orders, q, &w.clock, &event)
+            .await
+            .unwrap(),
+        Applied::Moved(OrderStatus::Paid)
+    );
+    assert_eq!(
+        apply_payment_event(&w.orders, q, &w.clock, &event)
+            .await
+            .unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::Paid);
+    assert_eq!(w.orders.payment_events(&r.order_id).await.unwrap().len(), 1);
+    assert!(w.drained(QueueName::Fulfillment).iter().all(|m| *m
+        == Message::FulfilOrder {
+            order_id: r.order_id.clone()
+        }));
+}
+
+#[tokio::test]
+async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
+    let w = World::new();
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    let declined = w.event(
+        "evt_d",
+        &r.order_id,
+        PaymentOutcome::Declined {
+            reason: "card".into(),
+        },
+    );
+    apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("evt_a", &r.order_id, 4900),
+    )
+    .await
+    .unwrap();
+    let applied = apply_payment_event(&w.orders, &w.queue, &w.clock, &declined)
+        .await
+        .unwrap();
+    assert!(matches!(applied, Applied::Recorded(_)));
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::Paid);
+    assert_eq!(w.orders.payment_events(&r.order_id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_declined_order_can_be_paid_on_retry() {
+    let w = World::new();
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    let declined = w.event(
+        "evt_d",
+        &r.order_id,
+        PaymentOutcome::Declined {
+            reason: "card".into(),
+        },
+    );
+    apply_payment_event(&w.orders, &w.queue, &w.clock, &declined)
+        .await
+        .unwrap();
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::Declined);
+    assert!(w.drained(QueueName::Fulfillment).is_empty());
+    apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("evt_a", &r.order_id, 4900),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::Paid);
+}
+
+#[tokio::test]
+async fn a_payment_of_the_wrong_amount_does_not_pay_the_order() {
+    let w = World::new();
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    let applied = apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("evt", &r.order_id, 100),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(applied, Applied::Recorded(note) if note.contains("does not match")));
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::PendingPayment);
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_different_events_apply_each_once() {
+    let w = Arc::new(World::new());
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    let events = vec![
+        w.event(
+            "d1",
+            &r.order_id,
+            PaymentOutcome::Declined { reason: "x".into() },
+        ),
+        w.approved("a1", &r.order_id, 4900),
+        w.event(
+            "d2",
+            &r.order_id,
+            PaymentOutcome::Declined { reason: "x".into() },
+        ),
+    ];
+    let tasks = (0..5).flat_map(|_| events.clone()).map(|e| {
+        let w = w.clone();
+        tokio::spawn(async move {
+            apply_payment_event(&w.orders, &w.queue, &w.clock, &e)
+                .await
+                .unwrap()
+        })
+    });
+    futures::future::join_all(tasks).await;
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::Paid);
+    assert_eq!(w.orders.payment_events(&r.order_id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_unpaid_order_expires_after_its_reservation_and_releases_stock() {
+    let w = World::new();
+    let r = w.checkout(&[("book", 3)], None).await.unwrap();
+    assert!(matches!(
+        w.checkout(&[("book", 1)], None).await,
+        Err(CheckoutError::SoldOut(_))
+    ));
+    w.clock.0.fetch_add(30 * 60, Ordering::SeqCst);
+    let order = expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Expired);
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+    // A second look changes nothing more.
+    expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
+        .await
+        .unwrap();
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+    let late = apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("late", &r.order_id, 6000),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(late, Applied::Recorded(note) if note.contains("expired")));
+}
+
+async fn paid(w: &World, items: &[(&str, u32)]) -> OrderId {
+    let r = w.checkout(items, None).await.unwrap();
+    let total = w
+        .orders
+        .order(&r.order_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .total
+        .minor();
+    apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved(&format!("evt-{}", r.order_id), &r.order_id, total),
+    )
+    .await
+    .unwrap();
+    w.drained(QueueName::Fulfillment);
+    r.order_id
+}
+
+#[tokio::test]
+async fn fulfilment_delivers_each_line_once_even_when_run_concurrently() {
+    let w = Arc::new(World::new());
+    let id = paid(&w, &[("course", 1), ("seats", 1), ("book", 1)]).await;
+    let runs = (0..8).map(|_| {
+        let (w, id) = (w.clone(), id.clone());
+        tokio::spawn(async move { w.fulfil(&id).await })
+    });
+    let results = futures::future::join_all(runs).await;
+    // Runs that found a step leased by another ask to be retried; a retry then completes.
+    assert!(results.iter().any(|r| r.as_ref().unwrap().is_ok()));
+    w.fulfil(&id).await.unwrap();
+    assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 2);
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::AwaitingShipment);
+    assert_eq!(order.lines[0].state, LineState::Delivered);
+    assert_eq!(order.lines[2].state, LineState::AwaitingShipment);
+}
+
+#[tokio::test]
+async fn a_transient_provider_failure_is_retried_and_a_permanent_one_recorded() {
+    let w = World::new();
+    let id = paid(&w, &[("course", 1), ("seats", 1)]).await;
+    w.enroller.script.lock().unwrap().extend([
+        EnrolError::Permanent("400".into()),
+        EnrolError::Transient("503".into()),
+    ]);
+    assert!(matches!(w.fulfil(&id).await, Err(FulfilError::Retry(1))));
+    assert!(
+        w.drained(QueueName::Mail).is_empty(),
+        "no mail while a line is pending"
+    );
+    w.fulfil(&id).await.unwrap();
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    let states: Vec<_> = order.lines.iter().map(|l| l.state).collect();
+    assert!(
+        states.contains(&LineState::Failed) && states.contains(&LineState::Delivered),
+        "{states:?}"
+    );
+    assert_eq!(
+        order.status,
+        OrderStatus::Paid,
+        "an order with a failed line is not fulfilled"
+    );
+    assert_eq!(
+        w.drained(QueueName::Mail),
+        vec![Message::SendMail { order_id: id }]
+    );
+}
+
+#[tokio::test]
+async fn fulfilling_an_unknown_order_is_not_retryable() {
+    let w = World::new();
+    let err = w.fulfil(&OrderId::from_random([9; 10])).await.unwrap_err();
+    assert!(!err.is_retryable());
+}
+
+async fn mails_for(w: &World, items: &[(&str, u32)]) -> Vec<shared::ports::OutgoingMail> {
+    let id = paid(w, items).await;
+    w.fulfil(&id).await.unwrap();
+    let outbox = w.orders.outbox();
+    let sent = send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+        .await
+        .unwrap();
+    // A repeated message sends nothing more.
+    assert_eq!(
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+            .await
+            .unwrap(),
+        0
+    );
+    let mails = outbox.mails().unwrap();
+    assert_eq!(sent, mails.len());
+    mails
+}
+
+#[tokio::test]
+async fn an_order_gets_one_condensed_mail_and_a_separate_seller_copy() {
+    let w = World::new();
+    let mails = mails_for(&w, &[("course", 1), ("seats", 1)]).await;
+    let buyer: Vec<_> = mails
+        .iter()
+        .filter(|m| m.to[0].as_str() == "ann@example.com")
+        .collect();
+    assert_eq!(buyer.len(), 1);
+    assert!(
+        buyer[0].text.contains("Course")
+            && buyer[0].text.contains("Seats")
+            && buyer[0].text.contains("pw")
+    );
+    assert!(buyer[0].html.contains("pw"));
+    let copies: Vec<_> = mails
+        .iter()
+        .filter(|m| m.subject.starts_with("[Copy]"))
+        .collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].to[0].as_str(), "seller@example.com");
+    assert_eq!(buyer[0].from, "Test Store <orders@example.com>");
+}
+
+#[tokio::test]
+async fn per_item_grouping_sends_one_mail_per_line_and_bcc_copies_the_seller() {
+    let w = World::with_store(
+        &STORE
+            .replace("grouping = \"order\"", "grouping = \"item\"")
+            .replace("\"separate\"", "\"bcc\""),
+    );
+    let mails = mails_for(&w, &[("course", 1), ("seats", 1)]).await;
+    assert_eq!(mails.len(), 2);
+    assert!(mails
+        .iter()
+        .all(|m| m.bcc.iter().any(|b| b.as_str() == "seller@example.com")));
+    assert!(mails
+        .iter()
+        .any(|m| m.text.contains("Course") && !m.text.contains("Seats")));
+}
+
+#[tokio::test]
+async fn a_physical_line_tells_the_seller_to_ship_and_no_copy_is_sent_when_disabled() {
+    let w = World::with_store(&STORE.replace("\"separate\"", "\"none\""));
+    let mails = mails_for(&w, &[("book", 2)]).await;
+    let subjects: Vec<_> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(mails.len(), 2, "{subjects:?}");
+    let ship = mails
+        .iter()
+        .find(|m| m.subject.starts_with("Ship order"))
+        .unwrap();
+    assert!(ship.text.contains("2 x Book"));
+}
+
+#[tokio::test]
+async fn buyer_input_is_escaped_in_html_mail() {
+    let w = World::new();
+    let form = CheckoutForm {
+        items: vec![("course".into(), "1".into())],
+        email: "ann@example.com".into(),
+        name: "<script>alert(1)</script>".into(),
+    };
+    let r = place_order(&w.ctx(), &w.orders, &Checkout::parse(&form).unwrap(), None)
+        .await
+        .unwrap();
+    apply_payment_event(
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("e", &r.order_id, 4900),
+    )
+    .await
+    .unwrap();
+    w.fulfil(&r.order_id).await.unwrap();
+    let outbox = w.orders.outbox();
+    send_order_mails(
+        &w.store,
+        &w.templates,
+        &w.orders,
+        &outbox,
+        &w.clock,
+        &r.order_id,
+    )
+    .await
+    .unwrap();
+    for mail in outbox.mails().unwrap() {
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(mail.html.contains("&lt;script&gt;"));
+    }
+}

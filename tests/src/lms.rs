@@ -1,0 +1,105 @@
+//! A fake LMS for the webhook course provider: checks the signature, counts enrolments, and
+//! can answer with failures first.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct LmsLog {
+    /// Every request body that carried a valid signature.
+    pub enrolments: Vec<Value>,
+    pub bad_signatures: usize,
+    /// Statuses to answer with before succeeding, first one first.
+    pub failures: Vec<u16>,
+}
+
+pub struct FakeLms {
+    pub url: String,
+    pub log: Arc<Mutex<LmsLog>>,
+}
+
+impl FakeLms {
+    pub async fn start(secret: &str, failures: Vec<u16>) -> FakeLms {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/enrol", listener.local_addr().expect("address"));
+        let log = Arc::new(Mutex::new(LmsLog {
+            failures,
+            ..LmsLog::default()
+        }));
+        let (secret, shared) = (secret.to_owned(), log.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (secret, log) = (secret.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            let (secret, log) = (secret.clone(), log.clone());
+                            async move {
+                                let signature = request
+                                    .headers()
+                                    .get("nightshift-signature")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned();
+                                let body = request
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                let (status, answer) = answer(&secret, &signature, &body, &log);
+                                let response = hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from(answer)))
+                                    .expect("response");
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeLms { url, log }
+    }
+
+    pub fn enrolments(&self) -> Vec<Value> {
+        self.log.lock().expect("lock").enrolments.clone()
+    }
+}
+
+fn answer(secret: &str, signature: &str, body: &[u8], log: &Mutex<LmsLog>) -> (u16, String) {
+    let mut log = log.lock().expect("lock");
+    let timestamp = signature
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse::<i64>().ok());
+    let valid = timestamp.is_some_and(|t| crate::sign(secret, t, body) == signature);
+    if !valid {
+        log.bad_signatures += 1;
+        return (401, "{}".into());
+    }
+    if !log.failures.is_empty() {
+        let status = log.failures.remove(0);
+        return (status, "{\"error\":\"scripted\"}".into());
+    }
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    log.enrolments.push(request.clone());
+    let answer = serde_json::json!({
+        "login_url": "https://lms.example.com/login",
+        "username": format!("student-{}", log.enrolments.len()),
+        "password": "lms-pass-123456",
+    });
+    (200, answer.to_string())
+}
