@@ -121,6 +121,15 @@ impl<C: Clock> CourseEnroller for CourseProviders<C> {
     }
 }
 
+pub type HttpClient = reqwest::Client;
+
+/// The HTTP client for outgoing calls (LMS, seller webhooks), built once per cold start.
+pub fn http_client() -> Result<HttpClient, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,13 +141,4 @@ mod tests {
         assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
         assert_ne!(a, random_password());
     }
-}
-
-pub type HttpClient = reqwest::Client;
-
-/// The HTTP client for outgoing calls (LMS, seller webhooks), built once per cold start.
-pub fn http_client() -> Result<HttpClient, reqwest::Error> {
-    reqwest::Client::builder()
-        .user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION")))
-        .build()
 }

@@ -1,0 +1,30 @@
+# Nightshift. The two commands a new machine needs: `make dev` and `make test`.
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:3000
+DATA_DIR ?= .nightshift
+
+.PHONY: dev test lint fmt check build
+
+## The whole store on this machine: http://127.0.0.1:3000 (no cloud account, state in .nightshift/).
+dev:
+	$(CARGO) run --quiet -p nightshift -- dev --listen $(LISTEN) --data-dir $(DATA_DIR) --config store.toml
+
+## Everything: formatting, lints (warnings are errors), unit, property, use-case, handler and black-box tests.
+test: lint
+	$(CARGO) test --workspace --all-targets --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Validate store.toml (also runs when the dev stack starts and when the functions build).
+check:
+	$(CARGO) run --quiet -p nightshift -- check --config store.toml
+
+## Release builds of the five functions (the SAM build arrives with the AWS adapters).
+build:
+	$(CARGO) build --release --locked -p checkout -p payment-callback -p fulfillment -p mailer -p order-page
