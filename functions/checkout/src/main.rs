@@ -12,11 +12,9 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let store = built_in_store();
     let secrets = Secrets::from_env(&env::secret_names(&store));
-    let data_dir = std::env::var(env::DATA_DIR).unwrap_or_else(|_| "/tmp/nightshift".into());
-    std::fs::create_dir_all(&data_dir)?;
     let state = State {
         templates: Templates::new(&store)?,
-        orders: EmbeddedStore::open(&std::path::Path::new(&data_dir).join("nightshift.redb"))?,
+        orders: EmbeddedStore::open_from_env()?,
         urls: std::env::var(env::PUBLIC_URL).ok().map(|u| Urls::new(&u)),
         token_key: secrets.require(env::ORDER_TOKEN_SECRET)?,
         store,

@@ -1,13 +1,13 @@
 //! Translates an SQS batch into fulfil-order calls, concurrently, and reports the records to
 //! retry. A record that can never succeed is logged and left to reach the DLQ.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
+use shared::app::batch::failed_message_ids;
 use shared::app::fulfil::fulfil_order;
 use shared::config::Store;
 use shared::ports::{CourseEnroller, Message, OrderStore, Queue};
-use tracing::Instrument;
 
 pub struct State<S, Q, L> {
     pub store: Store,
@@ -20,18 +20,18 @@ pub async fn handle<S: OrderStore, Q: Queue, L: CourseEnroller>(
     state: &State<S, Q, L>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let results = futures::future::join_all(event.payload.records.iter().map(|record| {
-        let id = record.message_id.clone().unwrap_or_default();
-        process(state, record).instrument(tracing::info_span!("message", message_id = %id))
-    }))
-    .await;
+    let records = event.payload.records.iter().map(|r| {
+        (
+            r.message_id.as_deref().unwrap_or_default(),
+            r.body.as_deref().unwrap_or_default(),
+        )
+    });
+    let failed = failed_message_ids(records, |body| process(state, body)).await;
     let mut response = SqsBatchResponse::default();
-    for (record, ok) in event.payload.records.iter().zip(results) {
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     Ok(response)
 }
@@ -39,9 +39,9 @@ pub async fn handle<S: OrderStore, Q: Queue, L: CourseEnroller>(
 /// Whether the record is done with.
 async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(
     state: &State<S, Q, L>,
-    record: &SqsMessage,
+    body: &str,
 ) -> bool {
-    let message = match Message::from_json(record.body.as_deref().unwrap_or_default()) {
+    let message = match Message::from_json(body) {
         Ok(Message::FulfilOrder { order_id }) => order_id,
         Ok(other) => {
             tracing::error!(?other, "not a fulfilment message; it will reach the DLQ");

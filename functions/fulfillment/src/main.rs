@@ -12,10 +12,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = built_in_store();
     let secrets = Secrets::from_env(&env::secret_names(&store));
-    let data_dir = std::env::var(env::DATA_DIR).unwrap_or_else(|_| "/tmp/nightshift".into());
-    std::fs::create_dir_all(&data_dir)?;
     let state = State {
-        orders: EmbeddedStore::open(&std::path::Path::new(&data_dir).join("nightshift.redb"))?,
+        orders: EmbeddedStore::open_from_env()?,
         queue: EmbeddedQueue::default(),
         enroller: CourseProviders::new(reqwest_client()?, secrets.into_map(), SystemClock),
         store,

@@ -1,14 +1,14 @@
 //! Translates an SQS batch into send-mail calls, concurrently, and reports the records to
 //! retry. A record that can never succeed is logged and left to reach the DLQ.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
+use shared::app::batch::failed_message_ids;
 use shared::app::mail::send_order_mails;
 use shared::app::render::Templates;
 use shared::config::Store;
 use shared::ports::{MailSender, Message, OrderStore};
-use tracing::Instrument;
 
 pub struct State<S, M> {
     pub store: Store,
@@ -21,24 +21,24 @@ pub async fn handle<S: OrderStore, M: MailSender>(
     state: &State<S, M>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let results = futures::future::join_all(event.payload.records.iter().map(|record| {
-        let id = record.message_id.clone().unwrap_or_default();
-        process(state, record).instrument(tracing::info_span!("message", message_id = %id))
-    }))
-    .await;
+    let records = event.payload.records.iter().map(|r| {
+        (
+            r.message_id.as_deref().unwrap_or_default(),
+            r.body.as_deref().unwrap_or_default(),
+        )
+    });
+    let failed = failed_message_ids(records, |body| process(state, body)).await;
     let mut response = SqsBatchResponse::default();
-    for (record, ok) in event.payload.records.iter().zip(results) {
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     Ok(response)
 }
 
-async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, record: &SqsMessage) -> bool {
-    let order_id = match Message::from_json(record.body.as_deref().unwrap_or_default()) {
+async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, body: &str) -> bool {
+    let order_id = match Message::from_json(body) {
         Ok(Message::SendMail { order_id }) => order_id,
         Ok(other) => {
             tracing::error!(?other, "not a mail message; it will reach the DLQ");

@@ -11,6 +11,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -53,6 +54,15 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(unavailable)?;
         Self::with_tables(db)
+    }
+
+    /// Opens `nightshift.redb` in the folder named by `NIGHTSHIFT_DATA_DIR` (default
+    /// `/tmp/nightshift`), creating the folder.
+    pub fn open_from_env() -> Result<Self, StoreError> {
+        let dir = std::env::var(crate::environment::DATA_DIR)
+            .unwrap_or_else(|_| "/tmp/nightshift".into());
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Self::open(&Path::new(&dir).join("nightshift.redb"))
     }
 
     pub fn in_memory() -> Self {
@@ -487,7 +497,7 @@ pub struct EmbeddedQueue {
 struct QueueInner {
     queues: Mutex<HashMap<QueueName, VecDeque<Delivery>>>,
     dead: Mutex<Vec<(QueueName, Delivery)>>,
-    sent: Mutex<u64>,
+    sent: AtomicU64,
     fulfillment: Notify,
     mail: Notify,
 }
@@ -576,11 +586,7 @@ impl EmbeddedQueue {
 
 impl Queue for EmbeddedQueue {
     async fn send(&self, message: &Message) -> Result<(), QueueError> {
-        let id = {
-            let mut sent = self.inner.sent.lock().expect("queue lock");
-            *sent += 1;
-            *sent
-        };
+        let id = self.inner.sent.fetch_add(1, Ordering::Relaxed) + 1;
         self.push(
             message.queue(),
             Delivery {

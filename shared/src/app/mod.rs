@@ -1,5 +1,6 @@
 //! Use cases: every business decision lives here, generic over the ports it uses.
 
+pub mod batch;
 pub mod checkout;
 pub mod fulfil;
 pub mod mail;

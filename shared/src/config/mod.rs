@@ -214,3 +214,13 @@ impl Store {
         println!("cargo:rustc-env={EMBEDDED_STORE_ENV}={}", file.display());
     }
 }
+
+/// The store a function was built with: its build script validated `store.toml` and named
+/// the embedded JSON in `NIGHTSHIFT_EMBEDDED_STORE` (see [`Store::embed_for_build`]).
+#[macro_export]
+macro_rules! built_in_store {
+    () => {
+        $crate::config::Store::from_embedded(include_str!(env!("NIGHTSHIFT_EMBEDDED_STORE")))
+            .expect("the build script embeds a valid store")
+    };
+}

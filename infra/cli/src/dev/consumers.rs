@@ -6,7 +6,10 @@ use super::Stack;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::embedded::Delivery;
+use shared::adapters::system::SystemClock;
+use shared::app::payment::expire_if_due;
 use shared::domain::OrderStatus;
+use shared::ports::Clock;
 use shared::ports::{Message, Queue, QueueName};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +19,8 @@ const BATCH: usize = 10;
 const RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Batches handled at once per queue, like a function's concurrency.
 const CONCURRENCY: usize = 8;
+/// How often unpaid orders past their reservation are expired.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
 
 pub fn start(stack: Arc<Stack>) {
     for queue in [QueueName::Fulfillment, QueueName::Mail] {
@@ -81,6 +86,31 @@ fn sqs_event(batch: &[Delivery]) -> LambdaEvent<SqsEvent> {
     let payload: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records }))
         .expect("SQS events parse");
     LambdaEvent::new(payload, Context::default())
+}
+
+/// Expires unpaid orders past their reservation and releases their stock, as the scheduler
+/// will on AWS. Viewing an order or its pay link expires it too.
+pub fn start_expiry_sweep(stack: Arc<Stack>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+        loop {
+            tick.tick().await;
+            let Ok(orders) = stack.orders.orders().await else {
+                continue;
+            };
+            let now = SystemClock.now();
+            for order in orders
+                .iter()
+                .filter(|o| o.status.awaits_payment() && !o.reservation_holds(now))
+            {
+                if let Err(e) =
+                    expire_if_due(&stack.store, &stack.orders, &SystemClock, &order.id).await
+                {
+                    tracing::warn!(order_id = %order.id, error = %e, "expiry failed; retrying on the next sweep");
+                }
+            }
+        }
+    });
 }
 
 /// After a restart, puts back on the queues the work that was in flight: paid orders not yet

@@ -134,6 +134,7 @@ async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()
     });
     consumers::recover(&stack).await?;
     consumers::start(stack.clone());
+    consumers::start_expiry_sweep(stack.clone());
 
     let base = stack.urls.base();
     println!(
