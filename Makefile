@@ -4,15 +4,26 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
 DATA_DIR ?= .nightshift
 
-.PHONY: dev test lint fmt check build
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: dev test lint fmt check build venv
 
 ## The whole store on this machine: http://127.0.0.1:3000 (no cloud account, state in .nightshift/).
 dev:
 	$(CARGO) run --quiet -p nightshift -- dev --listen $(LISTEN) --data-dir $(DATA_DIR) --config store.toml
 
 ## Everything: formatting, lints (warnings are errors), unit, property, use-case, handler and black-box tests.
-test: lint
+test: lint venv
 	$(CARGO) test --workspace --all-targets --locked
+
+## Python test tools (moto server, cfn-lint, sam validate) from the pinned requirements file.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: infra/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-dev.txt
+	touch $@
 
 lint:
 	$(CARGO) fmt --all -- --check

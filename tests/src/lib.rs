@@ -2,6 +2,7 @@
 //! data folder, buys as a browser would, reads the outbox, and runs a fake LMS.
 
 pub mod lms;
+pub mod moto;
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;

@@ -1,7 +1,9 @@
-//! Adapters behind the ports: embedded ones for the dev stack and tests, the test gateway,
-//! course providers, and the system clock and randomness.
+//! Adapters behind the ports: DynamoDB, SQS, SES and SSM for AWS; embedded ones for the dev
+//! stack and tests; the test gateway; course providers; the system clock and randomness.
 
+pub mod aws;
 pub mod course;
+pub mod dynamodb;
 pub mod embedded;
 pub mod system;
 pub mod testpay;

@@ -1,0 +1,203 @@
+//! SQS, SES and SSM adapters, and the SDK configuration they share. The configuration and
+//! the clients are built once per cold start; `AWS_ENDPOINT_URL` (read by aws-config)
+//! points them at an emulator.
+
+use crate::environment::Secrets;
+use crate::ports::{MailError, MailSender, Message, OutgoingMail, Queue, QueueError, QueueName};
+use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
+use secrecy::SecretString;
+
+/// Loads region, credentials and endpoint from the environment, as Lambda provides them.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// SQS queues, by URL.
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    fulfillment_url: String,
+    mail_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, fulfillment_url: String, mail_url: String) -> Self {
+        SqsQueue {
+            client,
+            fulfillment_url,
+            mail_url,
+        }
+    }
+}
+
+impl Queue for SqsQueue {
+    async fn send(&self, message: &Message) -> Result<(), QueueError> {
+        let queue = message.queue();
+        let url = match queue {
+            QueueName::Fulfillment => &self.fulfillment_url,
+            QueueName::Mail => &self.mail_url,
+        };
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(message.to_json())
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue,
+                source: Box::new(e),
+            })?;
+        Ok(())
+    }
+}
+
+/// Mail through SES (v1 `SendEmail`): HTML and text parts, UTF-8.
+#[derive(Clone)]
+pub struct SesSender {
+    client: aws_sdk_ses::Client,
+}
+
+impl SesSender {
+    pub fn new(client: aws_sdk_ses::Client) -> Self {
+        SesSender { client }
+    }
+}
+
+fn utf8(text: &str) -> Result<Content, MailError> {
+    Content::builder()
+        .data(text)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| MailError(Box::new(e)))
+}
+
+impl MailSender for SesSender {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let addresses = |list: &[crate::domain::Email]| {
+            Some(list.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        let destination = Destination::builder()
+            .set_to_addresses(addresses(&mail.to))
+            .set_cc_addresses(addresses(&mail.cc))
+            .set_bcc_addresses(addresses(&mail.bcc))
+            .build();
+        let message = SesMessage::builder()
+            .subject(utf8(&mail.subject)?)
+            .body(
+                Body::builder()
+                    .text(utf8(&mail.text)?)
+                    .html(utf8(&mail.html)?)
+                    .build(),
+            )
+            .build();
+        self.client
+            .send_email()
+            .source(&mail.from)
+            .destination(destination)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| MailError(Box::new(e)))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("SSM could not be read")]
+    Ssm(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the SSM parameter {0} does not exist")]
+    Missing(String),
+}
+
+/// Reads each named secret from the SecureString parameter `<prefix><name>`, decrypted, in
+/// one call per ten names. A secret set as `NIGHTSHIFT_SECRET_<NAME>` (tests, emulators)
+/// takes precedence.
+pub async fn ssm_secrets(
+    client: &aws_sdk_ssm::Client,
+    prefix: &str,
+    names: &[String],
+) -> Result<Secrets, SecretsError> {
+    let mut secrets = Secrets::from_env(names);
+    let wanted: Vec<&String> = names.iter().filter(|n| secrets.get(n).is_none()).collect();
+    for chunk in wanted.chunks(10) {
+        let paths: Vec<String> = chunk.iter().map(|n| format!("{prefix}{n}")).collect();
+        let out = client
+            .get_parameters()
+            .set_names(Some(paths.clone()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Ssm(Box::new(e)))?;
+        if let Some(missing) = out.invalid_parameters().first() {
+            return Err(SecretsError::Missing(missing.clone()));
+        }
+        for parameter in out.parameters() {
+            let (Some(path), Some(value)) = (parameter.name(), parameter.value()) else {
+                continue;
+            };
+            let name = path.strip_prefix(prefix).unwrap_or(path);
+            secrets.insert(name, SecretString::from(value.to_owned()));
+        }
+    }
+    Ok(secrets)
+}
+
+/// The queues' URLs, as `create_queues` made them.
+pub struct QueueUrls {
+    pub fulfillment: String,
+    pub mail: String,
+}
+
+/// Creates the fulfillment and mail queues, each with a DLQ after five receives (for
+/// emulators; on AWS the template does it).
+pub async fn create_queues(
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+) -> Result<QueueUrls, Box<dyn std::error::Error + Send + Sync>> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut urls = Vec::new();
+    for name in ["fulfillment", "mail"] {
+        let dlq = client
+            .create_queue()
+            .queue_name(format!("{prefix}-{name}-dlq"))
+            .send()
+            .await?;
+        let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
+        let arn = client
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        let redrive =
+            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": "5" }).to_string();
+        let queue = client
+            .create_queue()
+            .queue_name(format!("{prefix}-{name}"))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .attributes(QueueAttributeName::VisibilityTimeout, "180")
+            .send()
+            .await?;
+        urls.push(queue.queue_url().unwrap_or_default().to_owned());
+    }
+    let mail = urls.pop().unwrap_or_default();
+    let fulfillment = urls.pop().unwrap_or_default();
+    Ok(QueueUrls { fulfillment, mail })
+}
+
+/// Verifies the sender address with SES (an emulator accepts it at once).
+pub async fn verify_sender(
+    client: &aws_sdk_ses::Client,
+    address: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    client
+        .verify_email_identity()
+        .email_address(address)
+        .send()
+        .await?;
+    Ok(())
+}

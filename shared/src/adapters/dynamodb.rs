@@ -1,0 +1,495 @@
+//! The state store on DynamoDB: the single table of DESIGN.md. Every write that decides
+//! something is conditional; what must change together changes in one TransactWriteItems.
+//!
+//! | pk | sk | holds |
+//! | --- | --- | --- |
+//! | `ORDER#<id>` | `ORDER` | the order (JSON in `data`), `version`, `status` |
+//! | `ORDER#<id>` | `EVENT#<gateway>#<event id>` | a payment event, kept 90 days (`expires_at` TTL) |
+//! | `ORDER#<id>` | `STEP#…` / `MAIL#…` | once-only work: `done`, `lease_until`, `result` |
+//! | `TOKEN#<sha256>` | `TOKEN` | order-page token hash → `order_id` |
+//! | `IDEM#<sha256>` | `IDEM` | an idempotency record, kept 24 hours |
+//! | `SKU#<sku>` | `STOCK` | `taken`: units held by orders |
+
+use crate::domain::{Order, OrderId, Sku, TokenHash};
+use crate::ports::{
+    Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
+    StoreError,
+};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use serde::Serialize;
+use std::collections::HashMap;
+
+const EVENT_DAYS: i64 = 90;
+const IDEMPOTENCY_HOURS: i64 = 24;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn json(value: &impl Serialize) -> AttributeValue {
+    s(serde_json::to_string(value).expect("stored items serialise"))
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn corrupt(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Corrupt(Box::new(e))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(Missing(name.to_owned())))
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the item has no attribute `{0}`")]
+struct Missing(String);
+
+fn order_key(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+/// Whether a transaction was cancelled, and if so, which of its items failed their condition.
+fn cancelled<E, R>(error: &SdkError<E, R>) -> Option<Vec<bool>>
+where
+    E: CancellationReasons,
+{
+    match error {
+        SdkError::ServiceError(e) => e.err().reasons().map(|reasons| {
+            reasons
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect()
+        }),
+        _ => None,
+    }
+}
+
+trait CancellationReasons {
+    fn reasons(&self) -> Option<&[CancellationReason]>;
+}
+
+impl CancellationReasons
+    for aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError
+{
+    fn reasons(&self) -> Option<&[CancellationReason]> {
+        match self {
+            Self::TransactionCanceledException(e) => Some(e.cancellation_reasons()),
+            _ => None,
+        }
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn order_item(order: &Order) -> Item {
+        let mut item = key(order_key(&order.id), "ORDER");
+        item.insert("data".into(), json(order));
+        item.insert("version".into(), n(order.version));
+        item.insert("status".into(), s(order.status.as_str()));
+        item.insert("reserved_until".into(), n(order.reserved_until));
+        item
+    }
+
+    /// The order, written if the stored version is `expected_version`.
+    fn put_order_if(
+        &self,
+        order: &Order,
+        expected_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put(
+            Self::order_item(order),
+            Some("version = :expected"),
+            Some(HashMap::from([(":expected".into(), n(expected_version))])),
+        )
+    }
+
+    fn stock_change(&self, r: &Reservation, take: bool) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SKU#{}", r.sku), "STOCK")));
+        let update = if take {
+            // Room for the units: nothing taken yet, or at most limit - quantity taken.
+            let max = i64::from(r.limit) - i64::from(r.quantity);
+            update
+                .update_expression("SET taken = if_not_exists(taken, :zero) + :q")
+                .condition_expression("attribute_not_exists(taken) OR taken <= :max")
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":q", n(r.quantity))
+                .expression_attribute_values(":max", n(max))
+        } else {
+            update
+                .update_expression("SET taken = taken - :q")
+                .condition_expression("taken >= :q")
+                .expression_attribute_values(":q", n(r.quantity))
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(unavailable)?)
+            .build())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<bool>>, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match cancelled(&e) {
+                Some(failed) => Ok(Err(failed)),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+}
+
+impl OrderStore for DynamoStore {
+    async fn place_order(&self, new: &NewOrder) -> Result<(), PlaceError> {
+        let mut items = Vec::new();
+        if let Some(record) = &new.idempotency {
+            let mut item = key(format!("IDEM#{}", record.key_hash), "IDEM");
+            item.insert("data".into(), json(record));
+            item.insert(
+                "expires_at".into(),
+                n(new.order.created_at + IDEMPOTENCY_HOURS * 3600),
+            );
+            items.push(self.put(item, Some("attribute_not_exists(pk)"), None)?);
+        }
+        let stock_from = items.len();
+        for r in &new.reservations {
+            items.push(self.stock_change(r, true)?);
+        }
+        items.push(self.put(
+            Self::order_item(&new.order),
+            Some("attribute_not_exists(pk)"),
+            None,
+        )?);
+        let mut token = key(format!("TOKEN#{}", new.token_hash.as_str()), "TOKEN");
+        token.insert("order_id".into(), s(new.order.id.as_str()));
+        items.push(self.put(token, Some("attribute_not_exists(pk)"), None)?);
+
+        let Err(failed) = self.transact(items).await? else {
+            return Ok(());
+        };
+        if let Some(record) = &new.idempotency {
+            if failed.first() == Some(&true) {
+                return match self.idempotency_record(&record.key_hash).await? {
+                    Some(existing) => Err(PlaceError::KeyUsed(existing)),
+                    None => Err(StoreError::Conflict.into()),
+                };
+            }
+        }
+        for (i, r) in new.reservations.iter().enumerate() {
+            if failed.get(stock_from + i) == Some(&true) {
+                return Err(PlaceError::SoldOut(r.sku.clone()));
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    async fn idempotency_record(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.get(format!("IDEM#{key_hash}"), "IDEM").await? {
+            Some(item) => Ok(Some(
+                serde_json::from_str(text(&item, "data")?).map_err(corrupt)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        match self.get(order_key(id), "ORDER").await? {
+            Some(item) => Ok(Some(
+                serde_json::from_str(text(&item, "data")?).map_err(corrupt)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn order_id_by_token(&self, token: &TokenHash) -> Result<Option<OrderId>, StoreError> {
+        match self
+            .get(format!("TOKEN#{}", token.as_str()), "TOKEN")
+            .await?
+        {
+            Some(item) => Ok(Some(
+                OrderId::parse(text(&item, "order_id")?).map_err(corrupt)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
+        let item = self.get(format!("SKU#{sku}"), "STOCK").await?;
+        Ok(item
+            .and_then(|i| number(&i, "taken"))
+            .map_or(0, |t| u32::try_from(t.max(0)).unwrap_or(u32::MAX)))
+    }
+
+    async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::order_item(order)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![self.put_order_if(order, expected_version)?];
+        for r in reservations {
+            items.push(self.stock_change(r, false)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn record_payment_event(
+        &self,
+        record: &EventRecord,
+        update: Option<(&Order, u64)>,
+    ) -> Result<Recorded, StoreError> {
+        let event = &record.event;
+        let mut item = key(
+            order_key(&event.order_id),
+            &format!("EVENT#{}#{}", event.gateway, event.event_id),
+        );
+        item.insert("data".into(), json(record));
+        item.insert(
+            "expires_at".into(),
+            n(record.received_at + EVENT_DAYS * 86_400),
+        );
+        let mut items = vec![self.put(item, Some("attribute_not_exists(sk)"), None)?];
+        if let Some((order, expected)) = update {
+            items.push(self.put_order_if(order, expected)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(Recorded::New),
+            Err(failed) if failed.first() == Some(&true) => Ok(Recorded::Duplicate),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn claim(
+        &self,
+        order: &OrderId,
+        work: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, StoreError> {
+        let mut item = key(order_key(order), work);
+        item.insert("done".into(), AttributeValue::Bool(false));
+        item.insert("lease_until".into(), n(lease_until));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(sk) OR (done = :false AND lease_until <= :now)",
+            )
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.get(order_key(order), work).await? {
+                    Some(item)
+                        if item.get("done").and_then(|v| v.as_bool().ok()) == Some(&true) =>
+                    {
+                        let result = item
+                            .get("result")
+                            .and_then(|v| v.as_s().ok())
+                            .map_or("null", String::as_str);
+                        Ok(Claim::Done(serde_json::from_str(result).map_err(corrupt)?))
+                    }
+                    _ => Ok(Claim::Busy),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        order: &OrderId,
+        work: &str,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut item = key(order_key(order), work);
+        item.insert("done".into(), AttributeValue::Bool(true));
+        item.insert("lease_until".into(), n(0));
+        item.insert("result".into(), json(result));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, order: &OrderId, work: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_key(order), work)))
+            .condition_expression("done = :false")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already done, or already gone: nothing to give back.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// Creates the table as the template defines it (for emulators; on AWS the template does it).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(unavailable)
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(unavailable)
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .map_err(unavailable)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}

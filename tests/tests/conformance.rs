@@ -1,0 +1,402 @@
+//! One conformance suite for every state-store adapter: the embedded store and DynamoDB (on
+//! moto) must give the same answers, including under concurrency.
+
+use shared::adapters::dynamodb::{create_table, DynamoStore};
+use shared::adapters::embedded::EmbeddedStore;
+use shared::domain::{
+    BuyerName, Currency, Email, FulfillmentKind, Line, LineState, Money, Order, OrderId,
+    OrderStatus, OrderToken, PaymentEvent, PaymentOutcome, Quantity, Sku,
+};
+use shared::ports::{
+    Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
+    StoreError,
+};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+
+/// A new order with a fresh id and token, holding `quantity` of each sku.
+fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
+    static N: AtomicU8 = AtomicU8::new(1);
+    let mut seed = [0u8; 16];
+    seed[..8].copy_from_slice(&rand_bytes());
+    seed[8] = N.fetch_add(1, Ordering::SeqCst);
+    let mut id = [0u8; 10];
+    id.copy_from_slice(&seed[..10]);
+    let eur = Currency::parse("EUR").unwrap();
+    let order = Order {
+        id: OrderId::from_random(id),
+        version: 1,
+        status: OrderStatus::PendingPayment,
+        email: Email::parse("ann@example.com").unwrap(),
+        name: BuyerName::parse("Ann").unwrap(),
+        lines: skus
+            .iter()
+            .map(|(s, q, _)| Line {
+                sku: sku(s),
+                name: s.to_string(),
+                kind: FulfillmentKind::Shipment,
+                quantity: Quantity::new(*q).unwrap(),
+                unit_price: Money::from_minor(1000, eur),
+                state: LineState::Pending,
+                access: None,
+                failure: None,
+            })
+            .collect(),
+        total: Money::from_minor(1000, eur),
+        created_at: 1_700_000_000,
+        reserved_until: 1_700_001_800,
+    };
+    NewOrder {
+        token_hash: OrderToken::from_bytes(seed).hash(),
+        reservations: skus
+            .iter()
+            .map(|(s, q, limit)| Reservation {
+                sku: sku(s),
+                quantity: *q,
+                limit: *limit,
+            })
+            .collect(),
+        idempotency: key.map(|k| IdempotencyRecord {
+            key_hash: k.into(),
+            fingerprint: "f".into(),
+            order_id: order.id.clone(),
+        }),
+        order,
+    }
+}
+
+fn rand_bytes() -> [u8; 8] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    h.finish().to_le_bytes()
+}
+
+fn event(order: &OrderId, id: &str) -> EventRecord {
+    let eur = Currency::parse("EUR").unwrap();
+    EventRecord {
+        event: PaymentEvent {
+            gateway: "testpay".into(),
+            event_id: id.into(),
+            order_id: order.clone(),
+            outcome: PaymentOutcome::Approved {
+                amount: Money::from_minor(1000, eur),
+            },
+        },
+        received_at: 1_700_000_100,
+        applied: true,
+        note: None,
+    }
+}
+
+async fn an_order_reads_back_by_id_and_by_token<S: OrderStore>(store: S) {
+    let new = new_order(&[("book", 1, 10)], None);
+    store.place_order(&new).await.unwrap();
+    assert_eq!(
+        store.order(&new.order.id).await.unwrap(),
+        Some(new.order.clone())
+    );
+    assert_eq!(
+        store.order_id_by_token(&new.token_hash).await.unwrap(),
+        Some(new.order.id.clone())
+    );
+    assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 1);
+    assert_eq!(
+        store.order(&OrderId::from_random([7; 10])).await.unwrap(),
+        None
+    );
+    assert_eq!(store.stock_taken(&sku("never-sold")).await.unwrap(), 0);
+}
+
+async fn fifty_concurrent_reservations_for_five_units_let_exactly_five_through<
+    S: OrderStore + 'static,
+>(
+    store: S,
+) {
+    let store = Arc::new(store);
+    let tasks = (0..50).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.place_order(&new_order(&[("seat", 1, 5)], None)).await })
+    });
+    let results = futures::future::join_all(tasks).await;
+    let placed = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
+    let sold_out = results
+        .iter()
+        .filter(|r| matches!(r.as_ref().unwrap(), Err(PlaceError::SoldOut(s)) if *s == sku("seat")))
+        .count();
+    assert_eq!((placed, sold_out), (5, 45));
+    assert_eq!(store.stock_taken(&sku("seat")).await.unwrap(), 5);
+}
+
+async fn a_refused_order_leaves_nothing_behind<S: OrderStore>(store: S) {
+    store
+        .place_order(&new_order(&[("b", 2, 2)], None))
+        .await
+        .unwrap();
+    let refused = new_order(&[("a", 1, 10), ("b", 1, 2)], Some("key-refused"));
+    assert!(
+        matches!(store.place_order(&refused).await, Err(PlaceError::SoldOut(s)) if s == sku("b"))
+    );
+    assert_eq!(store.stock_taken(&sku("a")).await.unwrap(), 0);
+    assert_eq!(store.order(&refused.order.id).await.unwrap(), None);
+    assert_eq!(
+        store.order_id_by_token(&refused.token_hash).await.unwrap(),
+        None
+    );
+    assert_eq!(store.idempotency_record("key-refused").await.unwrap(), None);
+}
+
+async fn an_idempotency_key_places_one_order<S: OrderStore>(store: S) {
+    let first = new_order(&[("book", 1, 10)], Some("key-1"));
+    store.place_order(&first).await.unwrap();
+    let second = new_order(&[("book", 1, 10)], Some("key-1"));
+    match store.place_order(&second).await {
+        Err(PlaceError::KeyUsed(record)) => assert_eq!(record.order_id, first.order.id),
+        other => panic!("expected KeyUsed, got {other:?}"),
+    }
+    assert_eq!(store.order(&second.order.id).await.unwrap(), None);
+    assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .idempotency_record("key-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .order_id,
+        first.order.id
+    );
+}
+
+async fn saving_an_order_is_conditional_on_its_version<S: OrderStore>(store: S) {
+    let new = new_order(&[("book", 1, 10)], None);
+    store.place_order(&new).await.unwrap();
+    let paid = Order {
+        status: OrderStatus::Paid,
+        version: 2,
+        ..new.order.clone()
+    };
+    store.save_order(&paid, 1).await.unwrap();
+    let stale = Order {
+        status: OrderStatus::Declined,
+        version: 2,
+        ..new.order.clone()
+    };
+    assert!(matches!(
+        store.save_order(&stale, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.order(&new.order.id).await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+}
+
+async fn releasing_an_order_returns_its_stock_once<S: OrderStore>(store: S) {
+    let new = new_order(&[("book", 3, 3)], None);
+    store.place_order(&new).await.unwrap();
+    let expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..new.order.clone()
+    };
+    store
+        .release_order(&expired, 1, &new.reservations)
+        .await
+        .unwrap();
+    assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 0);
+    assert!(matches!(
+        store.release_order(&expired, 1, &new.reservations).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 0);
+}
+
+async fn a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_all<S: OrderStore>(
+    store: S,
+) {
+    let new = new_order(&[("book", 1, 10)], None);
+    store.place_order(&new).await.unwrap();
+    let paid = Order {
+        status: OrderStatus::Paid,
+        version: 2,
+        ..new.order.clone()
+    };
+    // A stale update fails the whole step: the event is not kept either.
+    assert!(matches!(
+        store
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 7)))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 1)))
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    assert_eq!(
+        store.order(&new.order.id).await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    assert_eq!(
+        store
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 2)))
+            .await
+            .unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        store
+            .record_payment_event(&event(&new.order.id, "e1"), None)
+            .await
+            .unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        store
+            .record_payment_event(&event(&new.order.id, "e2"), None)
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+}
+
+async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore>(store: S) {
+    let order = OrderId::from_random([3; 10]);
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 100, 160)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 120, 180)
+            .await
+            .unwrap(),
+        Claim::Busy
+    );
+    // A lease that ran out can be taken over.
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 160, 220)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    store.release(&order, "STEP#0#course").await.unwrap();
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 170, 230)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    let result = serde_json::json!({"outcome": "awaiting_shipment"});
+    store
+        .complete(&order, "STEP#0#course", &result)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 500, 560)
+            .await
+            .unwrap(),
+        Claim::Done(result.clone())
+    );
+    store.release(&order, "STEP#0#course").await.unwrap();
+    assert_eq!(
+        store
+            .claim(&order, "STEP#0#course", 600, 660)
+            .await
+            .unwrap(),
+        Claim::Done(result)
+    );
+    assert_eq!(
+        store
+            .claim(&order, "MAIL#buyer#order", 100, 160)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+}
+
+async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + 'static>(store: S) {
+    let store = Arc::new(store);
+    let order = OrderId::from_random([4; 10]);
+    let tasks = (0..20).map(|_| {
+        let (store, order) = (store.clone(), order.clone());
+        tokio::spawn(async move {
+            store
+                .claim(&order, "MAIL#buyer#order", 100, 160)
+                .await
+                .unwrap()
+        })
+    });
+    let claims = futures::future::join_all(tasks).await;
+    assert_eq!(
+        claims
+            .iter()
+            .filter(|c| *c.as_ref().unwrap() == Claim::Acquired)
+            .count(),
+        1
+    );
+}
+
+async fn embedded() -> EmbeddedStore {
+    EmbeddedStore::in_memory()
+}
+
+async fn dynamodb() -> DynamoStore {
+    let config = tests::moto::sdk_config(&tests::moto::moto().url).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = tests::moto::unique("conformance");
+    create_table(&client, &table).await.unwrap();
+    DynamoStore::new(client, table)
+}
+
+macro_rules! conformance {
+    ($adapter:ident: $($case:ident),* $(,)?) => {
+        mod $adapter {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::$adapter().await).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_adapter {
+    ($($case:ident),* $(,)?) => {
+        conformance!(embedded: $($case),*);
+        conformance!(dynamodb: $($case),*);
+    };
+}
+
+every_adapter!(
+    an_order_reads_back_by_id_and_by_token,
+    fifty_concurrent_reservations_for_five_units_let_exactly_five_through,
+    a_refused_order_leaves_nothing_behind,
+    an_idempotency_key_places_one_order,
+    saving_an_order_is_conditional_on_its_version,
+    releasing_an_order_returns_its_stock_once,
+    a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_all,
+    once_only_work_is_claimed_leased_completed_and_released,
+    concurrent_claims_give_the_work_to_exactly_one,
+);
