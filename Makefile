@@ -15,6 +15,9 @@ dev:
 
 ## Everything: formatting, lints (warnings are errors), unit, property, use-case, handler and black-box tests.
 test: lint venv
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(VENV)/bin/python -m unittest discover -s infra/tests
 	$(CARGO) test --workspace --all-targets --locked
 
 ## Python test tools (moto server, cfn-lint, sam validate) from the pinned requirements file.

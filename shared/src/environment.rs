@@ -4,6 +4,28 @@
 use secrecy::SecretString;
 use std::collections::HashMap;
 
+/// The DynamoDB table (Lambda).
+pub const TABLE_NAME: &str = "NIGHTSHIFT_TABLE";
+/// SQS queue URLs (Lambda).
+pub const FULFILLMENT_QUEUE_URL: &str = "NIGHTSHIFT_FULFILLMENT_QUEUE_URL";
+pub const MAIL_QUEUE_URL: &str = "NIGHTSHIFT_MAIL_QUEUE_URL";
+/// Deployment stage (`dev`, `prod`, …).
+pub const STAGE: &str = "NIGHTSHIFT_STAGE";
+/// SSM path under which the named secrets are SecureString parameters, e.g. `/nightshift/prod/`.
+pub const SECRETS_PREFIX: &str = "NIGHTSHIFT_SECRETS_PREFIX";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the environment variable {0} is not set")]
+pub struct MissingVariable(pub &'static str);
+
+/// A variable the process cannot run without.
+pub fn required(name: &'static str) -> Result<String, MissingVariable> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(MissingVariable(name))
+}
+
 /// Folder of the embedded store (the dev stack's `--data-dir`).
 pub const DATA_DIR: &str = "NIGHTSHIFT_DATA_DIR";
 /// The store's public base URL; without it, each request's `Host` decides.
@@ -70,6 +92,13 @@ impl Secrets {
 /// The secret names a store needs: the built-in ones and each LMS webhook's.
 pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = vec![TESTPAY_SECRET.to_owned(), ORDER_TOKEN_SECRET.to_owned()];
+    names.extend(lms_secret_names(store));
+    names
+}
+
+/// The secrets the store's LMS webhooks sign with.
+pub fn lms_secret_names(store: &crate::config::Store) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
     for product in store.products.values() {
         if let crate::config::Fulfillment::Course {
             provider: crate::config::CourseProvider::Webhook { secret, .. },

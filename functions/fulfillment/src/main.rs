@@ -1,26 +1,23 @@
-//! Cold start: configuration, adapters and state, then the Lambda runtime.
+//! Cold start: configuration, SDK clients, secrets and state, then the Lambda runtime.
 
 use fulfillment::{built_in_store, handle, State};
 use lambda_runtime::{run, service_fn, Error};
-use shared::adapters::course::CourseProviders;
-use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
+use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::system::SystemClock;
-use shared::environment::{self as env, Secrets};
+use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = built_in_store();
-    let secrets = Secrets::from_env(&env::secret_names(&store));
+    let aws = sdk_config().await;
+    let secrets = secrets_from_env(&aws, &env::lms_secret_names(&store)).await?;
     let state = State {
-        orders: EmbeddedStore::open_from_env()?,
-        queue: EmbeddedQueue::default(),
-        enroller: CourseProviders::new(reqwest_client()?, secrets.into_map(), SystemClock),
+        orders: store_from_env(&aws)?,
+        queue: queue_from_env(&aws)?,
+        enroller: CourseProviders::new(http_client()?, secrets.into_map(), SystemClock),
         store,
     };
     run(service_fn(|event| handle(&state, event))).await
-}
-
-fn reqwest_client() -> Result<shared::adapters::course::HttpClient, Error> {
-    Ok(shared::adapters::course::http_client()?)
 }

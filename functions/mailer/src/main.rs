@@ -1,19 +1,19 @@
-//! Cold start: configuration, adapters and state, then the Lambda runtime.
+//! Cold start: configuration, SDK clients and state, then the Lambda runtime.
 
 use lambda_runtime::{run, service_fn, Error};
 use mailer::{built_in_store, handle, State};
-use shared::adapters::embedded::EmbeddedStore;
+use shared::adapters::aws::{sdk_config, store_from_env, SesClient, SesSender};
 use shared::app::render::Templates;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = built_in_store();
-    let orders = EmbeddedStore::open_from_env()?;
+    let aws = sdk_config().await;
     let state = State {
         templates: Templates::new(&store)?,
-        sender: orders.outbox(),
-        orders,
+        orders: store_from_env(&aws)?,
+        sender: SesSender::new(SesClient::new(&aws)),
         store,
     };
     run(service_fn(|event| handle(&state, event))).await

@@ -1,22 +1,23 @@
-//! Cold start: configuration, adapters and state, then the Lambda runtime.
+//! Cold start: configuration, SDK clients, secrets and state, then the Lambda runtime.
 
 use lambda_http::{run, service_fn, Error};
 use order_page::{built_in_store, handle, State};
-use shared::adapters::embedded::EmbeddedStore;
+use shared::adapters::aws::{sdk_config, secrets_from_env, store_from_env};
 use shared::adapters::testpay::Testpay;
 use shared::app::render::Templates;
 use shared::app::Urls;
-use shared::environment::{self as env, Secrets};
+use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let store = built_in_store();
-    let secrets = Secrets::from_env(&env::secret_names(&store));
+    let aws = sdk_config().await;
+    let secrets = secrets_from_env(&aws, &[env::TESTPAY_SECRET.to_owned()]).await?;
     let public = std::env::var(env::PUBLIC_URL).ok();
     let state = State {
         templates: Templates::new(&store)?,
-        orders: EmbeddedStore::open_from_env()?,
+        orders: store_from_env(&aws)?,
         gateway: Testpay::new(
             secrets.require(env::TESTPAY_SECRET)?,
             Urls::new(public.as_deref().unwrap_or_default()),

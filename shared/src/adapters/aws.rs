@@ -7,9 +7,44 @@ use crate::ports::{MailError, MailSender, Message, OutgoingMail, Queue, QueueErr
 use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
 use secrecy::SecretString;
 
+pub use aws_config::SdkConfig;
+pub use aws_sdk_ses::Client as SesClient;
+
 /// Loads region, credentials and endpoint from the environment, as Lambda provides them.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::environment::{self as env, MissingVariable};
+
+/// The state store named by `NIGHTSHIFT_TABLE`.
+pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, MissingVariable> {
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(config),
+        env::required(env::TABLE_NAME)?,
+    ))
+}
+
+/// The queues named by `NIGHTSHIFT_FULFILLMENT_QUEUE_URL` and `NIGHTSHIFT_MAIL_QUEUE_URL`.
+pub fn queue_from_env(config: &aws_config::SdkConfig) -> Result<SqsQueue, MissingVariable> {
+    Ok(SqsQueue::new(
+        aws_sdk_sqs::Client::new(config),
+        env::required(env::FULFILLMENT_QUEUE_URL)?,
+        env::required(env::MAIL_QUEUE_URL)?,
+    ))
+}
+
+/// The named secrets from SSM under `NIGHTSHIFT_SECRETS_PREFIX` (one call at cold start).
+pub async fn secrets_from_env(
+    config: &aws_config::SdkConfig,
+    names: &[String],
+) -> Result<Secrets, Box<dyn std::error::Error + Send + Sync>> {
+    if names.is_empty() {
+        return Ok(Secrets::default());
+    }
+    let prefix = env::required(env::SECRETS_PREFIX)?;
+    Ok(ssm_secrets(&aws_sdk_ssm::Client::new(config), &prefix, names).await?)
 }
 
 /// SQS queues, by URL.

@@ -1,0 +1,133 @@
+"""Checks template.yaml against the HTTP contract and the project's rules: every route of the
+contract and no other, every queue with a DLQ, no "*" resource, secrets only as SSM names."""
+
+import pathlib
+import unittest
+
+from cfnlint.decode import decode_str
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+CONTRACT = {
+    ("POST", "/checkout"),
+    ("GET", "/buy/{sku}"),
+    ("POST", "/payments/{gateway}/webhook"),
+    ("GET", "/orders/{token}"),
+    ("GET", "/orders/{token}/pay"),
+}
+
+
+def load():
+    template, problems = decode_str((ROOT / "template.yaml").read_text())
+    assert not problems, problems
+    return template
+
+
+def resources(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def walk(node):
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+class TemplateTest(unittest.TestCase):
+    def setUp(self):
+        self.template = load()
+        self.functions = resources(self.template, "AWS::Serverless::Function")
+        self.queues = resources(self.template, "AWS::SQS::Queue")
+
+    def test_the_routes_are_exactly_the_http_contract(self):
+        routes = set()
+        for function in self.functions.values():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] == "HttpApi":
+                    routes.add((event["Properties"]["Method"], event["Properties"]["Path"]))
+        self.assertEqual(routes, CONTRACT)
+
+    def test_there_are_five_rust_functions_with_explicit_timeouts_and_json_logs(self):
+        self.assertEqual(len(self.functions), 5)
+        globals_ = self.template["Globals"]["Function"]
+        self.assertEqual(globals_["Runtime"], "provided.al2023")
+        self.assertEqual(globals_["Handler"], "bootstrap")
+        self.assertEqual(globals_["LoggingConfig"]["LogFormat"], "JSON")
+        self.assertEqual(globals_["Architectures"], [{"Ref": "Architecture"}])
+        self.assertEqual(globals_["MemorySize"], {"Ref": "MemorySize"})
+        self.assertIn("Timeout", globals_)
+        for name, function in self.functions.items():
+            self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda", name)
+        parameters = self.template["Parameters"]
+        self.assertEqual(parameters["Architecture"]["Default"], "x86_64")
+        self.assertIn("arm64", parameters["Architecture"]["AllowedValues"])
+        self.assertEqual(parameters["MemorySize"]["Default"], 128)
+
+    def test_every_queue_has_a_dead_letter_queue_and_a_long_enough_visibility_timeout(self):
+        dead_letter = {n for n, q in self.queues.items() if "RedrivePolicy" not in q["Properties"]}
+        working = {n: q for n, q in self.queues.items() if n not in dead_letter}
+        self.assertEqual(len(working), 2)
+        for name, queue in working.items():
+            redrive = queue["Properties"]["RedrivePolicy"]
+            self.assertEqual(redrive["maxReceiveCount"], 5, name)
+            self.assertIn(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0], dead_letter, name)
+        for function in self.functions.values():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] != "SQS":
+                    continue
+                self.assertEqual(event["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+                queue = self.queues[event["Properties"]["Queue"]["Fn::GetAtt"][0]]
+                timeout = function["Properties"].get("Timeout", self.template["Globals"]["Function"]["Timeout"])
+                self.assertGreaterEqual(queue["Properties"]["VisibilityTimeout"], 6 * timeout)
+
+    def test_every_dead_letter_queue_and_function_has_an_alarm_to_the_seller(self):
+        alarms = resources(self.template, "AWS::CloudWatch::Alarm").values()
+        watched = set()
+        for alarm in alarms:
+            self.assertEqual(alarm["Properties"]["AlarmActions"], [{"Ref": "AlarmTopic"}])
+            for dimension in alarm["Properties"]["Dimensions"]:
+                value = dimension["Value"]
+                watched.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
+        dead_letter = {n for n, q in self.queues.items() if "RedrivePolicy" not in q["Properties"]}
+        self.assertLessEqual(dead_letter | set(self.functions), watched)
+        topic = self.template["Resources"]["AlarmTopic"]["Properties"]
+        self.assertEqual(topic["Subscription"][0]["Endpoint"], {"Ref": "SellerAlarmEmail"})
+
+    def test_no_policy_grants_a_star_resource(self):
+        for name, function in self.functions.items():
+            for node in walk(function["Properties"].get("Policies", [])):
+                if isinstance(node, dict) and "Resource" in node:
+                    resources_ = node["Resource"] if isinstance(node["Resource"], list) else [node["Resource"]]
+                    self.assertNotIn("*", resources_, name)
+            for policy in function["Properties"].get("Policies", []):
+                self.assertNotIsInstance(policy, str, f"{name}: managed policies grant more than the function uses")
+
+    def test_the_table_is_on_demand_with_ttl_recovery_encryption_and_protection(self):
+        table = self.template["Resources"]["Table"]["Properties"]
+        self.assertEqual(table["BillingMode"], "PAY_PER_REQUEST")
+        self.assertTrue(table["TimeToLiveSpecification"]["Enabled"])
+        self.assertTrue(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        self.assertTrue(table["SSESpecification"]["SSEEnabled"])
+        self.assertEqual(table["DeletionProtectionEnabled"], {"Ref": "DeletionProtection"})
+
+    def test_no_environment_variable_holds_a_secret(self):
+        variables = dict(self.template["Globals"]["Function"]["Environment"]["Variables"])
+        for function in self.functions.values():
+            variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+        for name in variables:
+            self.assertNotIn("KEY", name)
+            self.assertFalse(name.startswith("NIGHTSHIFT_SECRET_"), name)
+        self.assertIn("NIGHTSHIFT_SECRETS_PREFIX", variables)
+
+    def test_the_outputs_give_the_urls_and_names_a_seller_needs(self):
+        outputs = self.template["Outputs"]
+        for name in ["BaseUrl", "TestpayWebhookUrl", "TableName", "FulfillmentQueueName", "MailQueueName"]:
+            self.assertIn(name, outputs)
+
+
+if __name__ == "__main__":
+    unittest.main()
