@@ -88,6 +88,37 @@ impl DevStack {
     }
 
     pub fn start_with_env(store_toml: &str, env: &[(&str, &str)]) -> anyhow::Result<DevStack> {
+        Self::start_with(store_toml, env, &[])
+    }
+
+    /// A dev stack on the AWS adapters against `endpoint` (moto), creating its own table and
+    /// queues named by `prefix`.
+    pub fn start_on_aws(
+        store_toml: &str,
+        endpoint: &str,
+        prefix: &str,
+    ) -> anyhow::Result<DevStack> {
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        let args = [
+            "--aws",
+            "--aws-endpoint",
+            endpoint,
+            "--bootstrap",
+            "--prefix",
+            prefix,
+        ];
+        Self::start_with(store_toml, &env, &args)
+    }
+
+    fn start_with(
+        store_toml: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> anyhow::Result<DevStack> {
         let dir = TempDir::new("dev");
         std::fs::write(dir.path().join("store.toml"), store_toml)?;
         let templates = dir.path().join("templates/mail");
@@ -96,16 +127,17 @@ impl DevStack {
             let entry = entry?;
             std::fs::copy(entry.path(), templates.join(entry.file_name()))?;
         }
-        Self::spawn(dir, env)
+        Self::spawn(dir, env, args)
     }
 
-    fn spawn(dir: TempDir, env: &[(&str, &str)]) -> anyhow::Result<DevStack> {
+    fn spawn(dir: TempDir, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<DevStack> {
         let mut command = Command::new(nightshift_binary());
         command
             .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(dir.path().join("store.toml"))
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -143,7 +175,7 @@ impl DevStack {
     pub fn restart(mut self) -> anyhow::Result<DevStack> {
         self.stop();
         let dir = std::mem::replace(&mut self.dir, TempDir::new("moved"));
-        Self::spawn(dir, &[])
+        Self::spawn(dir, &[], &[])
     }
 
     fn stop(&mut self) {

@@ -33,6 +33,18 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "store.toml")]
         config: PathBuf,
+        /// Run on DynamoDB, SQS and SES instead of the embedded adapters.
+        #[arg(long)]
+        aws: bool,
+        /// The AWS endpoint (an emulator such as moto); default: AWS_ENDPOINT_URL or AWS itself.
+        #[arg(long, requires = "aws")]
+        aws_endpoint: Option<String>,
+        /// Create the table, the queues with their DLQs, and the SES sender identity first.
+        #[arg(long, requires = "aws")]
+        bootstrap: bool,
+        /// Name of the table, and prefix of the queue names.
+        #[arg(long, default_value = "nightshift-dev", requires = "aws")]
+        prefix: String,
     },
 }
 
@@ -43,6 +55,18 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
-        } => dev::run(&listen, &data_dir, &config),
+            aws,
+            aws_endpoint,
+            bootstrap,
+            prefix,
+        } => dev::run(dev::Options {
+            listen,
+            data_dir,
+            config,
+            aws,
+            aws_endpoint,
+            bootstrap,
+            prefix,
+        }),
     }
 }

@@ -1,28 +1,25 @@
 //! The queue consumers, as Lambda's event source mapping would run them: batches of up to
-//! ten records handed to the function's handler; failed records come back after a delay and
-//! reach the dead-letter list after five receives.
+//! ten records handed to the function's handler; the records it reports as failed come back
+//! later, and reach a dead-letter queue after five receives.
 
+use super::adapters::{Adapters, Inbox, Received};
 use super::Stack;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
-use shared::adapters::embedded::Delivery;
+use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::adapters::system::SystemClock;
 use shared::app::payment::expire_if_due;
 use shared::domain::OrderStatus;
-use shared::ports::Clock;
-use shared::ports::{Message, Queue, QueueName};
+use shared::ports::{Clock, Message, Queue, QueueName};
 use std::sync::Arc;
 use std::time::Duration;
 
-const BATCH: usize = 10;
-/// Base delay before a failed record is visible again (grows with each receive).
-const RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Batches handled at once per queue, like a function's concurrency.
 const CONCURRENCY: usize = 8;
 /// How often unpaid orders past their reservation are expired.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
 
-pub fn start(stack: Arc<Stack>) {
+pub fn start<A: Adapters>(stack: Arc<Stack<A>>) {
     for queue in [QueueName::Fulfillment, QueueName::Mail] {
         let stack = stack.clone();
         tokio::spawn(async move {
@@ -33,7 +30,7 @@ pub fn start(stack: Arc<Stack>) {
                     .acquire_owned()
                     .await
                     .expect("the semaphore stays open");
-                let batch = stack.queue.receive(queue, BATCH).await;
+                let batch = stack.inbox.receive(queue).await;
                 let stack = stack.clone();
                 tokio::spawn(async move {
                     run_batch(&stack, queue, batch).await;
@@ -44,7 +41,11 @@ pub fn start(stack: Arc<Stack>) {
     }
 }
 
-async fn run_batch(stack: &Stack, queue: QueueName, batch: Vec<Delivery>) {
+async fn run_batch<A: Adapters>(
+    stack: &Stack<A>,
+    queue: QueueName,
+    batch: Vec<Received<<A::Inbox as Inbox>::Handle>>,
+) {
     let event = sqs_event(&batch);
     let result = match queue {
         QueueName::Fulfillment => fulfillment::handle(&stack.fulfillment, event).await,
@@ -61,17 +62,13 @@ async fn run_batch(stack: &Stack, queue: QueueName, batch: Vec<Delivery>) {
         // The whole invocation failed: every record comes back.
         Err(_) => batch.iter().map(|d| d.message_id.clone()).collect(),
     };
-    for delivery in batch.into_iter().filter(|d| failed.contains(&d.message_id)) {
-        let queue_handle = stack.queue.clone();
-        let delay = RETRY_DELAY * delivery.receive_count;
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            queue_handle.failed(queue, delivery);
-        });
+    for message in batch {
+        let ok = !failed.contains(&message.message_id);
+        stack.inbox.settle(queue, message, ok).await;
     }
 }
 
-fn sqs_event(batch: &[Delivery]) -> LambdaEvent<SqsEvent> {
+fn sqs_event<T>(batch: &[Received<T>]) -> LambdaEvent<SqsEvent> {
     let records: Vec<serde_json::Value> = batch
         .iter()
         .map(|d| {
@@ -90,21 +87,23 @@ fn sqs_event(batch: &[Delivery]) -> LambdaEvent<SqsEvent> {
 
 /// Expires unpaid orders past their reservation and releases their stock, as the scheduler
 /// will on AWS. Viewing an order or its pay link expires it too.
-pub fn start_expiry_sweep(stack: Arc<Stack>) {
+pub fn start_expiry_sweep<A: Adapters<Store = EmbeddedStore>>(
+    stack: Arc<Stack<A>>,
+    orders: EmbeddedStore,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EXPIRY_SWEEP);
         loop {
             tick.tick().await;
-            let Ok(orders) = stack.orders.orders().await else {
+            let Ok(all) = orders.orders().await else {
                 continue;
             };
             let now = SystemClock.now();
-            for order in orders
+            for order in all
                 .iter()
                 .filter(|o| o.status.awaits_payment() && !o.reservation_holds(now))
             {
-                if let Err(e) =
-                    expire_if_due(&stack.store, &stack.orders, &SystemClock, &order.id).await
+                if let Err(e) = expire_if_due(&stack.store, &orders, &SystemClock, &order.id).await
                 {
                     tracing::warn!(order_id = %order.id, error = %e, "expiry failed; retrying on the next sweep");
                 }
@@ -115,8 +114,8 @@ pub fn start_expiry_sweep(stack: Arc<Stack>) {
 
 /// After a restart, puts back on the queues the work that was in flight: paid orders not yet
 /// fulfilled, and settled orders whose mail may not have gone out (each mail goes once anyway).
-pub async fn recover(stack: &Stack) -> anyhow::Result<()> {
-    for order in stack.orders.orders().await? {
+pub async fn recover(orders: &EmbeddedStore, queue: &EmbeddedQueue) -> anyhow::Result<()> {
+    for order in orders.orders().await? {
         let message = match order.status {
             OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
                 Message::FulfilOrder { order_id: order.id }
@@ -126,7 +125,7 @@ pub async fn recover(stack: &Stack) -> anyhow::Result<()> {
             }
             _ => continue,
         };
-        stack.queue.send(&message).await?;
+        queue.send(&message).await?;
     }
     Ok(())
 }

@@ -1,44 +1,70 @@
 //! `nightshift dev`: one process that serves every function's handler on the routes of the
-//! SAM template, runs the fulfilment and mail consumers on an in-process queue, keeps state
-//! in the data folder, and hosts testpay's card page and the mail outbox.
+//! SAM template, runs the fulfilment and mail consumers in process, hosts testpay's card page
+//! and the mail outbox. State is embedded in the data folder, or with `--aws` lives in
+//! DynamoDB, SQS and SES (usually an emulator).
 
+mod adapters;
 mod consumers;
 mod outbox;
 mod secrets;
 mod server;
 mod testpay;
 
+use adapters::{Adapters, Aws, Embedded, SqsInbox};
 use anyhow::Context;
+use shared::adapters::aws::{create_queues, verify_sender, SesSender, SqsQueue};
 use shared::adapters::course::{http_client, CourseProviders};
-use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::adapters::dynamodb::{create_table, DynamoStore};
+use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::Testpay;
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
-use shared::environment as env;
-use std::path::Path;
+use shared::environment::{self as env, Secrets};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Every function's state, wired to the embedded adapters.
-pub struct Stack {
+/// What `nightshift dev` was asked to run.
+pub struct Options {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    /// Run on the AWS adapters instead of the embedded ones.
+    pub aws: bool,
+    pub aws_endpoint: Option<String>,
+    /// Create the table, queues and SES identity first (for an emulator).
+    pub bootstrap: bool,
+    /// Names the table (`<prefix>`) and queues (`<prefix>-fulfillment`, …).
+    pub prefix: String,
+}
+
+/// The embedded queue (for its dead letters) and the outbox (for the dev pages).
+pub struct Local {
+    pub queue: EmbeddedQueue,
+    pub outbox: Outbox,
+}
+
+/// Every function's state, wired to one set of adapters.
+pub struct Stack<A: Adapters> {
     pub store: Store,
     pub urls: Urls,
-    pub orders: EmbeddedStore,
-    pub queue: EmbeddedQueue,
+    pub inbox: A::Inbox,
+    /// The embedded queue and outbox, when the stack runs on the embedded adapters.
+    pub local: Option<Local>,
     pub testpay: Arc<Testpay>,
     pub templates: Templates,
     pub http: reqwest::Client,
-    pub checkout: checkout::State<EmbeddedStore>,
-    pub payment_callback: payment_callback::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
-    pub order_page: order_page::State<EmbeddedStore, Arc<Testpay>>,
-    pub fulfillment: fulfillment::State<EmbeddedStore, EmbeddedQueue, CourseProviders<SystemClock>>,
-    pub mailer: mailer::State<EmbeddedStore, shared::adapters::embedded::Outbox>,
+    pub checkout: checkout::State<A::Store>,
+    pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Testpay>>,
+    pub order_page: order_page::State<A::Store, Arc<Testpay>>,
+    pub fulfillment: fulfillment::State<A::Store, A::Queue, CourseProviders<SystemClock>>,
+    pub mailer: mailer::State<A::Store, A::Mail>,
 }
 
-pub fn run(listen: &str, data_dir: &Path, config: &Path) -> ExitCode {
-    let store = match Store::load(config) {
+pub fn run(options: Options) -> ExitCode {
+    let store = match Store::load(&options.config) {
         Ok(store) => store,
         Err(errors) => {
             eprintln!("{errors}");
@@ -49,7 +75,7 @@ pub fn run(listen: &str, data_dir: &Path, config: &Path) -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    match runtime.block_on(serve(store, listen, data_dir)) {
+    match runtime.block_on(serve(store, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nightshift dev: {e:#}");
@@ -58,7 +84,16 @@ pub fn run(listen: &str, data_dir: &Path, config: &Path) -> ExitCode {
     }
 }
 
-async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()> {
+/// What every stack shares, whatever its adapters.
+struct Common {
+    store: Store,
+    urls: Urls,
+    secrets: Secrets,
+    testpay: Arc<Testpay>,
+    http: reqwest::Client,
+}
+
+async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -66,21 +101,14 @@ async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()
         )
         .with_target(false)
         .init();
+    let data_dir = &options.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let secrets = secrets::load(data_dir, &env::secret_names(&store))?;
-    let orders = EmbeddedStore::open(&data_dir.join("nightshift.redb")).with_context(|| {
-        format!(
-            "cannot open the store in {} (is another dev stack running?)",
-            data_dir.display()
-        )
-    })?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr()?;
-    let urls = Urls::new(&format!("http://{address}"));
-    let queue = EmbeddedQueue::default();
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let urls = Urls::new(&format!("http://{}", listener.local_addr()?));
     let testpay = Arc::new(Testpay::new(
         secrets
             .require(env::TESTPAY_SECRET)
@@ -88,9 +116,118 @@ async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()
         urls.clone(),
         store.payments.testpay.deliver_twice_out_of_order,
     ));
-    let http = http_client()?;
+    let common = Common {
+        store,
+        urls,
+        secrets,
+        testpay,
+        http: http_client()?,
+    };
+    if options.aws {
+        let stack = aws_stack(common, &options).await?;
+        announce(
+            &stack,
+            &format!(
+                "AWS ({})",
+                options
+                    .aws_endpoint
+                    .as_deref()
+                    .unwrap_or("endpoint from the environment")
+            ),
+        );
+        let stack = Arc::new(stack);
+        consumers::start(stack.clone());
+        server::serve(listener, stack).await
+    } else {
+        let orders = EmbeddedStore::open(&data_dir.join("nightshift.redb")).with_context(|| {
+            format!(
+                "cannot open the store in {} (is another dev stack running?)",
+                data_dir.display()
+            )
+        })?;
+        let queue = EmbeddedQueue::default();
+        let local = Local {
+            queue: queue.clone(),
+            outbox: orders.outbox(),
+        };
+        let stack = stack::<Embedded>(
+            common,
+            orders.clone(),
+            queue.clone(),
+            queue.clone(),
+            orders.outbox(),
+            Some(local),
+        )?;
+        consumers::recover(&orders, &queue).await?;
+        let stack = Arc::new(stack);
+        consumers::start_expiry_sweep(stack.clone(), orders);
+        announce(&stack, &data_dir.display().to_string());
+        consumers::start(stack.clone());
+        server::serve(listener, stack).await
+    }
+}
+
+async fn aws_stack(common: Common, options: &Options) -> anyhow::Result<Stack<Aws>> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &options.aws_endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let config = loader.load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ses = aws_sdk_ses::Client::new(&config);
+    let table = options.prefix.clone();
+    let (fulfillment_url, mail_url) = if options.bootstrap {
+        create_table(&dynamodb, &table)
+            .await
+            .context("cannot create the table")?;
+        let urls = create_queues(&sqs, &options.prefix)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the queues: {e}"))?;
+        verify_sender(&ses, common.store.settings.sender_email.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot verify the sender with SES: {e}"))?;
+        (urls.fulfillment, urls.mail)
+    } else {
+        let mut urls = Vec::new();
+        for name in ["fulfillment", "mail"] {
+            let queue = format!("{}-{name}", options.prefix);
+            let out = sqs.get_queue_url().queue_name(&queue).send().await;
+            urls.push(
+                out.map(|o| o.queue_url.unwrap_or_default())
+                    .with_context(|| format!("no queue {queue} (use --bootstrap to create it)"))?,
+            );
+        }
+        let mail = urls.pop().unwrap_or_default();
+        (urls.pop().unwrap_or_default(), mail)
+    };
+    let orders = DynamoStore::new(dynamodb, table);
+    let queue = SqsQueue::new(sqs.clone(), fulfillment_url.clone(), mail_url.clone());
+    let inbox = SqsInbox {
+        client: sqs,
+        fulfillment_url,
+        mail_url,
+    };
+    stack::<Aws>(common, orders, queue, inbox, SesSender::new(ses), None)
+}
+
+fn stack<A: Adapters>(
+    common: Common,
+    orders: A::Store,
+    queue: A::Queue,
+    inbox: A::Inbox,
+    sender: A::Mail,
+    local: Option<Local>,
+) -> anyhow::Result<Stack<A>> {
+    let Common {
+        store,
+        urls,
+        secrets,
+        testpay,
+        http,
+    } = common;
     let templates = || Templates::new(&store);
-    let stack = Arc::new(Stack {
+    Ok(Stack {
         checkout: checkout::State {
             store: store.clone(),
             templates: templates()?,
@@ -115,27 +252,26 @@ async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()
         fulfillment: fulfillment::State {
             store: store.clone(),
             orders: orders.clone(),
-            queue: queue.clone(),
-            enroller: CourseProviders::new(http.clone(), secrets.clone().into_map(), SystemClock),
+            queue,
+            enroller: CourseProviders::new(http.clone(), secrets.into_map(), SystemClock),
         },
         mailer: mailer::State {
             store: store.clone(),
             templates: templates()?,
-            orders: orders.clone(),
-            sender: orders.outbox(),
+            orders,
+            sender,
         },
         templates: templates()?,
+        local,
+        inbox,
         store,
         urls,
-        orders,
-        queue,
         testpay,
         http,
-    });
-    consumers::recover(&stack).await?;
-    consumers::start(stack.clone());
-    consumers::start_expiry_sweep(stack.clone());
+    })
+}
 
+fn announce<A: Adapters>(stack: &Stack<A>, state: &str) {
     let base = stack.urls.base();
     println!(
         "Nightshift dev stack for {} on {base}",
@@ -148,20 +284,9 @@ async fn serve(store: Store, listen: &str, data_dir: &Path) -> anyhow::Result<()
     println!("  checkout:  POST {}", stack.urls.checkout());
     println!(
         "  webhook:   POST {}",
-        stack.urls.webhook(stack.testpay.as_ref().name_str())
+        stack.urls.webhook(shared::adapters::testpay::NAME)
     );
     println!("  orders:    {base}/orders/{{token}} and {base}/orders/{{token}}.json");
     println!("  outbox:    {base}/dev/outbox and {base}/dev/outbox.json");
-    println!("  data:      {}", data_dir.display());
-    server::serve(listener, stack).await
-}
-
-trait GatewayName {
-    fn name_str(&self) -> &'static str;
-}
-
-impl GatewayName for Testpay {
-    fn name_str(&self) -> &'static str {
-        shared::adapters::testpay::NAME
-    }
+    println!("  state:     {state}");
 }

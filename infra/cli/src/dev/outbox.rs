@@ -1,5 +1,6 @@
 //! Dev pages: the mail outbox (HTML and JSON), dead letters, and an index of the store.
 
+use super::adapters::Adapters;
 use super::Stack;
 use http::{Response, StatusCode};
 use serde::Serialize;
@@ -59,8 +60,17 @@ fn render(source: &str, context: impl Serialize) -> Response<String> {
     }
 }
 
-pub fn page(stack: &Stack) -> Response<String> {
-    match stack.orders.outbox().mails() {
+/// Mail sent through SES is not kept here: read it where SES keeps it.
+fn not_local() -> Response<String> {
+    Problem::not_found("This dev stack sends mail through SES; there is no local outbox.")
+        .into_response()
+}
+
+pub fn page<A: Adapters>(stack: &Stack<A>) -> Response<String> {
+    let Some(local) = &stack.local else {
+        return not_local();
+    };
+    match local.outbox.mails() {
         Ok(mails) => render(
             OUTBOX_TEMPLATE,
             Outbox {
@@ -72,8 +82,11 @@ pub fn page(stack: &Stack) -> Response<String> {
     }
 }
 
-pub fn json(stack: &Stack) -> Response<String> {
-    match stack.orders.outbox().mails() {
+pub fn json<A: Adapters>(stack: &Stack<A>) -> Response<String> {
+    let Some(local) = &stack.local else {
+        return not_local();
+    };
+    match local.outbox.mails() {
         Ok(mails) => json_answer(&mails),
         Err(_) => Problem::internal().into_response(),
     }
@@ -83,8 +96,11 @@ fn json_answer(value: &impl Serialize) -> Response<String> {
     shared::http::json(StatusCode::OK, value)
 }
 
-pub fn dead_letters(stack: &Stack) -> Response<String> {
-    let dead: Vec<serde_json::Value> = stack
+pub fn dead_letters<A: Adapters>(stack: &Stack<A>) -> Response<String> {
+    let Some(local) = &stack.local else {
+        return not_local();
+    };
+    let dead: Vec<serde_json::Value> = local
         .queue
         .dead_letters()
         .into_iter()
@@ -93,7 +109,7 @@ pub fn dead_letters(stack: &Stack) -> Response<String> {
     json_answer(&dead)
 }
 
-pub fn index(stack: &Stack) -> Response<String> {
+pub fn index<A: Adapters>(stack: &Stack<A>) -> Response<String> {
     let products = stack
         .store
         .products

@@ -1,6 +1,7 @@
 //! The local HTTP server: turns each request into the `lambda_http::Request` API Gateway would
 //! deliver and calls the same handler the function runs; logs one line per request.
 
+use super::adapters::Adapters;
 use super::{outbox, testpay, Stack};
 use bytes_body::{full, Full};
 use http::{Method, Request, Response, StatusCode};
@@ -23,7 +24,10 @@ mod bytes_body {
     }
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, stack: Arc<Stack>) -> anyhow::Result<()> {
+pub async fn serve<A: Adapters>(
+    listener: tokio::net::TcpListener,
+    stack: Arc<Stack<A>>,
+) -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let stack = stack.clone();
@@ -39,8 +43,8 @@ pub async fn serve(listener: tokio::net::TcpListener, stack: Arc<Stack>) -> anyh
     }
 }
 
-async fn route_and_log(
-    stack: &Stack,
+async fn route_and_log<A: Adapters>(
+    stack: &Stack<A>,
     request: Request<Incoming>,
 ) -> Response<Full<bytes_body::Bytes>> {
     let started = Instant::now();
@@ -67,7 +71,10 @@ fn loggable(path: &str) -> String {
     }
 }
 
-async fn route(stack: &Stack, request: Request<Incoming>) -> Response<Full<bytes_body::Bytes>> {
+async fn route<A: Adapters>(
+    stack: &Stack<A>,
+    request: Request<Incoming>,
+) -> Response<Full<bytes_body::Bytes>> {
     let (parts, body) = request.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),

@@ -1,6 +1,7 @@
 //! testpay's hosted card page. On a valid card it sends the signed webhook over HTTP to the
 //! store's webhook URL, as a real gateway would, then sends the buyer back to the order page.
 
+use super::adapters::Adapters;
 use super::Stack;
 use http::{Method, Response, StatusCode};
 use serde::Serialize;
@@ -24,8 +25,8 @@ struct PageContext<'a> {
     error: Option<String>,
 }
 
-pub async fn handle(
-    stack: &Stack,
+pub async fn handle<A: Adapters>(
+    stack: &Stack<A>,
     method: &Method,
     session_id: &str,
     body: &[u8],
@@ -83,8 +84,8 @@ pub async fn handle(
     }
 }
 
-fn page(
-    stack: &Stack,
+fn page<A: Adapters>(
+    stack: &Stack<A>,
     session: &Session,
     action: String,
     error: Option<String>,
@@ -106,7 +107,10 @@ fn page(
 
 /// Sends each delivery concurrently (so duplicates race, as they do in production), each
 /// retried until the store answers 2xx.
-async fn deliver(stack: &Stack, events: Vec<shared::adapters::testpay::TestpayEvent>) {
+async fn deliver<A: Adapters>(
+    stack: &Stack<A>,
+    events: Vec<shared::adapters::testpay::TestpayEvent>,
+) {
     let url = stack.testpay.webhook_url();
     let sends = events.into_iter().map(|event| {
         let url = url.clone();

@@ -1,0 +1,117 @@
+//! The whole purchase on the AWS adapters: `nightshift dev --aws --bootstrap` against moto,
+//! with the buyer's mail read back from SES in moto.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tests::moto::{moto, unique};
+use tests::{decoded, sample_store, DevStack, APPROVE, DECLINE};
+
+/// The mails moto's SES has accepted.
+async fn ses_messages(endpoint: &str) -> Vec<Value> {
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn addressed_to(message: &Value, address: &str) -> bool {
+    message["destinations"]["ToAddresses"]
+        .as_array()
+        .is_some_and(|to| to.iter().any(|a| a == address))
+}
+
+async fn wait_for_ses(
+    endpoint: &str,
+    count: usize,
+    matches: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found: Vec<Value> = ses_messages(endpoint)
+            .await
+            .into_iter()
+            .filter(&matches)
+            .collect();
+        if found.len() >= count || Instant::now() > deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return ses_messages(endpoint)
+                .await
+                .into_iter()
+                .filter(&matches)
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_purchase_on_the_aws_adapters_enrols_the_buyer_and_mails_through_ses() {
+    let endpoint = &moto().url;
+    // A buyer address of its own, so other tests' mail in the same moto does not count.
+    let prefix = unique("purchase");
+    let buyer = format!("{prefix}@example.com");
+    let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
+
+    let token = dev
+        .checkout_form(&[("rust-course", 1)], &buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, DECLINE).await.unwrap();
+    assert_eq!(dev.order_json(&token).await.unwrap()["status"], "declined");
+    dev.pay(&token, APPROVE).await.unwrap();
+    let order = dev
+        .wait_for_order(&token, |o| o["state"] == "approved")
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "fulfilled");
+    let password = order["lines"][0]["access"]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let to_buyer = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
+    assert_eq!(to_buyer.len(), 1, "one buyer mail");
+    assert_eq!(to_buyer[0]["subject"], "Your access to Rust from Zero");
+    assert_eq!(
+        to_buyer[0]["source"],
+        "Nightshift Academy <orders@example.com>"
+    );
+    assert!(decoded(to_buyer[0]["body"].as_str().unwrap()).contains(&password));
+    let copies = wait_for_ses(endpoint, 1, |m| {
+        addressed_to(m, "seller@example.com")
+            && m["subject"] == "[Copy] Your access to Rust from Zero"
+    })
+    .await;
+    assert!(!copies.is_empty(), "the seller's copy went through SES");
+}
+
+#[tokio::test]
+async fn the_five_seats_sell_exactly_five_times_on_the_aws_adapters() {
+    let prefix = unique("seats");
+    let dev = DevStack::start_on_aws(&sample_store(), &moto().url, &prefix).unwrap();
+    let attempts = (0..20).map(|i| {
+        let dev = &dev;
+        async move {
+            dev.checkout_form(
+                &[("mentoring-cohort", 1)],
+                &format!("b{i}@example.com"),
+                "B",
+            )
+            .await
+            .unwrap()
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|(status, _)| *status == 409));
+}
