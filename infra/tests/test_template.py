@@ -14,6 +14,8 @@ CONTRACT = {
     ("POST", "/payments/{gateway}/webhook"),
     ("GET", "/orders/{token}"),
     ("GET", "/orders/{token}/pay"),
+    ("GET", "/testpay/sessions/{id}"),
+    ("POST", "/testpay/sessions/{id}"),
 }
 
 

@@ -14,9 +14,16 @@ pub const STAGE: &str = "NIGHTSHIFT_STAGE";
 /// SSM path under which the named secrets are SecureString parameters, e.g. `/nightshift/prod/`.
 pub const SECRETS_PREFIX: &str = "NIGHTSHIFT_SECRETS_PREFIX";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("the environment variable {0} is not set")]
 pub struct MissingVariable(pub &'static str);
+
+/// As the message: a `main` that returns this error prints it with `Debug`.
+impl std::fmt::Debug for MissingVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
 
 /// A variable the process cannot run without.
 pub fn required(name: &'static str) -> Result<String, MissingVariable> {

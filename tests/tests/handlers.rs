@@ -71,8 +71,12 @@ fn functions() -> Functions {
             store: store.clone(),
             templates: Templates::new(&store).unwrap(),
             orders: orders.clone(),
-            gateway: testpay,
+            gateway: testpay.clone(),
             urls: None,
+            testpay: Some(order_page::TestpayPage {
+                gateway: testpay,
+                http: http_client().unwrap(),
+            }),
         },
         store,
         orders,
@@ -283,4 +287,46 @@ async fn the_fulfilment_handler_reports_only_the_records_that_failed() {
         2,
         "the buyer's mail and the seller's copy"
     );
+}
+
+fn get_event(path: &str) -> Value {
+    let mut event = fixture("apigw-v2-get-order.json");
+    event["rawPath"] = Value::String(path.to_owned());
+    event["requestContext"]["http"]["path"] = Value::String(path.to_owned());
+    event
+}
+
+#[tokio::test]
+async fn the_pay_link_leads_to_testpays_card_page_served_by_the_order_page_function() {
+    let f = functions();
+    let receipt = checkout_json(&f).await;
+    let token = receipt["order_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let pay = order_page::handle(
+        &f.page,
+        request(&get_event(&format!("/orders/{token}/pay"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pay.status(), 303);
+    let session = pay.headers()["location"].to_str().unwrap().to_owned();
+    assert!(session.starts_with("/testpay/sessions/ts_"), "{session}");
+    let page = order_page::handle(&f.page, request(&get_event(&session)))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = String::from_utf8(page.body().to_vec()).unwrap();
+    assert!(html.contains("card_number") && html.contains("€980.00"));
+    let forged = order_page::handle(
+        &f.page,
+        request(&get_event("/testpay/sessions/ts_e30.AAAA")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 404);
 }

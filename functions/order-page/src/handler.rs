@@ -1,7 +1,9 @@
 //! Translates order-page requests: find the order by its token's hash, then render it.
 
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use shared::adapters::course::HttpClient;
 use shared::adapters::system::SystemClock;
+use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::pages::{not_found_page, order_json, order_page};
 use shared::app::payment::{expire_if_due, open_payment};
 use shared::app::render::Templates;
@@ -10,6 +12,7 @@ use shared::config::Store;
 use shared::domain::{Order, OrderToken};
 use shared::http::{html, json, redirect, request_base, Problem};
 use shared::ports::{Clock, OrderStore, PaymentGateway};
+use std::sync::Arc;
 
 pub struct State<S, G> {
     pub store: Store,
@@ -18,6 +21,13 @@ pub struct State<S, G> {
     pub gateway: G,
     /// The public base URL, or `None` to take it from each request's `Host`.
     pub urls: Option<Urls>,
+    /// testpay's hosted card page, served here when the store takes payments with testpay.
+    pub testpay: Option<TestpayPage>,
+}
+
+pub struct TestpayPage {
+    pub gateway: Arc<Testpay>,
+    pub http: HttpClient,
 }
 
 enum View {
@@ -34,6 +44,31 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
         .urls
         .clone()
         .unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    if let Some(session) = request.uri().path().strip_prefix("/testpay/sessions/") {
+        let response = match &state.testpay {
+            Some(testpay) => {
+                let page = HostedPage {
+                    store: &state.store,
+                    templates: &state.templates,
+                    http: &testpay.http,
+                    urls: &urls,
+                };
+                testpay
+                    .gateway
+                    .hosted_page(
+                        &page,
+                        request.method(),
+                        session,
+                        request.body(),
+                        SystemClock.now(),
+                    )
+                    .await
+            }
+            None => Problem::not_found("This store does not take payments with testpay.")
+                .into_response(),
+        };
+        return Ok(response.map(Body::from));
+    }
     let rest = request
         .uri()
         .path()

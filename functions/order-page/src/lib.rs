@@ -1,9 +1,10 @@
 //! The order page: `GET /orders/{token}` (HTML, refreshes while processing),
-//! `GET /orders/{token}.json`, and `GET /orders/{token}/pay` (to the gateway, or retry).
+//! `GET /orders/{token}.json`, `GET /orders/{token}/pay` (to the gateway, or retry), and
+//! testpay's hosted card page `GET|POST /testpay/sessions/{id}` when the store uses testpay.
 
 mod handler;
 
-pub use handler::{handle, State};
+pub use handler::{handle, State, TestpayPage};
 
 /// The store this function was built with (validated by the build script).
 pub fn built_in_store() -> shared::config::Store {

@@ -40,8 +40,12 @@ pub async fn secrets_from_env(
     config: &aws_config::SdkConfig,
     names: &[String],
 ) -> Result<Secrets, Box<dyn std::error::Error + Send + Sync>> {
-    if names.is_empty() {
-        return Ok(Secrets::default());
+    // Secrets set in the environment (tests, emulators) need no SSM path.
+    if names
+        .iter()
+        .all(|n| std::env::var(env::secret_variable(n)).is_ok())
+    {
+        return Ok(Secrets::from_env(names));
     }
     let prefix = env::required(env::SECRETS_PREFIX)?;
     Ok(ssm_secrets(&aws_sdk_ssm::Client::new(config), &prefix, names).await?)

@@ -175,10 +175,6 @@ impl Testpay {
         let header = signature::sign(self.secret.expose_secret().as_bytes(), now, &body);
         (body, header)
     }
-
-    pub fn webhook_url(&self) -> String {
-        self.urls.webhook(NAME)
-    }
 }
 
 impl PaymentGateway for Testpay {
@@ -238,5 +234,129 @@ impl PaymentGateway for Testpay {
             order_id: event.order_id,
             outcome,
         }))
+    }
+}
+
+/// A real gateway retries failed deliveries for days; testpay tries a few times quickly.
+const DELIVERY_ATTEMPTS: u32 = 5;
+
+#[derive(Serialize)]
+struct PageContext<'a> {
+    store: crate::app::render::StoreView<'a>,
+    title: &'a str,
+    lines: &'a [SessionLine],
+    total: String,
+    action: String,
+    error: Option<String>,
+}
+
+/// What the hosted page needs: the store's look, its templates, an HTTP client to deliver
+/// webhooks with, and the store's public URLs as this request reached them.
+pub struct HostedPage<'a> {
+    pub store: &'a crate::config::Store,
+    pub templates: &'a crate::app::render::Templates,
+    pub http: &'a reqwest::Client,
+    pub urls: &'a Urls,
+}
+
+impl Testpay {
+    /// testpay's hosted card page: `GET` shows it; `POST` takes the card, delivers the signed
+    /// webhook over HTTP to the store's webhook URL as a real gateway would, and sends the
+    /// buyer back to the order page.
+    pub async fn hosted_page(
+        &self,
+        page: &HostedPage<'_>,
+        method: &http::Method,
+        session_id: &str,
+        body: &[u8],
+        now: i64,
+    ) -> http::Response<String> {
+        use crate::http::{form_pairs, html, redirect, Problem};
+        use http::{Method, StatusCode};
+        let session = match self.session(session_id) {
+            Ok(s) => s,
+            Err(e) => return Problem::not_found(e.to_string()).into_response(),
+        };
+        let action = format!("{}/testpay/sessions/{session_id}", page.urls.base());
+        let render = |error: Option<String>, status: StatusCode| {
+            let context = PageContext {
+                store: crate::app::render::StoreView::new(page.store),
+                title: "Pay",
+                lines: &session.lines,
+                total: session.amount.to_string(),
+                action: action.clone(),
+                error,
+            };
+            match page.templates.render("testpay.html", context) {
+                Ok(body) => html(status, body),
+                Err(_) => Problem::internal().into_response(),
+            }
+        };
+        match *method {
+            Method::GET => render(None, StatusCode::OK),
+            Method::POST => {
+                let pairs = form_pairs(body);
+                let field = |name: &str| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_str())
+                        .unwrap_or_default()
+                };
+                match self.charge(
+                    &session,
+                    field("card_number"),
+                    field("exp"),
+                    field("cvc"),
+                    now,
+                ) {
+                    Ok(event) => {
+                        self.deliver(page.http, &page.urls.webhook(NAME), self.deliveries(&event))
+                            .await;
+                        redirect(&session.return_url)
+                    }
+                    Err(e @ CardError::Expired) => render(Some(e.to_string()), StatusCode::GONE),
+                    Err(e) => render(Some(e.to_string()), StatusCode::BAD_REQUEST),
+                }
+            }
+            _ => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "Use GET or POST.",
+            )
+            .into_response(),
+        }
+    }
+
+    /// Sends each delivery concurrently (so duplicates race, as they do in production), each
+    /// retried until the store answers 2xx.
+    async fn deliver(&self, http: &reqwest::Client, url: &str, events: Vec<TestpayEvent>) {
+        let sends = events.into_iter().map(|event| async move {
+            for attempt in 0..DELIVERY_ATTEMPTS {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let (body, signature) = self.signed(&event, now);
+                let sent = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header(signature::HEADER, signature)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => return,
+                    _ => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            100 * 2u64.pow(attempt),
+                        ))
+                        .await
+                    }
+                }
+            }
+            tracing::error!(event_id = %event.id, "testpay gave up delivering an event");
+        });
+        futures::future::join_all(sends).await;
     }
 }

@@ -8,7 +8,6 @@ mod consumers;
 mod outbox;
 mod secrets;
 mod server;
-mod testpay;
 
 use adapters::{Adapters, Aws, Embedded, SqsInbox};
 use anyhow::Context;
@@ -53,9 +52,6 @@ pub struct Stack<A: Adapters> {
     pub inbox: A::Inbox,
     /// The embedded queue and outbox, when the stack runs on the embedded adapters.
     pub local: Option<Local>,
-    pub testpay: Arc<Testpay>,
-    pub templates: Templates,
-    pub http: reqwest::Client,
     pub checkout: checkout::State<A::Store>,
     pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Testpay>>,
     pub order_page: order_page::State<A::Store, Arc<Testpay>>,
@@ -248,6 +244,10 @@ fn stack<A: Adapters>(
             orders: orders.clone(),
             gateway: testpay.clone(),
             urls: Some(urls.clone()),
+            testpay: Some(order_page::TestpayPage {
+                gateway: testpay.clone(),
+                http: http.clone(),
+            }),
         },
         fulfillment: fulfillment::State {
             store: store.clone(),
@@ -261,13 +261,10 @@ fn stack<A: Adapters>(
             orders,
             sender,
         },
-        templates: templates()?,
         local,
         inbox,
         store,
         urls,
-        testpay,
-        http,
     })
 }
 

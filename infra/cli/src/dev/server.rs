@@ -2,7 +2,7 @@
 //! deliver and calls the same handler the function runs; logs one line per request.
 
 use super::adapters::Adapters;
-use super::{outbox, testpay, Stack};
+use super::{outbox, Stack};
 use bytes_body::{full, Full};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -106,13 +106,8 @@ async fn route<A: Adapters>(
         (_, p) if p.starts_with("/payments/") => {
             lambda(payment_callback::handle(&stack.payment_callback, request).await)
         }
-        (_, p) if p.starts_with("/orders/") => {
+        (_, p) if p.starts_with("/orders/") || p.starts_with("/testpay/sessions/") => {
             lambda(order_page::handle(&stack.order_page, request).await)
-        }
-        (_, p) if p.starts_with("/testpay/sessions/") => {
-            testpay::handle(stack, &method, &p["/testpay/sessions/".len()..], &bytes)
-                .await
-                .map(full)
         }
         (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
         (&Method::GET, "/dev/outbox.json") => outbox::json(stack).map(full),
