@@ -33,11 +33,29 @@ pub fn sample_store() -> String {
 pub fn nightshift_binary() -> PathBuf {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
             .args(["build", "--quiet", "-p", "nightshift"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
+            .current_dir(repo_root());
+        // Cargo sets these for the test process. Some build scripts (ring's) track
+        // CARGO_MANIFEST_DIR, so passing them on would rebuild the TLS stack on every run.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let set_for_tests = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+            if set_for_tests || name == "OUT_DIR" {
+                cargo.env_remove(&name);
+            }
+        }
+        let status = cargo.status().expect("cargo runs");
         assert!(status.success(), "building nightshift failed");
     });
     let target = std::env::var_os("CARGO_TARGET_DIR")

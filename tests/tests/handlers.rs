@@ -198,18 +198,13 @@ async fn a_webhook_event_with_a_bad_signature_answers_400_and_changes_nothing() 
 async fn an_order_page_event_answers_with_the_order_json_and_404_for_unknown_tokens() {
     let f = functions();
     let receipt = checkout_json(&f).await;
-    let token = receipt["order_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut event = fixture("apigw-v2-get-order.json");
-    let path = format!("/orders/{token}.json");
-    event["rawPath"] = Value::String(path.clone());
-    event["requestContext"]["http"]["path"] = Value::String(path);
-    let response = order_page::handle(&f.page, request(&event)).await.unwrap();
+    let token = token_of(&receipt);
+    let response = order_page::handle(
+        &f.page,
+        request(&get_event(&format!("/orders/{token}.json"))),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status(), 200);
     let order = body_json(&response);
     assert_eq!(order["status"], "pending_payment");
@@ -289,6 +284,18 @@ async fn the_fulfilment_handler_reports_only_the_records_that_failed() {
     );
 }
 
+/// The order token at the end of a receipt's order URL.
+fn token_of(receipt: &Value) -> String {
+    receipt["order_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The GET fixture with another path.
 fn get_event(path: &str) -> Value {
     let mut event = fixture("apigw-v2-get-order.json");
     event["rawPath"] = Value::String(path.to_owned());
@@ -300,13 +307,7 @@ fn get_event(path: &str) -> Value {
 async fn the_pay_link_leads_to_testpays_card_page_served_by_the_order_page_function() {
     let f = functions();
     let receipt = checkout_json(&f).await;
-    let token = receipt["order_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&receipt);
     let pay = order_page::handle(
         &f.page,
         request(&get_event(&format!("/orders/{token}/pay"))),

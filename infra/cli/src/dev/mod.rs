@@ -26,16 +26,25 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// What `nightshift dev` was asked to run.
+#[derive(clap::Args)]
 pub struct Options {
+    #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: String,
+    #[arg(long, default_value = ".nightshift")]
     pub data_dir: PathBuf,
+    #[arg(long, default_value = "store.toml")]
     pub config: PathBuf,
-    /// Run on the AWS adapters instead of the embedded ones.
+    /// Run on DynamoDB, SQS and SES instead of the embedded adapters.
+    #[arg(long)]
     pub aws: bool,
+    /// The AWS endpoint (an emulator such as moto); default: AWS_ENDPOINT_URL or AWS itself.
+    #[arg(long, requires = "aws")]
     pub aws_endpoint: Option<String>,
-    /// Create the table, queues and SES identity first (for an emulator).
+    /// Create the table, the queues with their DLQs, and the SES sender identity first.
+    #[arg(long, requires = "aws")]
     pub bootstrap: bool,
-    /// Names the table (`<prefix>`) and queues (`<prefix>-fulfillment`, …).
+    /// Name of the table, and prefix of the queue names.
+    #[arg(long, default_value = "nightshift-dev", requires = "aws")]
     pub prefix: String,
 }
 
