@@ -10,7 +10,7 @@ use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::Sku;
-use shared::http::{form_pairs, html, json, redirect, request_base, Problem};
+use shared::http::{form_pairs, html, json, redirect, Problem};
 use shared::ports::OrderStore;
 
 pub struct State<S> {
@@ -39,10 +39,7 @@ pub async fn handle<S: OrderStore>(
     state: &State<S>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
-    let urls = state
-        .urls
-        .clone()
-        .unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    let urls = Urls::configured_or_from(&state.urls, request.headers());
     let path = request.uri().path().trim_end_matches('/');
     let response = match (request.method().as_str(), path) {
         ("POST", "/checkout") => checkout(state, &urls, &request).await,

@@ -1,7 +1,7 @@
 //! Translates an SQS batch into send-mail calls, concurrently, and reports the records to
 //! retry. A record that can never succeed is logged and left to reach the DLQ.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
 use shared::app::batch::failed_message_ids;
@@ -29,11 +29,7 @@ pub async fn handle<S: OrderStore, M: MailSender>(
     });
     let failed = failed_message_ids(records, |body| process(state, body)).await;
     let mut response = SqsBatchResponse::default();
-    for id in failed {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
-    }
+    failed.into_iter().for_each(|id| response.add_failure(id));
     Ok(response)
 }
 

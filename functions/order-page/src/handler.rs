@@ -10,7 +10,7 @@ use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::{Order, OrderToken};
-use shared::http::{html, json, redirect, request_base, Problem};
+use shared::http::{html, json, redirect, Problem};
 use shared::ports::{Clock, OrderStore, PaymentGateway};
 use std::sync::Arc;
 
@@ -40,10 +40,7 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
     state: &State<S, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
-    let urls = state
-        .urls
-        .clone()
-        .unwrap_or_else(|| Urls::new(&request_base(request.headers())));
+    let urls = Urls::configured_or_from(&state.urls, request.headers());
     if let Some(session) = request.uri().path().strip_prefix("/testpay/sessions/") {
         let response = match &state.testpay {
             Some(testpay) => {

@@ -15,7 +15,7 @@ use crate::ports::{
     Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
     StoreError,
 };
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
@@ -67,6 +67,14 @@ fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
+}
+
+/// Whether a single-item write failed its condition (rather than DynamoDB failing).
+fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,12 +315,7 @@ impl OrderStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -383,23 +386,16 @@ impl OrderStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(Claim::Acquired),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                match self.get(order_key(order), work).await? {
-                    Some(item)
-                        if item.get("done").and_then(|v| v.as_bool().ok()) == Some(&true) =>
-                    {
-                        let result = item
-                            .get("result")
-                            .and_then(|v| v.as_s().ok())
-                            .map_or("null", String::as_str);
-                        Ok(Claim::Done(serde_json::from_str(result).map_err(corrupt)?))
-                    }
-                    _ => Ok(Claim::Busy),
+            Err(e) if condition_failed(&e) => match self.get(order_key(order), work).await? {
+                Some(item) if item.get("done").and_then(|v| v.as_bool().ok()) == Some(&true) => {
+                    let result = item
+                        .get("result")
+                        .and_then(|v| v.as_s().ok())
+                        .map_or("null", String::as_str);
+                    Ok(Claim::Done(serde_json::from_str(result).map_err(corrupt)?))
                 }
-            }
+                _ => Ok(Claim::Busy),
+            },
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -437,12 +433,7 @@ impl OrderStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Already done, or already gone: nothing to give back.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }

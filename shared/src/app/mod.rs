@@ -23,6 +23,13 @@ impl Urls {
         }
     }
 
+    /// The configured URLs, or else the store's URLs as this request reached them.
+    pub fn configured_or_from(configured: &Option<Urls>, headers: &http::HeaderMap) -> Urls {
+        configured
+            .clone()
+            .unwrap_or_else(|| Urls::new(&crate::http::request_base(headers)))
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }
