@@ -44,6 +44,26 @@ pub const SECRET_PREFIX: &str = "NIGHTSHIFT_SECRET_";
 pub const TESTPAY_SECRET: &str = "testpay";
 /// Secret that derives order tokens for idempotent checkouts.
 pub const ORDER_TOKEN_SECRET: &str = "order-tokens";
+/// Stripe's secret API key (`sk_live_…`), SSM parameter `<prefix>stripe-secret-key`.
+pub const STRIPE_SECRET_KEY_SECRET: &str = "stripe-secret-key";
+/// The Stripe webhook endpoint's signing secret (`whsec_…`), `<prefix>stripe-webhook-secret`.
+pub const STRIPE_WEBHOOK_SECRET_SECRET: &str = "stripe-webhook-secret";
+/// In the dev stack, the Stripe secrets come from these variables.
+pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
+pub const STRIPE_WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
+/// Stripe's API base URL; default `https://api.stripe.com`.
+pub const STRIPE_API_BASE: &str = "STRIPE_API_BASE";
+
+/// The secrets the store's card gateway needs.
+pub fn gateway_secret_names(store: &crate::config::Store) -> Vec<String> {
+    match store.payments.gateway {
+        crate::config::GatewayName::Testpay => vec![TESTPAY_SECRET.to_owned()],
+        crate::config::GatewayName::Stripe => vec![
+            STRIPE_SECRET_KEY_SECRET.to_owned(),
+            STRIPE_WEBHOOK_SECRET_SECRET.to_owned(),
+        ],
+    }
+}
 
 pub fn secret_variable(name: &str) -> String {
     format!(
@@ -96,7 +116,8 @@ impl Secrets {
     }
 }
 
-/// The secret names a store needs: the built-in ones and each LMS webhook's.
+/// The secret names a store needs that the dev stack can make up itself: the built-in ones
+/// and each LMS webhook's. (Stripe's keys come from Stripe: see [`gateway_secret_names`].)
 pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = vec![TESTPAY_SECRET.to_owned(), ORDER_TOKEN_SECRET.to_owned()];
     names.extend(lms_secret_names(store));

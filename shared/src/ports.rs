@@ -132,11 +132,13 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Keeps the event unless one with its id was kept before; when `update` is given, the
-    /// order is written in the same step, conditional on `expected_version`.
+    /// order is written in the same step, conditional on `expected_version`, and the
+    /// reservations in `release` are given back with it.
     fn record_payment_event(
         &self,
         record: &EventRecord,
         update: Option<(&Order, u64)>,
+        release: &[Reservation],
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
     /// Takes the once-only work `key` of an order, unless it is done or leased to someone else.
@@ -256,8 +258,10 @@ pub struct PaymentSession {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("the payment gateway could not open a session")]
+    #[error("the payment gateway could not be reached or failed")]
     Unavailable(#[source] BoxError),
+    #[error("the payment gateway refused the request: {0}")]
+    Refused(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -277,6 +281,12 @@ pub enum WebhookError {
 pub trait PaymentGateway: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// The shortest time a session may stay open (Stripe: 30 minutes). An order's reservation
+    /// is extended to cover it, so a payment never lands after its order expired.
+    fn minimum_session_seconds(&self) -> i64 {
+        0
+    }
+
     /// Opens a hosted payment page for the order; the buyer returns to `return_url`.
     fn open_session(
         &self,
@@ -291,6 +301,17 @@ pub trait PaymentGateway: Send + Sync {
         body: &[u8],
         now: i64,
     ) -> Result<Option<PaymentEvent>, WebhookError>;
+
+    /// The buyer came back to the order page with `query`: the gateway's own word on that
+    /// payment, if it gives one, so the page need not wait for the webhook.
+    fn returned(
+        &self,
+        order: &Order,
+        query: &str,
+    ) -> impl Future<Output = Result<Option<PaymentEvent>, GatewayError>> + Send {
+        let _ = (order, query);
+        async { Ok(None) }
+    }
 }
 
 /// Who to enrol, as sent to a course provider.
@@ -342,5 +363,17 @@ impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {
         now: i64,
     ) -> Result<Option<PaymentEvent>, WebhookError> {
         (**self).verify_webhook(headers, body, now)
+    }
+
+    fn minimum_session_seconds(&self) -> i64 {
+        (**self).minimum_session_seconds()
+    }
+
+    fn returned(
+        &self,
+        order: &Order,
+        query: &str,
+    ) -> impl Future<Output = Result<Option<PaymentEvent>, GatewayError>> + Send {
+        (**self).returned(order, query)
     }
 }

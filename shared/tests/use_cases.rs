@@ -146,8 +146,16 @@ impl World {
                 .collect(),
             email: "ann@example.com".into(),
             name: "Ann".into(),
+            payment_method: String::new(),
         };
-        place_order(&self.ctx(), &self.orders, &Checkout::parse(&form)?, key).await
+        place_order(
+            &self.ctx(),
+            &self.orders,
+            &self.queue,
+            &Checkout::parse(&form)?,
+            key,
+        )
+        .await
     }
 
     fn event(&self, id: &str, order: &OrderId, outcome: PaymentOutcome) -> PaymentEvent {
@@ -255,6 +263,7 @@ async fn unknown_products_and_bad_input_are_refused() {
         items: vec![("course".into(), "1".into())],
         email: "x".into(),
         name: "A".into(),
+        payment_method: String::new(),
     };
     assert!(matches!(
         Checkout::parse(&bad_email),
@@ -315,13 +324,13 @@ async fn an_approved_payment_moves_the_order_to_paid_once_and_queues_fulfilment(
     let event = w.approved("evt_1", &r.order_id, 4900);
     let q = &w.queue;
     assert_eq!(
-        apply_payment_event(&w.orders, q, &w.clock, &event)
+        apply_payment_event(&w.store, &w.orders, q, &w.clock, &event)
             .await
             .unwrap(),
         Applied::Moved(OrderStatus::Paid)
     );
     assert_eq!(
-        apply_payment_event(&w.orders, q, &w.clock, &event)
+        apply_payment_event(&w.store, &w.orders, q, &w.clock, &event)
             .await
             .unwrap(),
         Applied::Duplicate
@@ -346,6 +355,7 @@ async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
         },
     );
     apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,
@@ -353,7 +363,7 @@ async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
     )
     .await
     .unwrap();
-    let applied = apply_payment_event(&w.orders, &w.queue, &w.clock, &declined)
+    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
         .await
         .unwrap();
     assert!(matches!(applied, Applied::Recorded(_)));
@@ -372,12 +382,13 @@ async fn a_declined_order_can_be_paid_on_retry() {
             reason: "card".into(),
         },
     );
-    apply_payment_event(&w.orders, &w.queue, &w.clock, &declined)
+    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
         .await
         .unwrap();
     assert_eq!(w.status(&r.order_id).await, OrderStatus::Declined);
     assert!(w.drained(QueueName::Fulfillment).is_empty());
     apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,
@@ -393,6 +404,7 @@ async fn a_payment_of_the_wrong_amount_does_not_pay_the_order() {
     let w = World::new();
     let r = w.checkout(&[("course", 1)], None).await.unwrap();
     let applied = apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,
@@ -424,7 +436,7 @@ async fn concurrent_deliveries_of_different_events_apply_each_once() {
     let tasks = (0..5).flat_map(|_| events.clone()).map(|e| {
         let w = w.clone();
         tokio::spawn(async move {
-            apply_payment_event(&w.orders, &w.queue, &w.clock, &e)
+            apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &e)
                 .await
                 .unwrap()
         })
@@ -455,6 +467,7 @@ async fn an_unpaid_order_expires_after_its_reservation_and_releases_stock() {
         .unwrap();
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
     let late = apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,
@@ -476,6 +489,7 @@ async fn paid(w: &World, items: &[(&str, u32)]) -> OrderId {
         .total
         .minor();
     apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,
@@ -629,11 +643,19 @@ async fn buyer_input_is_escaped_in_html_mail() {
         items: vec![("course".into(), "1".into())],
         email: "ann@example.com".into(),
         name: "<script>alert(1)</script>".into(),
+        payment_method: String::new(),
     };
-    let r = place_order(&w.ctx(), &w.orders, &Checkout::parse(&form).unwrap(), None)
-        .await
-        .unwrap();
+    let r = place_order(
+        &w.ctx(),
+        &w.orders,
+        &w.queue,
+        &Checkout::parse(&form).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     apply_payment_event(
+        &w.store,
         &w.orders,
         &w.queue,
         &w.clock,

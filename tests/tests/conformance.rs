@@ -5,7 +5,7 @@ use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::EmbeddedStore;
 use shared::domain::{
     BuyerName, Currency, Email, FulfillmentKind, Line, LineState, Money, Order, OrderId,
-    OrderStatus, OrderToken, PaymentEvent, PaymentOutcome, Quantity, Sku,
+    OrderStatus, OrderToken, PaymentEvent, PaymentMethod, PaymentOutcome, Quantity, Sku,
 };
 use shared::ports::{
     Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
@@ -49,6 +49,11 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         total: Money::from_minor(1000, eur),
         created_at: 1_700_000_000,
         reserved_until: 1_700_001_800,
+        payment_method: PaymentMethod::Card,
+        transfer_reference: None,
+        refunded: None,
+        decline_notice: false,
+        payment_issues: Vec::new(),
     };
     NewOrder {
         token_hash: OrderToken::from_bytes(seed).hash(),
@@ -236,13 +241,13 @@ async fn a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_al
     // A stale update fails the whole step: the event is not kept either.
     assert!(matches!(
         store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 7)))
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 7)), &[])
             .await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
         store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 1)))
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 1)), &[])
             .await
             .unwrap(),
         Recorded::New
@@ -253,25 +258,73 @@ async fn a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_al
     );
     assert_eq!(
         store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 2)))
+            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 2)), &[])
             .await
             .unwrap(),
         Recorded::Duplicate
     );
     assert_eq!(
         store
-            .record_payment_event(&event(&new.order.id, "e1"), None)
+            .record_payment_event(&event(&new.order.id, "e1"), None, &[])
             .await
             .unwrap(),
         Recorded::Duplicate
     );
     assert_eq!(
         store
-            .record_payment_event(&event(&new.order.id, "e2"), None)
+            .record_payment_event(&event(&new.order.id, "e2"), None, &[])
             .await
             .unwrap(),
         Recorded::New
     );
+}
+
+async fn an_expiring_event_gives_the_stock_back_with_the_order_update<S: OrderStore>(store: S) {
+    let new = new_order(&[("poster", 2, 2)], None);
+    store.place_order(&new).await.unwrap();
+    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 2);
+    let expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..new.order.clone()
+    };
+    // Refused with a stale version: neither the event nor the stock moves.
+    assert!(matches!(
+        store
+            .record_payment_event(
+                &event(&new.order.id, "x1"),
+                Some((&expired, 5)),
+                &new.reservations
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .record_payment_event(
+                &event(&new.order.id, "x1"),
+                Some((&expired, 1)),
+                &new.reservations
+            )
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 0);
+    // Delivered again: a duplicate, and the stock is not given back twice.
+    assert_eq!(
+        store
+            .record_payment_event(
+                &event(&new.order.id, "x1"),
+                Some((&expired, 1)),
+                &new.reservations
+            )
+            .await
+            .unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 0);
 }
 
 async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore>(store: S) {
@@ -397,6 +450,7 @@ every_adapter!(
     saving_an_order_is_conditional_on_its_version,
     releasing_an_order_returns_its_stock_once,
     a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_all,
+    an_expiring_event_gives_the_stock_back_with_the_order_update,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,
 );

@@ -40,9 +40,9 @@ struct Functions {
     store: Store,
     orders: EmbeddedStore,
     queue: EmbeddedQueue,
-    checkout: checkout::State<EmbeddedStore>,
+    checkout: checkout::State<EmbeddedStore, EmbeddedQueue>,
     callback: payment_callback::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
-    page: order_page::State<EmbeddedStore, Arc<Testpay>>,
+    page: order_page::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
 }
 
 fn functions() -> Functions {
@@ -59,10 +59,12 @@ fn functions() -> Functions {
             store: store.clone(),
             templates: Templates::new(&store).unwrap(),
             orders: orders.clone(),
+            queue: queue.clone(),
             urls: None,
             token_key: "token-key".to_owned().into(),
         },
         callback: payment_callback::State {
+            store: store.clone(),
             orders: orders.clone(),
             queue: queue.clone(),
             gateway: testpay.clone(),
@@ -71,6 +73,7 @@ fn functions() -> Functions {
             store: store.clone(),
             templates: Templates::new(&store).unwrap(),
             orders: orders.clone(),
+            queue: queue.clone(),
             gateway: testpay.clone(),
             urls: None,
             testpay: Some(order_page::TestpayPage {

@@ -11,12 +11,14 @@ use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::Sku;
 use shared::http::{form_pairs, html, json, redirect, Problem};
-use shared::ports::OrderStore;
+use shared::ports::{OrderStore, Queue};
 
-pub struct State<S> {
+pub struct State<S, Q> {
     pub store: Store,
     pub templates: Templates,
     pub orders: S,
+    /// For the bank details mail of an order paid by transfer.
+    pub queue: Q,
     /// The public base URL, or `None` to take it from each request's `Host`.
     pub urls: Option<Urls>,
     pub token_key: SecretString,
@@ -27,6 +29,8 @@ struct JsonCheckout {
     items: Vec<JsonItem>,
     email: String,
     name: String,
+    #[serde(default)]
+    payment_method: String,
 }
 
 #[derive(Deserialize)]
@@ -35,8 +39,8 @@ struct JsonItem {
     quantity: u32,
 }
 
-pub async fn handle<S: OrderStore>(
-    state: &State<S>,
+pub async fn handle<S: OrderStore, Q: Queue>(
+    state: &State<S, Q>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let urls = Urls::configured_or_from(&state.urls, request.headers());
@@ -49,8 +53,8 @@ pub async fn handle<S: OrderStore>(
     Ok(response.map(Body::from))
 }
 
-async fn checkout<S: OrderStore>(
-    state: &State<S>,
+async fn checkout<S: OrderStore, Q: Queue>(
+    state: &State<S, Q>,
     urls: &Urls,
     request: &Request,
 ) -> http::Response<String> {
@@ -69,6 +73,7 @@ async fn checkout<S: OrderStore>(
                     .collect(),
                 email: c.email,
                 name: c.name,
+                payment_method: c.payment_method,
             },
             Err(e) => return bad_request(format!("the body is not a checkout: {e}")),
         }
@@ -91,7 +96,7 @@ async fn checkout<S: OrderStore>(
         token_key: state.token_key.expose_secret().as_bytes(),
     };
     let placed = match Checkout::parse(&form) {
-        Ok(checkout) => place_order(&ctx, &state.orders, &checkout, key).await,
+        Ok(checkout) => place_order(&ctx, &state.orders, &state.queue, &checkout, key).await,
         Err(e) => Err(e),
     };
     match placed {
@@ -111,6 +116,7 @@ fn from_form(body: &[u8]) -> CheckoutForm {
             "quantity" => quantities.push(value),
             "email" => form.email = value,
             "name" => form.name = value,
+            "payment_method" => form.payment_method = value,
             _ => {}
         }
     }
@@ -163,10 +169,18 @@ fn problem(error: CheckoutError) -> Problem {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "checkout failed");
             Problem::internal()
         }
+        CheckoutError::Queue(e) => {
+            tracing::error!(error = %e, "the bank details mail could not be queued");
+            Problem::internal()
+        }
     }
 }
 
-async fn buy<S: OrderStore>(state: &State<S>, urls: &Urls, sku: &str) -> http::Response<String> {
+async fn buy<S: OrderStore, Q: Queue>(
+    state: &State<S, Q>,
+    urls: &Urls,
+    sku: &str,
+) -> http::Response<String> {
     let product = Sku::parse(sku)
         .ok()
         .and_then(|sku| state.store.product(&sku));

@@ -2,7 +2,7 @@
 
 use checkout::{built_in_store, handle, State};
 use lambda_http::{run, service_fn, Error};
-use shared::adapters::aws::{sdk_config, secrets_from_env, store_from_env};
+use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::environment as env;
@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let state = State {
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,
+        queue: queue_from_env(&aws)?,
         urls: std::env::var(env::PUBLIC_URL).ok().map(|u| Urls::new(&u)),
         token_key: secrets.require(env::ORDER_TOKEN_SECRET)?,
         store,

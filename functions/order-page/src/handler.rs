@@ -5,19 +5,21 @@ use shared::adapters::course::HttpClient;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::pages::{not_found_page, order_json, order_page};
-use shared::app::payment::{expire_if_due, open_payment};
+use shared::app::payment::{apply_payment_event, expire_if_due, open_payment};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::{Order, OrderToken};
 use shared::http::{html, json, redirect, Problem};
-use shared::ports::{Clock, OrderStore, PaymentGateway};
+use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
 use std::sync::Arc;
 
-pub struct State<S, G> {
+pub struct State<S, Q, G> {
     pub store: Store,
     pub templates: Templates,
     pub orders: S,
+    /// For the payment a buyer returns with (the success page's fast path).
+    pub queue: Q,
     pub gateway: G,
     /// The public base URL, or `None` to take it from each request's `Host`.
     pub urls: Option<Urls>,
@@ -36,8 +38,8 @@ enum View {
     Pay,
 }
 
-pub async fn handle<S: OrderStore, G: PaymentGateway>(
-    state: &State<S, G>,
+pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let urls = Urls::configured_or_from(&state.urls, request.headers());
@@ -88,7 +90,15 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
         .into_response()
     } else {
         match find(state, token).await {
-            Ok(Some((order, token))) => answer(state, &urls, &order, &token, view).await,
+            Ok(Some((order, token))) => {
+                let order = match request.uri().query() {
+                    Some(query) if !matches!(view, View::Pay) => {
+                        returned(state, order, query).await
+                    }
+                    _ => order,
+                };
+                answer(state, &urls, &order, &token, view).await
+            }
             Ok(None) => not_found(state, view),
             Err(response) => response,
         }
@@ -96,8 +106,8 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
     Ok(response.map(Body::from))
 }
 
-async fn find<S: OrderStore, G: PaymentGateway>(
-    state: &State<S, G>,
+async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     token: &str,
 ) -> Result<Option<(Order, OrderToken)>, http::Response<String>> {
     let Ok(token) = OrderToken::parse(token) else {
@@ -122,8 +132,50 @@ async fn find<S: OrderStore, G: PaymentGateway>(
     Ok(order.map(|o| (o, token)))
 }
 
-async fn answer<S: OrderStore, G: PaymentGateway>(
-    state: &State<S, G>,
+/// The success page's fast path: a buyer back from the gateway while the order still awaits
+/// its webhook. The gateway's own answer is applied as the webhook's would be (same event
+/// id, so at most once). Failures only log: the webhook still comes.
+async fn returned<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
+    order: Order,
+    query: &str,
+) -> Order {
+    if !order.status.takes_card_payment() {
+        return order;
+    }
+    let event = match state.gateway.returned(&order, query).await {
+        Ok(Some(event)) => event,
+        Ok(None) => return order,
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "could not ask the gateway about the return");
+            return order;
+        }
+    };
+    match apply_payment_event(
+        &state.store,
+        &state.orders,
+        &state.queue,
+        &SystemClock,
+        &event,
+    )
+    .await
+    {
+        Ok(applied) => {
+            tracing::info!(order_id = %order.id, event_id = %event.event_id, ?applied, "payment applied on return");
+            match state.orders.order(&order.id).await {
+                Ok(Some(fresh)) => fresh,
+                _ => order,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "payment on return not applied");
+            order
+        }
+    }
+}
+
+async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     urls: &Urls,
     order: &Order,
     token: &OrderToken,
@@ -173,7 +225,7 @@ async fn answer<S: OrderStore, G: PaymentGateway>(
     }
 }
 
-fn not_found<S, G>(state: &State<S, G>, view: View) -> http::Response<String> {
+fn not_found<S, Q, G>(state: &State<S, Q, G>, view: View) -> http::Response<String> {
     match view {
         View::Json => Problem::not_found("There is no order at this address.").into_response(),
         View::Page | View::Pay => match not_found_page(&state.store, &state.templates) {

@@ -2,35 +2,40 @@
 
 use lambda_http::{run, service_fn, Error};
 use order_page::{built_in_store, handle, State, TestpayPage};
-use shared::adapters::aws::{sdk_config, secrets_from_env, store_from_env};
+use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
 use shared::adapters::course::http_client;
-use shared::adapters::testpay::Testpay;
+use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::environment as env;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let store = built_in_store();
     let aws = sdk_config().await;
-    let secrets = secrets_from_env(&aws, &[env::TESTPAY_SECRET.to_owned()]).await?;
+    let secrets = secrets_from_env(&aws, &env::gateway_secret_names(&store)).await?;
     let public = std::env::var(env::PUBLIC_URL).ok();
-    let testpay = Arc::new(Testpay::new(
-        secrets.require(env::TESTPAY_SECRET)?,
-        Urls::new(public.as_deref().unwrap_or_default()),
-        store.payments.testpay.deliver_twice_out_of_order,
-    ));
+    let http = http_client()?;
+    let gateway = Gateway::from_store(
+        &store,
+        GatewaySetup {
+            secrets: &secrets,
+            urls: Urls::new(public.as_deref().unwrap_or_default()),
+            http: http.clone(),
+            stage: &env::required(env::STAGE)?,
+            stripe_api_base: stripe_api_base(),
+        },
+    )?;
     let state = State {
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,
-        gateway: testpay.clone(),
+        queue: queue_from_env(&aws)?,
+        testpay: gateway
+            .testpay()
+            .map(|gateway| TestpayPage { gateway, http }),
+        gateway,
         urls: public.map(|u| Urls::new(&u)),
-        testpay: Some(TestpayPage {
-            gateway: testpay,
-            http: http_client()?,
-        }),
         store,
     };
     run(service_fn(|request| handle(&state, request))).await

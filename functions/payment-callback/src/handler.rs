@@ -5,10 +5,12 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use serde_json::json;
 use shared::adapters::system::SystemClock;
 use shared::app::payment::{apply_payment_event, Applied, PaymentError};
+use shared::config::Store;
 use shared::http::{json, Problem};
 use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
 
 pub struct State<S, Q, G> {
+    pub store: Store,
     pub orders: S,
     pub queue: Q,
     pub gateway: G,
@@ -58,7 +60,7 @@ async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway>(
             .into_response();
         }
     };
-    match apply_payment_event(&state.orders, &state.queue, &clock, &event).await {
+    match apply_payment_event(&state.store, &state.orders, &state.queue, &clock, &event).await {
         Ok(applied) => {
             tracing::info!(order_id = %event.order_id, event_id = %event.event_id, ?applied, "payment event");
             let moved = matches!(applied, Applied::Moved(_));

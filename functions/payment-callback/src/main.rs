@@ -3,7 +3,8 @@
 use lambda_http::{run, service_fn, Error};
 use payment_callback::{built_in_store, handle, State};
 use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
-use shared::adapters::testpay::Testpay;
+use shared::adapters::course::http_client;
+use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
 use shared::app::Urls;
 use shared::environment as env;
 
@@ -12,16 +13,22 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let store = built_in_store();
     let aws = sdk_config().await;
-    let secrets = secrets_from_env(&aws, &[env::TESTPAY_SECRET.to_owned()]).await?;
-    let urls = Urls::new(&std::env::var(env::PUBLIC_URL).unwrap_or_default());
+    let secrets = secrets_from_env(&aws, &env::gateway_secret_names(&store)).await?;
+    let gateway = Gateway::from_store(
+        &store,
+        GatewaySetup {
+            secrets: &secrets,
+            urls: Urls::new(&std::env::var(env::PUBLIC_URL).unwrap_or_default()),
+            http: http_client()?,
+            stage: &env::required(env::STAGE)?,
+            stripe_api_base: stripe_api_base(),
+        },
+    )?;
     let state = State {
         orders: store_from_env(&aws)?,
         queue: queue_from_env(&aws)?,
-        gateway: Testpay::new(
-            secrets.require(env::TESTPAY_SECRET)?,
-            urls,
-            store.payments.testpay.deliver_twice_out_of_order,
-        ),
+        gateway,
+        store,
     };
     run(service_fn(|request| handle(&state, request))).await
 }

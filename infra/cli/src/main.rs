@@ -1,7 +1,8 @@
-//! `nightshift`: check the store, run the whole store locally.
+//! `nightshift`: check the store, run the whole store locally, act on orders.
 
 mod check;
 mod dev;
+mod orders;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,11 +28,15 @@ enum Command {
     },
     /// Run the whole store on this machine: every function, queues, state and mail outbox.
     Dev(dev::Options),
+    /// Act on an order as the seller (confirm a bank transfer).
+    #[command(subcommand)]
+    Orders(orders::Command),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { config } => check::run(&config),
         Command::Dev(options) => dev::run(options),
+        Command::Orders(command) => orders::run(command),
     }
 }

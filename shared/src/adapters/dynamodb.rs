@@ -340,6 +340,7 @@ impl OrderStore for DynamoStore {
         &self,
         record: &EventRecord,
         update: Option<(&Order, u64)>,
+        release: &[Reservation],
     ) -> Result<Recorded, StoreError> {
         let event = &record.event;
         let mut item = key(
@@ -354,6 +355,9 @@ impl OrderStore for DynamoStore {
         let mut items = vec![self.put(item, Some("attribute_not_exists(sk)"), None)?];
         if let Some((order, expected)) = update {
             items.push(self.put_order_if(order, expected)?);
+            for r in release {
+                items.push(self.stock_change(r, false)?);
+            }
         }
         match self.transact(items).await? {
             Ok(()) => Ok(Recorded::New),

@@ -149,6 +149,21 @@ fn read_order(
     }
 }
 
+/// Gives reserved units back to the stock, inside an open write transaction.
+fn give_back(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), StoreError> {
+    let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+    for r in reservations {
+        let taken = stock
+            .get(r.sku.as_str())
+            .map_err(unavailable)?
+            .map_or(0, |v| v.value());
+        stock
+            .insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity)))
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Writes `order` if the stored one has `expected_version`, inside an open write transaction.
 fn write_order_if(
     tx: &redb::WriteTransaction,
@@ -303,18 +318,7 @@ impl OrderStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
             write_order_if(&tx, &order, expected_version)?;
-            {
-                let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
-                for r in &reservations {
-                    let taken = stock
-                        .get(r.sku.as_str())
-                        .map_err(unavailable)?
-                        .map_or(0, |v| v.value());
-                    stock
-                        .insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity)))
-                        .map_err(unavailable)?;
-                }
-            }
+            give_back(&tx, &reservations)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -324,9 +328,11 @@ impl OrderStore for EmbeddedStore {
         &self,
         record: &EventRecord,
         update: Option<(&Order, u64)>,
+        release: &[Reservation],
     ) -> Result<Recorded, StoreError> {
         let record = record.clone();
         let update = update.map(|(o, v)| (o.clone(), v));
+        let release = release.to_vec();
         self.blocking(move |db| {
             let key = format!(
                 "{}#{}#{}",
@@ -344,6 +350,7 @@ impl OrderStore for EmbeddedStore {
             }
             if let Some((order, expected)) = &update {
                 write_order_if(&tx, order, *expected)?;
+                give_back(&tx, &release)?;
             }
             tx.commit().map_err(unavailable)?;
             Ok(Recorded::New)

@@ -1,9 +1,11 @@
 //! Adapters behind the ports: DynamoDB, SQS, SES and SSM for AWS; embedded ones for the dev
-//! stack and tests; the test gateway; course providers; the system clock and randomness.
+//! stack and tests; the card gateways (Stripe, and testpay for tests); course providers; the system clock and randomness.
 
 pub mod aws;
 pub mod course;
 pub mod dynamodb;
 pub mod embedded;
+pub mod gateway;
+pub mod stripe;
 pub mod system;
 pub mod testpay;

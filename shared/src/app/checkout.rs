@@ -4,10 +4,11 @@
 use crate::config::Store;
 use crate::domain::{
     BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken, ParseError,
-    Quantity, Sku,
+    PaymentMethod, Quantity, Sku,
 };
 use crate::ports::{
-    Clock, Entropy, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Reservation, StoreError,
+    Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PlaceError, Queue,
+    QueueError, Reservation, StoreError,
 };
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -21,6 +22,8 @@ pub struct CheckoutForm {
     pub items: Vec<(String, String)>,
     pub email: String,
     pub name: String,
+    /// `card` (the default when empty) or `bank_transfer`.
+    pub payment_method: String,
 }
 
 /// A parsed checkout: skus merged, every field valid.
@@ -29,6 +32,7 @@ pub struct Checkout {
     pub items: Vec<(Sku, Quantity)>,
     pub email: Email,
     pub name: BuyerName,
+    pub payment_method: PaymentMethod,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,8 @@ pub enum CheckoutError {
     KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// What the buyer gets back: where to pay and where to follow the order.
@@ -83,10 +89,24 @@ impl Checkout {
                 None => items.push((sku, quantity)),
             }
         }
+        let payment_method = match form.payment_method.trim() {
+            "" | "card" => PaymentMethod::Card,
+            "bank_transfer" => PaymentMethod::BankTransfer,
+            other => {
+                return Err(CheckoutError::Invalid {
+                    field: "payment_method",
+                    problem: format!(
+                        "`{}` is not `card` or `bank_transfer`",
+                        other.chars().take(32).collect::<String>()
+                    ),
+                })
+            }
+        };
         Ok(Checkout {
             items,
             email: Email::parse(&form.email).map_err(invalid("email"))?,
             name: BuyerName::parse(&form.name).map_err(invalid("name"))?,
+            payment_method,
         })
     }
 
@@ -97,6 +117,9 @@ impl Checkout {
             h.update(format!("{sku}\0{}\0", q.get()));
         }
         h.update(format!("{}\0{}", self.email, self.name));
+        if self.payment_method == PaymentMethod::BankTransfer {
+            h.update(b"\0bank_transfer");
+        }
         hex::encode(h.finalize())
     }
 }
@@ -112,12 +135,42 @@ pub struct CheckoutContext<'a, C: Clock, E: Entropy> {
     pub token_key: &'a [u8],
 }
 
-pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
+/// Places the order; an order paid by bank transfer also gets its mail with the bank details
+/// queued.
+pub async fn place_order<S: OrderStore, Q: Queue, C: Clock, E: Entropy>(
+    ctx: &CheckoutContext<'_, C, E>,
+    orders: &S,
+    queue: &Q,
+    checkout: &Checkout,
+    idempotency_key: Option<&str>,
+) -> Result<Receipt, CheckoutError> {
+    let receipt = place(ctx, orders, checkout, idempotency_key).await?;
+    if receipt.status == OrderStatus::AwaitingTransfer {
+        // Also on a replay: the mail goes out once whatever happens, so a lost send is redone.
+        queue
+            .send(&Message::SendMail {
+                order_id: receipt.order_id.clone(),
+            })
+            .await?;
+    }
+    Ok(receipt)
+}
+
+async fn place<S: OrderStore, C: Clock, E: Entropy>(
     ctx: &CheckoutContext<'_, C, E>,
     orders: &S,
     checkout: &Checkout,
     idempotency_key: Option<&str>,
 ) -> Result<Receipt, CheckoutError> {
+    let transfer = match checkout.payment_method {
+        PaymentMethod::Card => None,
+        PaymentMethod::BankTransfer => Some(ctx.store.payments.bank_transfer.as_ref().ok_or(
+            CheckoutError::Invalid {
+                field: "payment_method",
+                problem: "this store does not take bank transfers".into(),
+            },
+        )?),
+    };
     let currency = ctx.store.settings.currency;
     let mut lines = Vec::with_capacity(checkout.items.len());
     let mut reservations = Vec::new();
@@ -166,7 +219,7 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
     let idempotency = idempotency_key.map(|key| (key, hex::encode(Sha256::digest(key.as_bytes()))));
     if let Some((key, key_hash)) = &idempotency {
         if let Some(record) = orders.idempotency_record(key_hash).await? {
-            return replay(ctx, &record, &fingerprint, key);
+            return replay(ctx, &record, &fingerprint, key, checkout.payment_method);
         }
     }
     let token = match &idempotency {
@@ -180,16 +233,34 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
     let mut id = [0u8; 10];
     ctx.entropy.fill(&mut id);
     let now = ctx.clock.now();
+    let id = OrderId::from_random(id);
+    let (status, reserved_until, transfer_reference) = match transfer {
+        None => (
+            OrderStatus::PendingPayment,
+            now + i64::from(ctx.store.settings.reservation_minutes) * 60,
+            None,
+        ),
+        Some(bank) => (
+            OrderStatus::AwaitingTransfer,
+            now + i64::from(bank.reservation_days) * 86_400,
+            Some(id.transfer_reference(&bank.reference_prefix)),
+        ),
+    };
     let order = Order {
-        id: OrderId::from_random(id),
+        id,
         version: 1,
-        status: OrderStatus::PendingPayment,
+        status,
         email: checkout.email.clone(),
         name: checkout.name.clone(),
         lines,
         total,
         created_at: now,
-        reserved_until: now + i64::from(ctx.store.settings.reservation_minutes) * 60,
+        reserved_until,
+        payment_method: checkout.payment_method,
+        transfer_reference,
+        refunded: None,
+        decline_notice: false,
+        payment_issues: Vec::new(),
     };
     let new = NewOrder {
         token_hash: token.hash(),
@@ -202,7 +273,12 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
         order,
     };
     match orders.place_order(&new).await {
-        Ok(()) => Ok(receipt(ctx.urls, new.order.id, &token)),
+        Ok(()) => Ok(receipt(
+            ctx.urls,
+            new.order.id,
+            &token,
+            checkout.payment_method,
+        )),
         Err(PlaceError::SoldOut(sku)) => Err(CheckoutError::SoldOut(sku)),
         // A concurrent request with the same key won the race: answer as it did.
         Err(PlaceError::KeyUsed(record)) => replay(
@@ -210,6 +286,7 @@ pub async fn place_order<S: OrderStore, C: Clock, E: Entropy>(
             &record,
             &fingerprint,
             idempotency.map(|(k, _)| k).unwrap_or(""),
+            checkout.payment_method,
         ),
         Err(PlaceError::Store(e)) => Err(e.into()),
     }
@@ -220,20 +297,31 @@ fn replay<C: Clock, E: Entropy>(
     record: &IdempotencyRecord,
     fingerprint: &str,
     key: &str,
+    method: PaymentMethod,
 ) -> Result<Receipt, CheckoutError> {
     if record.fingerprint != fingerprint {
         return Err(CheckoutError::KeyReused);
     }
     let token = derived_token(ctx.token_key, key, fingerprint);
-    Ok(receipt(ctx.urls, record.order_id.clone(), &token))
+    Ok(receipt(ctx.urls, record.order_id.clone(), &token, method))
 }
 
-fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken) -> Receipt {
-    Receipt {
-        order_id,
-        order_url: urls.order(token),
-        payment_url: urls.pay(token),
-        status: OrderStatus::PendingPayment,
+/// The first answer to a checkout (a replay gives the same: the status it was placed with).
+fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken, method: PaymentMethod) -> Receipt {
+    match method {
+        PaymentMethod::Card => Receipt {
+            order_id,
+            order_url: urls.order(token),
+            payment_url: urls.pay(token),
+            status: OrderStatus::PendingPayment,
+        },
+        // The bank details are on the order page.
+        PaymentMethod::BankTransfer => Receipt {
+            order_id,
+            order_url: urls.order(token),
+            payment_url: urls.order(token),
+            status: OrderStatus::AwaitingTransfer,
+        },
     }
 }
 

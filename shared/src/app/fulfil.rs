@@ -39,7 +39,7 @@ impl FulfilError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fulfilled {
     /// Every line has settled; the mail is queued.
-    Settled(Order),
+    Settled(Box<Order>),
     /// The order is not paid (or already past fulfilment); nothing to do.
     NotPayable,
 }
@@ -103,7 +103,7 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
             })
             .await?;
     }
-    Ok(Fulfilled::Settled(order))
+    Ok(Fulfilled::Settled(Box::new(order)))
 }
 
 fn step_key(index: usize, kind: FulfillmentKind) -> String {

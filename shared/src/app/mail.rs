@@ -3,9 +3,10 @@
 
 use super::render::{
     line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
+    TransferView,
 };
 use crate::config::{Grouping, SellerCopy, Store};
-use crate::domain::{LineState, Order, OrderId};
+use crate::domain::{LineState, Order, OrderId, OrderStatus};
 use crate::ports::{Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, StoreError};
 use serde::Serialize;
 
@@ -44,6 +45,12 @@ pub enum MailKind {
     Shipping,
     /// Tells the seller a line could not be delivered.
     Failure,
+    /// Tells the buyer their payment was declined.
+    Declined,
+    /// Gives the buyer the bank details for their transfer.
+    Transfer,
+    /// Tells the seller about a payment problem (the order's n-th).
+    PaymentIssue(usize),
 }
 
 /// One mail an order gets, with the key that makes it go out once.
@@ -55,12 +62,33 @@ pub struct PlannedMail {
     pub lines: Vec<usize>,
 }
 
-/// The mails a settled, paid order gets. Empty while any line is still pending.
+/// The mails an order is due now: its payment alerts for the seller; the bank details while
+/// it awaits a transfer; the declined notice; and once paid and settled, the delivery mails.
 pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
-    if !order.status.is_paid() || order.lines.iter().any(|l| !l.state.is_settled()) {
-        return Vec::new();
+    let all: Vec<usize> = (0..order.lines.len()).collect();
+    let mut mails: Vec<PlannedMail> = (0..order.payment_issues.len())
+        .map(|n| PlannedMail {
+            key: format!("MAIL#seller-payment#{n}"),
+            kind: MailKind::PaymentIssue(n),
+            lines: all.clone(),
+        })
+        .collect();
+    match order.status {
+        OrderStatus::AwaitingTransfer => mails.push(PlannedMail {
+            key: "MAIL#buyer-transfer#order".into(),
+            kind: MailKind::Transfer,
+            lines: all,
+        }),
+        OrderStatus::Declined if order.decline_notice => mails.push(PlannedMail {
+            key: "MAIL#buyer-declined#order".into(),
+            kind: MailKind::Declined,
+            lines: all,
+        }),
+        _ => {}
     }
-    let mut mails = Vec::new();
+    if !order.status.is_paid() || order.lines.iter().any(|l| !l.state.is_settled()) {
+        return mails;
+    }
     let groups: Vec<(String, Vec<usize>)> = match store.mail.grouping {
         Grouping::Order => vec![("order".into(), (0..order.lines.len()).collect())],
         Grouping::Item => (0..order.lines.len())
@@ -120,6 +148,10 @@ struct MailContext<'a> {
     /// For subjects: the product's name when the mail covers one line.
     product: &'a str,
     kind: &'static str,
+    status: &'static str,
+    /// The payment problem a seller's alert is about.
+    issue: &'a str,
+    transfer: Option<TransferView>,
 }
 
 pub fn render(
@@ -135,6 +167,13 @@ pub fn render(
         MailKind::Buyer | MailKind::SellerCopy => "buyer",
         MailKind::Shipping => "shipping",
         MailKind::Failure => "failure",
+        MailKind::Declined => "declined",
+        MailKind::Transfer => "transfer",
+        MailKind::PaymentIssue(_) => "payment",
+    };
+    let issue = match mail.kind {
+        MailKind::PaymentIssue(n) => order.payment_issues.get(n).map_or("", String::as_str),
+        _ => "",
     };
     let context = MailContext {
         store: StoreView::new(store),
@@ -145,6 +184,9 @@ pub fn render(
         lines: rendered_lines(&lines),
         product: single.map_or("", |p| p.name.as_str()),
         kind,
+        status: order.status.as_str(),
+        issue,
+        transfer: TransferView::of(store, order),
     };
     let (template, subject) = match mail.kind {
         MailKind::Buyer | MailKind::SellerCopy => {
@@ -157,6 +199,21 @@ pub fn render(
         MailKind::Failure => (
             "mail_seller",
             format!("Action needed: order {} could not be delivered", order.id),
+        ),
+        MailKind::PaymentIssue(_) => (
+            "mail_seller",
+            format!(
+                "Action needed: a payment for order {} needs checking",
+                order.id
+            ),
+        ),
+        MailKind::Declined => (
+            "mail_payment",
+            format!("Your payment to {} did not go through", store.settings.name),
+        ),
+        MailKind::Transfer => (
+            "mail_payment",
+            format!("Bank details for your order from {}", store.settings.name),
         ),
     };
     let html = templates.render(&format!("{template}.html"), &context)?;
@@ -172,7 +229,10 @@ pub fn render(
             (vec![order.email.clone()], bcc, subject)
         }
         MailKind::SellerCopy => (vec![seller], vec![], format!("[Copy] {subject}")),
-        MailKind::Shipping | MailKind::Failure => (vec![seller], vec![], subject),
+        MailKind::Declined | MailKind::Transfer => (vec![order.email.clone()], vec![], subject),
+        MailKind::Shipping | MailKind::Failure | MailKind::PaymentIssue(_) => {
+            (vec![seller], vec![], subject)
+        }
     };
     let from = match store.settings.sender_name.as_str() {
         "" => store.settings.sender_email.to_string(),

@@ -3,6 +3,7 @@
 
 use super::render::{
     line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
+    TransferView,
 };
 use super::Urls;
 use crate::config::{Product, Store};
@@ -15,6 +16,8 @@ use serde::Serialize;
 pub enum PageState {
     /// Payment or fulfilment is under way; the page refreshes itself.
     Processing,
+    /// Waiting for the buyer's bank transfer; the page shows the bank details.
+    AwaitingTransfer,
     Approved,
     Declined,
     Expired,
@@ -24,7 +27,8 @@ pub enum PageState {
 impl PageState {
     pub fn of(order: &Order) -> PageState {
         match order.status {
-            OrderStatus::PendingPayment => PageState::Processing,
+            OrderStatus::PendingPayment | OrderStatus::PaymentProcessing => PageState::Processing,
+            OrderStatus::AwaitingTransfer => PageState::AwaitingTransfer,
             OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
                 PageState::Processing
             }
@@ -69,6 +73,7 @@ struct OrderContext<'a> {
     refresh: bool,
     /// Where to (re)try paying, while the reservation holds.
     pay_url: Option<String>,
+    transfer: Option<TransferView>,
 }
 
 pub fn order_page(
@@ -82,13 +87,21 @@ pub fn order_page(
     let json = order_json(order, templates);
     let pages = &store.pages;
     let (title, message) = match json.state {
+        PageState::Processing if order.status == OrderStatus::PaymentProcessing => (
+            "Payment processing",
+            "Your bank is processing the payment. This can take a few days; we will email you as soon as it is confirmed.",
+        ),
         PageState::Processing => ("Processing your order", pages.processing.as_str()),
+        PageState::AwaitingTransfer => (
+            "Pay by bank transfer",
+            "Your order is reserved. Please transfer the total with the reference below; we send your order as soon as the money arrives.",
+        ),
         PageState::Approved => ("Order confirmed", pages.approved.as_str()),
         PageState::Declined => ("Payment declined", pages.declined.as_str()),
         PageState::Expired => ("Order expired", pages.expired.as_str()),
         PageState::Cancelled => ("Order cancelled", "This order was cancelled."),
     };
-    let can_pay = order.status.awaits_payment() && order.reservation_holds(now);
+    let can_pay = order.status.takes_card_payment() && order.reservation_holds(now);
     let context = OrderContext {
         store: StoreView::new(store),
         title,
@@ -96,8 +109,13 @@ pub fn order_page(
         lines: rendered_lines(&json.lines),
         buyer_name: order.name.as_str(),
         message,
-        refresh: json.state == PageState::Processing,
+        // An asynchronous bank payment takes days: no point refreshing every second.
+        refresh: json.state == PageState::Processing
+            && order.status != OrderStatus::PaymentProcessing,
         pay_url: can_pay.then(|| urls.pay(token)),
+        transfer: (json.state == PageState::AwaitingTransfer)
+            .then(|| TransferView::of(store, order))
+            .flatten(),
     };
     templates.render("order.html", context)
 }
@@ -112,6 +130,7 @@ struct BuyContext<'a> {
     price: String,
     sold_out: bool,
     checkout_url: String,
+    bank_transfer: bool,
 }
 
 pub fn buy_page(
@@ -132,6 +151,7 @@ pub fn buy_page(
             price: product.price.to_string(),
             sold_out: available == Some(0),
             checkout_url: urls.checkout(),
+            bank_transfer: store.payments.bank_transfer.is_some(),
         },
     )
 }

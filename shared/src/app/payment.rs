@@ -37,6 +37,7 @@ pub enum Applied {
 }
 
 pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
+    store: &Store,
     orders: &S,
     queue: &Q,
     clock: &C,
@@ -46,46 +47,45 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
         let Some(order) = orders.order(&event.order_id).await? else {
             return Ok(Applied::UnknownOrder);
         };
-        let (target, note) = decide(&order, event);
-        let updated = target.map(|status| Order {
-            status,
+        let decision = decide(&order, event, clock.now());
+        let updated = decision.changed.then(|| Order {
             version: order.version + 1,
-            ..order.clone()
+            ..decision.order.clone()
         });
+        let release = if decision.release {
+            reservations(store, &order)
+        } else {
+            Vec::new()
+        };
         let record = EventRecord {
             event: event.clone(),
             received_at: clock.now(),
-            applied: target.is_some(),
-            note: note.clone(),
+            applied: decision.moved.is_some(),
+            note: decision.note.clone(),
         };
         match orders
-            .record_payment_event(&record, updated.as_ref().map(|o| (o, order.version)))
+            .record_payment_event(
+                &record,
+                updated.as_ref().map(|o| (o, order.version)),
+                &release,
+            )
             .await
         {
             Ok(Recorded::New) => {
-                let status = updated.as_ref().map_or(order.status, |o| o.status);
-                if status == OrderStatus::Paid {
-                    queue
-                        .send(&Message::FulfilOrder {
-                            order_id: order.id.clone(),
-                        })
-                        .await?;
+                let now = updated.as_ref().unwrap_or(&order);
+                follow_up(queue, now, decision.moved.is_some() || decision.alert).await?;
+                if let Some(note) = &decision.note {
+                    tracing::warn!(order_id = %order.id, event_id = %event.event_id, note, "payment event not applied");
                 }
-                return Ok(match target {
+                return Ok(match decision.moved {
                     Some(status) => Applied::Moved(status),
-                    None => Applied::Recorded(note.unwrap_or_default()),
+                    None => Applied::Recorded(decision.note.unwrap_or_default()),
                 });
             }
             Ok(Recorded::Duplicate) => {
-                // A repeat may follow a delivery whose enqueue failed after the write: make
-                // sure a paid order is on its way. Fulfilment is idempotent, so this is safe.
-                if order.status == OrderStatus::Paid {
-                    queue
-                        .send(&Message::FulfilOrder {
-                            order_id: order.id.clone(),
-                        })
-                        .await?;
-                }
+                // A repeat may follow a delivery whose enqueue failed after the write: send the
+                // follow-up work again. Fulfilment and mail are idempotent, so this is safe.
+                follow_up(queue, &order, true).await?;
                 return Ok(Applied::Duplicate);
             }
             Err(StoreError::Conflict) => continue,
@@ -95,30 +95,138 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
     Err(PaymentError::Contended)
 }
 
-/// The status an event moves the order to, or why it does not.
-fn decide(order: &Order, event: &PaymentEvent) -> (Option<OrderStatus>, Option<String>) {
-    match &event.outcome {
-        PaymentOutcome::Approved { amount } if *amount != order.total => (
+/// Queues the work an order's payment state calls for: fulfilment once it is paid, and
+/// (when `mail` is set) its mails: the declined notice, the seller's payment alerts.
+async fn follow_up<Q: Queue>(queue: &Q, order: &Order, mail: bool) -> Result<(), QueueError> {
+    if order.status == OrderStatus::Paid {
+        queue
+            .send(&Message::FulfilOrder {
+                order_id: order.id.clone(),
+            })
+            .await?;
+    } else if mail
+        && ((order.status == OrderStatus::Declined && order.decline_notice)
+            || !order.payment_issues.is_empty())
+    {
+        queue
+            .send(&Message::SendMail {
+                order_id: order.id.clone(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// What an event does to an order.
+struct Decision {
+    /// The order as the event leaves it (before the version bump).
+    order: Order,
+    /// Whether the order must be written.
+    changed: bool,
+    moved: Option<OrderStatus>,
+    /// Give the order's stock back.
+    release: bool,
+    /// Why the event did not move the order.
+    note: Option<String>,
+    /// A payment problem was added for the seller.
+    alert: bool,
+}
+
+/// The status an event moves the order to, or why it does not. Money that arrives where it
+/// cannot be applied (wrong amount, expired or already paid order) is a problem for the seller.
+fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
+    let mut next = order.clone();
+    let mut decision = |moved: Option<OrderStatus>, note: Option<String>, release: bool| {
+        let alert = moved.is_none()
+            && matches!(event.outcome, PaymentOutcome::Approved { .. })
+            && note.is_some();
+        if let Some(status) = moved {
+            next.status = status;
+            next.decline_notice |=
+                status == OrderStatus::Declined && order.status == OrderStatus::PaymentProcessing;
+        }
+        if alert {
+            if let Some(note) = &note {
+                next.payment_issues.push(note.clone());
+            }
+        }
+        let changed = moved.is_some() || alert;
+        (changed, moved, release, note, alert)
+    };
+    let (changed, moved, release, note, alert) = match &event.outcome {
+        PaymentOutcome::Approved { amount } if *amount != order.total => decision(
             None,
             Some(format!(
-                "amount {amount} does not match the order total {}",
-                order.total
+                "{} payment {} of {amount} does not match the order total {}; the order was not marked paid. Check the payment and refund it.",
+                event.gateway, event.event_id, order.total
             )),
+            false,
         ),
         PaymentOutcome::Approved { .. } if order.status.can_move_to(OrderStatus::Paid) => {
-            (Some(OrderStatus::Paid), None)
+            decision(Some(OrderStatus::Paid), None, false)
+        }
+        PaymentOutcome::Approved { amount } if order.status.is_paid() => decision(
+            None,
+            Some(format!(
+                "a second {} payment {} of {amount} arrived for an order that is already paid; refund it.",
+                event.gateway, event.event_id
+            )),
+            false,
+        ),
+        PaymentOutcome::Approved { amount } => decision(
+            None,
+            Some(format!(
+                "{} payment {} of {amount} arrived for an order that is {}; its stock was released, so refund it or fulfil the order by hand.",
+                event.gateway, event.event_id, order.status
+            )),
+            false,
+        ),
+        PaymentOutcome::Processing if order.status.can_move_to(OrderStatus::PaymentProcessing) => {
+            decision(Some(OrderStatus::PaymentProcessing), None, false)
         }
         PaymentOutcome::Declined { .. } if order.status.can_move_to(OrderStatus::Declined) => {
-            (Some(OrderStatus::Declined), None)
+            decision(Some(OrderStatus::Declined), None, false)
         }
-        PaymentOutcome::Approved { .. } if order.status == OrderStatus::Expired => (
+        PaymentOutcome::Expired
+            if order.status.can_expire()
+                && order.status.can_move_to(OrderStatus::Expired)
+                && !order.reservation_holds(now) =>
+        {
+            decision(Some(OrderStatus::Expired), None, true)
+        }
+        PaymentOutcome::Expired if order.status.can_expire() => decision(
             None,
-            Some("approved after the order expired: refund it".into()),
+            Some("an earlier payment session expired; the order's reservation still holds".into()),
+            false,
         ),
-        _ => (
+        PaymentOutcome::Refunded { total } => {
+            let more = order.refunded.is_none_or(|r| {
+                r.currency() != total.currency() || r.minor() < total.minor()
+            });
+            if more {
+                next.refunded = Some(*total);
+            }
+            (
+                more,
+                None,
+                false,
+                Some(format!("refunded {total} in total")),
+                false,
+            )
+        }
+        _ => decision(
             None,
             Some(format!("no effect on an order that is {}", order.status)),
+            false,
         ),
+    };
+    Decision {
+        order: next,
+        changed,
+        moved,
+        release,
+        note,
+        alert,
     }
 }
 
@@ -135,10 +243,49 @@ pub async fn open_payment<S: OrderStore, G: PaymentGateway, C: Clock>(
     let Some(order) = expire_if_due(store, orders, clock, order_id).await? else {
         return Ok(order_url.to_owned());
     };
-    if !order.status.awaits_payment() {
+    if !order.status.takes_card_payment() {
+        return Ok(order_url.to_owned());
+    }
+    let order = cover_session(orders, clock, order, gateway.minimum_session_seconds()).await?;
+    if !order.status.takes_card_payment() {
         return Ok(order_url.to_owned());
     }
     Ok(gateway.open_session(&order, order_url).await?.url)
+}
+
+/// Extends the order's reservation, if need be, to outlast a session the gateway keeps open
+/// for at least `seconds` (plus a minute for clock skew), so the session expires first.
+async fn cover_session<S: OrderStore, C: Clock>(
+    orders: &S,
+    clock: &C,
+    mut order: Order,
+    seconds: i64,
+) -> Result<Order, PaymentError> {
+    if seconds <= 0 {
+        return Ok(order);
+    }
+    for _ in 0..RACE_RETRIES {
+        let needed = clock.now() + seconds + 60;
+        if order.reserved_until >= needed || !order.status.takes_card_payment() {
+            return Ok(order);
+        }
+        let extended = Order {
+            reserved_until: needed,
+            version: order.version + 1,
+            ..order.clone()
+        };
+        match orders.save_order(&extended, order.version).await {
+            Ok(()) => return Ok(extended),
+            Err(StoreError::Conflict) => {
+                order = match orders.order(&order.id).await? {
+                    Some(o) => o,
+                    None => return Ok(order),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(PaymentError::Contended)
 }
 
 /// Reads the order and, if it is unpaid past its reservation, expires it and releases its stock.
@@ -152,7 +299,7 @@ pub async fn expire_if_due<S: OrderStore, C: Clock>(
         let Some(order) = orders.order(order_id).await? else {
             return Ok(None);
         };
-        if !order.status.awaits_payment() || order.reservation_holds(clock.now()) {
+        if !order.status.can_expire() || order.reservation_holds(clock.now()) {
             return Ok(Some(order));
         }
         let expired = Order {
@@ -186,4 +333,51 @@ pub fn reservations(store: &Store, order: &Order) -> Vec<Reservation> {
             })
         })
         .collect()
+}
+
+/// Name under which a seller's confirmation of a bank transfer is recorded.
+pub const BANK_TRANSFER: &str = "bank_transfer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("there is no order {0}")]
+    UnknownOrder(OrderId),
+    #[error("order {0} is not paid by bank transfer")]
+    NotATransfer(OrderId),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+}
+
+/// The seller saw the transfer arrive: the order's total is applied as a paid event, on the
+/// same path as a gateway's (recorded once; an expired order is not revived but flagged).
+pub async fn confirm_transfer<S: OrderStore, Q: Queue, C: Clock>(
+    store: &Store,
+    orders: &S,
+    queue: &Q,
+    clock: &C,
+    order_id: &OrderId,
+) -> Result<(Applied, Order), ConfirmError> {
+    let order = orders
+        .order(order_id)
+        .await
+        .map_err(PaymentError::from)?
+        .ok_or_else(|| ConfirmError::UnknownOrder(order_id.clone()))?;
+    if order.payment_method != crate::domain::PaymentMethod::BankTransfer {
+        return Err(ConfirmError::NotATransfer(order_id.clone()));
+    }
+    let event = PaymentEvent {
+        gateway: BANK_TRANSFER.into(),
+        event_id: "confirmed".into(),
+        order_id: order_id.clone(),
+        outcome: PaymentOutcome::Approved {
+            amount: order.total,
+        },
+    };
+    let applied = apply_payment_event(store, orders, queue, clock, &event).await?;
+    let order = orders
+        .order(order_id)
+        .await
+        .map_err(PaymentError::from)?
+        .unwrap_or(order);
+    Ok((applied, order))
 }

@@ -37,6 +37,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "mail_seller.txt",
         include_str!("../../templates/mail_seller.txt"),
     ),
+    (
+        "mail_payment.html",
+        include_str!("../../templates/mail_payment.html"),
+    ),
+    (
+        "mail_payment.txt",
+        include_str!("../../templates/mail_payment.txt"),
+    ),
     ("testpay.html", include_str!("../../templates/testpay.html")),
 ];
 
@@ -217,4 +225,63 @@ pub fn line_views(order: &Order, templates: &Templates) -> Vec<LineView> {
         .iter()
         .map(|l| LineView::new(l, templates))
         .collect()
+}
+
+/// What a buyer paying by bank transfer needs: where to send how much, with which reference,
+/// by when. Shown on the order page and in the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferView {
+    pub account_holder: String,
+    pub iban: String,
+    pub bic: Option<String>,
+    pub bank_name: Option<String>,
+    pub instructions: Option<String>,
+    pub reference: String,
+    pub amount: String,
+    /// The last day (UTC) before the order expires, `YYYY-MM-DD`.
+    pub pay_by: String,
+}
+
+impl TransferView {
+    pub fn of(store: &Store, order: &Order) -> Option<TransferView> {
+        let bank = store.payments.bank_transfer.as_ref()?;
+        Some(TransferView {
+            account_holder: bank.account_holder.clone(),
+            iban: bank.iban_display(),
+            bic: bank.bic.clone(),
+            bank_name: bank.bank_name.clone(),
+            instructions: bank.instructions.clone(),
+            reference: order.transfer_reference.clone()?,
+            amount: order.total.to_string(),
+            pay_by: utc_date(order.reserved_until),
+        })
+    }
+}
+
+/// `YYYY-MM-DD` of a Unix time (UTC), by the days-from-civil algorithm run backwards.
+pub fn utc_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_date;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(1_700_000_000), "2023-11-14");
+        assert_eq!(utc_date(4_107_542_399), "2100-02-28");
+    }
 }

@@ -83,20 +83,55 @@ pub struct PageTexts {
 #[serde(rename_all = "snake_case")]
 pub enum GatewayName {
     Testpay,
+    Stripe,
 }
 
 impl GatewayName {
     pub fn as_str(self) -> &'static str {
         match self {
             GatewayName::Testpay => "testpay",
+            GatewayName::Stripe => "stripe",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payments {
+    /// The card gateway.
     pub gateway: GatewayName,
     pub testpay: TestpaySettings,
+    /// testpay takes no money: it is refused where the stage is `prod` unless this is set.
+    pub allow_testpay_in_prod: bool,
+    /// Bank transfer, offered beside the card gateway when configured.
+    pub bank_transfer: Option<BankTransfer>,
+}
+
+/// Where buyers who pay by bank transfer send the money.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BankTransfer {
+    pub account_holder: String,
+    /// Stored without spaces; shown in groups of four.
+    pub iban: String,
+    pub bic: Option<String>,
+    pub bank_name: Option<String>,
+    /// Extra text shown with the bank details.
+    pub instructions: Option<String>,
+    /// How long a transfer order holds its stock before it expires.
+    pub reservation_days: u32,
+    /// Start of every payment reference, e.g. `NS` in `NS-7K2Q-9XDM`.
+    pub reference_prefix: String,
+}
+
+impl BankTransfer {
+    /// The IBAN in groups of four, as banks print it.
+    pub fn iban_display(&self) -> String {
+        self.iban
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -95,6 +95,31 @@ pub struct RawPayments {
     pub gateway: String,
     #[serde(default)]
     pub testpay: RawTestpay,
+    #[serde(default)]
+    pub allow_testpay_in_prod: bool,
+    pub bank_transfer: Option<RawBankTransfer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBankTransfer {
+    pub account_holder: String,
+    pub iban: String,
+    pub bic: Option<String>,
+    pub bank_name: Option<String>,
+    pub instructions: Option<String>,
+    #[serde(default = "default_transfer_days")]
+    pub reservation_days: i64,
+    #[serde(default = "default_reference_prefix")]
+    pub reference_prefix: String,
+}
+
+fn default_transfer_days() -> i64 {
+    7
+}
+
+fn default_reference_prefix() -> String {
+    "NS".into()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! From raw TOML to a typed [`Store`], collecting every problem with its line.
 
-use super::raw::{RawFile, RawFulfillment, RawProduct};
+use super::raw::{RawBankTransfer, RawFile, RawFulfillment, RawProduct};
 use super::*;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -63,6 +63,34 @@ impl Store {
         })?;
         parse_with_files(&text, path)
     }
+}
+
+/// ISO 13616: country code, check digits, then the account; the number mod 97 is 1.
+fn iban_is_valid(iban: &str) -> bool {
+    if !(15..=34).contains(&iban.len())
+        || !iban
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        || !iban.as_bytes()[..2].iter().all(u8::is_ascii_uppercase)
+        || !iban.as_bytes()[2..4].iter().all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let rearranged = iban[4..].bytes().chain(iban[..4].bytes());
+    let mut rest: u32 = 0;
+    for b in rearranged {
+        let value = if b.is_ascii_digit() {
+            u32::from(b - b'0')
+        } else {
+            u32::from(b - b'A') + 10
+        };
+        rest = if value >= 10 {
+            (rest * 100 + value) % 97
+        } else {
+            (rest * 10 + value) % 97
+        };
+    }
+    rest == 1
 }
 
 fn first_line(s: &str) -> String {
@@ -233,14 +261,16 @@ impl Validator<'_> {
 
         let gateway = match raw.payments.gateway.as_str() {
             "testpay" => Some(GatewayName::Testpay),
+            "stripe" => Some(GatewayName::Stripe),
             other => {
                 self.error(
                     "payments.gateway",
-                    format!("`{other}` is not a gateway Nightshift supports (`testpay`)"),
+                    format!("`{other}` is not a gateway Nightshift supports (`stripe`, `testpay`)"),
                 );
                 None
             }
         };
+        let bank_transfer = raw.payments.bank_transfer.map(|b| self.bank_transfer(b));
 
         if raw.products.is_empty() {
             self.error("products", "the store has no products");
@@ -289,8 +319,76 @@ impl Validator<'_> {
                 testpay: TestpaySettings {
                     deliver_twice_out_of_order: raw.payments.testpay.deliver_twice_out_of_order,
                 },
+                allow_testpay_in_prod: raw.payments.allow_testpay_in_prod,
+                bank_transfer: match bank_transfer {
+                    Some(b) => Some(b?),
+                    None => None,
+                },
             },
             products,
+        })
+    }
+
+    fn bank_transfer(&mut self, raw: RawBankTransfer) -> Option<BankTransfer> {
+        const F: &str = "payments.bank_transfer";
+        let mut ok = true;
+        if raw.account_holder.trim().is_empty() {
+            self.error(&format!("{F}.account_holder"), "must not be empty");
+            ok = false;
+        }
+        let iban: String = raw
+            .iban
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        if !iban_is_valid(&iban) {
+            self.error(
+                &format!("{F}.iban"),
+                format!(
+                    "`{}` is not a valid IBAN (its check digits do not match)",
+                    raw.iban
+                ),
+            );
+            ok = false;
+        }
+        let bic = raw.bic.map(|b| b.trim().to_ascii_uppercase());
+        if let Some(bic) = &bic {
+            if !(matches!(bic.len(), 8 | 11) && bic.bytes().all(|b| b.is_ascii_alphanumeric())) {
+                self.error(
+                    &format!("{F}.bic"),
+                    format!("`{bic}` is not a BIC of 8 or 11 letters and digits"),
+                );
+                ok = false;
+            }
+        }
+        if !(1..=60).contains(&raw.reservation_days) {
+            self.error(
+                &format!("{F}.reservation_days"),
+                "must be from 1 to 60 days",
+            );
+            ok = false;
+        }
+        let prefix = &raw.reference_prefix;
+        if !((1..=6).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        {
+            self.error(
+                &format!("{F}.reference_prefix"),
+                "1 to 6 capital letters or digits, such as `NS`",
+            );
+            ok = false;
+        }
+        ok.then(|| BankTransfer {
+            account_holder: raw.account_holder.trim().to_owned(),
+            iban,
+            bic,
+            bank_name: raw.bank_name,
+            instructions: raw.instructions,
+            reservation_days: u32::try_from(raw.reservation_days).unwrap_or(7),
+            reference_prefix: raw.reference_prefix,
         })
     }
 
@@ -534,6 +632,31 @@ fulfillment = { kind = "shipment" }
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn bank_transfer_details_are_checked() {
+        let good = GOOD.replace(
+            "[payments]\ngateway = \"testpay\"",
+            "[payments]\ngateway = \"stripe\"\n[payments.bank_transfer]\naccount_holder = \"Test Store Ltd\"\niban = \"DE89 3704 0044 0532 0130 00\"\nbic = \"COBADEFFXXX\"",
+        );
+        let store = Store::parse(&good, Path::new("store.toml")).unwrap();
+        let bank = store.payments.bank_transfer.unwrap();
+        assert_eq!(bank.iban, "DE89370400440532013000");
+        assert_eq!(bank.iban_display(), "DE89 3704 0044 0532 0130 00");
+        assert_eq!(bank.reservation_days, 7);
+        assert_eq!(store.payments.gateway, GatewayName::Stripe);
+
+        let bad = good
+            .replace("0532 0130 00", "0532 0130 01")
+            .replace("COBADEFFXXX", "COBA");
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "store.toml:12: payments.bank_transfer.iban: `DE89 3704 0044 0532 0130 01` is not a valid IBAN (its check digits do not match)",
+                "store.toml:13: payments.bank_transfer.bic: `COBA` is not a BIC of 8 or 11 letters and digits",
+            ]
+        );
     }
 
     #[test]

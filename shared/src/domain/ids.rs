@@ -173,7 +173,55 @@ impl OrderId {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         OrderId(format!("ord_{hex}"))
     }
+
+    /// The reference a bank transfer for this order carries: the prefix, then the id's 80
+    /// bits in Crockford base32, in groups of four (`NS-7K2Q-9XDM-A1B2-C3D4`). Unique per
+    /// order and readable back into the id.
+    pub fn transfer_reference(&self, prefix: &str) -> String {
+        let hex = &self.0["ord_".len()..];
+        let mut bits: u128 = 0;
+        for pair in hex.as_bytes().chunks(2) {
+            let byte =
+                u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("0"), 16).unwrap_or(0);
+            bits = (bits << 8) | u128::from(byte);
+        }
+        let chars: Vec<u8> = (0..16)
+            .rev()
+            .map(|i| CROCKFORD[((bits >> (i * 5)) & 31) as usize])
+            .collect();
+        let groups: Vec<&str> = chars
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        format!("{prefix}-{}", groups.join("-"))
+    }
+
+    /// Reads an order id back from a transfer reference as a buyer may have typed it:
+    /// any case, with or without dashes and spaces, `O` for `0` and `I` or `L` for `1`.
+    pub fn from_transfer_reference(reference: &str) -> Option<OrderId> {
+        let cleaned: Vec<u8> = reference
+            .bytes()
+            .filter(|b| !matches!(b, b'-' | b' '))
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
+        let code = cleaned.get(cleaned.len().checked_sub(16)?..)?;
+        let mut bits: u128 = 0;
+        for &c in code {
+            let c = match c {
+                b'O' => b'0',
+                b'I' | b'L' => b'1',
+                c => c,
+            };
+            let value = CROCKFORD.iter().position(|&x| x == c)?;
+            bits = (bits << 5) | value as u128;
+        }
+        let bytes: [u8; 10] = std::array::from_fn(|i| (bits >> ((9 - i) * 8)) as u8);
+        Some(OrderId::from_random(bytes))
+    }
 }
+
+/// Crockford's base32: no I, L, O or U, so references survive being read aloud and retyped.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The secret in an order page's URL: 128 random bits, URL-safe base64 (22 characters).
 /// Only its SHA-256 hash is ever stored.
@@ -318,7 +366,14 @@ mod tests {
         #[test]
         fn order_ids_round_trip(bytes in any::<[u8; 10]>()) {
             let id = OrderId::from_random(bytes);
-            prop_assert_eq!(OrderId::parse(id.as_str()).unwrap(), id);
+            prop_assert_eq!(OrderId::parse(id.as_str()).unwrap(), id.clone());
+            let reference = id.transfer_reference("NS");
+            prop_assert_eq!(reference.len(), "NS-".len() + 19);
+            prop_assert_eq!(OrderId::from_transfer_reference(&reference), Some(id.clone()));
+            prop_assert_eq!(
+                OrderId::from_transfer_reference(&reference.to_lowercase().replace('-', " ")),
+                Some(id)
+            );
         }
     }
 }

@@ -8,5 +8,5 @@ pub use ids::{BuyerName, Email, OrderId, OrderToken, ParseError, Quantity, Sku, 
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
-    PaymentOutcome, TransitionRefused,
+    PaymentMethod, PaymentOutcome, TransitionRefused,
 };

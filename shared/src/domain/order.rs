@@ -9,6 +9,10 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingPayment,
+    /// The buyer chose to pay by bank transfer; the seller confirms the money arrived.
+    AwaitingTransfer,
+    /// The gateway accepted an asynchronous payment (a bank debit) and owes us its outcome.
+    PaymentProcessing,
     /// The last payment attempt was declined; the buyer may retry while the reservation holds.
     Declined,
     Paid,
@@ -26,8 +30,10 @@ pub struct TransitionRefused {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 9] = [
         OrderStatus::PendingPayment,
+        OrderStatus::AwaitingTransfer,
+        OrderStatus::PaymentProcessing,
         OrderStatus::Declined,
         OrderStatus::Paid,
         OrderStatus::AwaitingShipment,
@@ -39,6 +45,8 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::AwaitingTransfer => "awaiting_transfer",
+            OrderStatus::PaymentProcessing => "payment_processing",
             OrderStatus::Declined => "declined",
             OrderStatus::Paid => "paid",
             OrderStatus::AwaitingShipment => "awaiting_shipment",
@@ -51,12 +59,13 @@ impl OrderStatus {
     /// Progress along the order's life; every allowed transition strictly increases it.
     pub fn rank(self) -> u8 {
         match self {
-            OrderStatus::PendingPayment => 0,
-            OrderStatus::Declined => 1,
-            OrderStatus::Paid => 2,
-            OrderStatus::AwaitingShipment => 3,
-            OrderStatus::Fulfilled => 4,
-            OrderStatus::Expired | OrderStatus::Cancelled => 5,
+            OrderStatus::PendingPayment | OrderStatus::AwaitingTransfer => 0,
+            OrderStatus::PaymentProcessing => 1,
+            OrderStatus::Declined => 2,
+            OrderStatus::Paid => 3,
+            OrderStatus::AwaitingShipment => 4,
+            OrderStatus::Fulfilled => 5,
+            OrderStatus::Expired | OrderStatus::Cancelled => 6,
         }
     }
 
@@ -64,7 +73,11 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, to),
-            (PendingPayment, Paid | Declined | Expired | Cancelled)
+            (
+                PendingPayment,
+                PaymentProcessing | Paid | Declined | Expired | Cancelled
+            ) | (AwaitingTransfer, Paid | Expired | Cancelled)
+                | (PaymentProcessing, Paid | Declined | Cancelled)
                 | (Declined, Paid | Expired | Cancelled)
                 | (Paid, AwaitingShipment | Fulfilled)
                 | (AwaitingShipment, Fulfilled)
@@ -79,9 +92,18 @@ impl OrderStatus {
         }
     }
 
-    /// Payment can still be taken (a first attempt or a retry after a decline).
-    pub fn awaits_payment(self) -> bool {
+    /// The buyer can open the gateway's page: a first attempt or a retry after a decline.
+    pub fn takes_card_payment(self) -> bool {
         matches!(self, OrderStatus::PendingPayment | OrderStatus::Declined)
+    }
+
+    /// Unpaid and holding stock until its reservation runs out. An order whose asynchronous
+    /// payment is processing does not expire: the gateway owes it an outcome.
+    pub fn can_expire(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::PendingPayment | OrderStatus::Declined | OrderStatus::AwaitingTransfer
+        )
     }
 
     pub fn is_paid(self) -> bool {
@@ -203,6 +225,32 @@ pub struct Order {
     pub created_at: i64,
     /// Unix seconds until which stock is held and payment is accepted.
     pub reserved_until: i64,
+    #[serde(default)]
+    pub payment_method: PaymentMethod,
+    /// The reference a bank transfer must carry, for orders paid by transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_reference: Option<String>,
+    /// The total refunded so far, as the gateway reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<Money>,
+    /// The buyer is told by mail that their payment failed: set when a payment that was
+    /// still processing after checkout (a bank debit) fails, since they are no longer on the
+    /// page to see it. A card declined on the page needs no mail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decline_notice: bool,
+    /// Payment problems the seller must look at (each is mailed to them once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payment_issues: Vec<String>,
+}
+
+/// How the buyer chose to pay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// On the card gateway's hosted page.
+    #[default]
+    Card,
+    BankTransfer,
 }
 
 impl Order {
@@ -243,8 +291,20 @@ pub struct PaymentEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum PaymentOutcome {
-    Approved { amount: Money },
-    Declined { reason: String },
+    Approved {
+        amount: Money,
+    },
+    /// An asynchronous payment was started; its outcome follows as another event.
+    Processing,
+    Declined {
+        reason: String,
+    },
+    /// The gateway's session ran out unpaid.
+    Expired,
+    /// Money went back to the buyer; `total` is everything refunded so far.
+    Refunded {
+        total: Money,
+    },
 }
 
 #[cfg(test)]
@@ -263,6 +323,16 @@ mod tests {
             .is_err());
         assert!(OrderStatus::Paid.move_to(OrderStatus::Declined).is_err());
         assert!(OrderStatus::Fulfilled.move_to(OrderStatus::Paid).is_err());
+    }
+
+    #[test]
+    fn an_async_payment_ends_paid_or_declined_but_never_expires() {
+        assert!(OrderStatus::PaymentProcessing.can_move_to(OrderStatus::Paid));
+        assert!(OrderStatus::PaymentProcessing.can_move_to(OrderStatus::Declined));
+        assert!(!OrderStatus::PaymentProcessing.can_expire());
+        assert!(!OrderStatus::Declined.can_move_to(OrderStatus::PaymentProcessing));
+        assert!(OrderStatus::AwaitingTransfer.can_expire());
+        assert!(!OrderStatus::AwaitingTransfer.takes_card_payment());
     }
 
     #[test]

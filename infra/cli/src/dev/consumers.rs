@@ -101,7 +101,7 @@ pub fn start_expiry_sweep<A: Adapters<Store = EmbeddedStore>>(
             let now = SystemClock.now();
             for order in all
                 .iter()
-                .filter(|o| o.status.awaits_payment() && !o.reservation_holds(now))
+                .filter(|o| o.status.can_expire() && !o.reservation_holds(now))
             {
                 if let Err(e) = expire_if_due(&stack.store, &orders, &SystemClock, &order.id).await
                 {
@@ -123,6 +123,13 @@ pub async fn recover(orders: &EmbeddedStore, queue: &EmbeddedQueue) -> anyhow::R
             OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => {
                 Message::SendMail { order_id: order.id }
             }
+            // Bank details, declined notices and payment alerts go out once; a lost send is
+            // redone.
+            OrderStatus::AwaitingTransfer => Message::SendMail { order_id: order.id },
+            OrderStatus::Declined if order.decline_notice => {
+                Message::SendMail { order_id: order.id }
+            }
+            _ if !order.payment_issues.is_empty() => Message::SendMail { order_id: order.id },
             _ => continue,
         };
         queue.send(&message).await?;

@@ -15,8 +15,8 @@ use shared::adapters::aws::{create_queues, verify_sender, SesSender, SqsQueue};
 use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
 use shared::adapters::system::SystemClock;
-use shared::adapters::testpay::Testpay;
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
@@ -61,9 +61,9 @@ pub struct Stack<A: Adapters> {
     pub inbox: A::Inbox,
     /// The embedded queue and outbox, when the stack runs on the embedded adapters.
     pub local: Option<Local>,
-    pub checkout: checkout::State<A::Store>,
-    pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Testpay>>,
-    pub order_page: order_page::State<A::Store, Arc<Testpay>>,
+    pub checkout: checkout::State<A::Store, A::Queue>,
+    pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Gateway>>,
+    pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
     pub fulfillment: fulfillment::State<A::Store, A::Queue, CourseProviders<SystemClock>>,
     pub mailer: mailer::State<A::Store, A::Mail>,
 }
@@ -94,7 +94,7 @@ struct Common {
     store: Store,
     urls: Urls,
     secrets: Secrets,
-    testpay: Arc<Testpay>,
+    gateway: Arc<Gateway>,
     http: reqwest::Client,
 }
 
@@ -109,24 +109,29 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
     let data_dir = &options.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let secrets = secrets::load(data_dir, &env::secret_names(&store))?;
+    let mut secrets = secrets::load(data_dir, &env::secret_names(&store))?;
+    secrets::stripe_from_env(&store, &mut secrets)?;
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let urls = Urls::new(&format!("http://{}", listener.local_addr()?));
-    let testpay = Arc::new(Testpay::new(
-        secrets
-            .require(env::TESTPAY_SECRET)
-            .map_err(anyhow::Error::msg)?,
-        urls.clone(),
-        store.payments.testpay.deliver_twice_out_of_order,
-    ));
+    let http = http_client()?;
+    let gateway = Gateway::from_store(
+        &store,
+        GatewaySetup {
+            secrets: &secrets,
+            urls: urls.clone(),
+            http: http.clone(),
+            stage: "dev",
+            stripe_api_base: stripe_api_base(),
+        },
+    )?;
     let common = Common {
         store,
         urls,
         secrets,
-        testpay,
-        http: http_client()?,
+        gateway: Arc::new(gateway),
+        http,
     };
     if options.aws {
         let stack = aws_stack(common, &options).await?;
@@ -228,7 +233,7 @@ fn stack<A: Adapters>(
         store,
         urls,
         secrets,
-        testpay,
+        gateway,
         http,
     } = common;
     let templates = || Templates::new(&store);
@@ -237,26 +242,29 @@ fn stack<A: Adapters>(
             store: store.clone(),
             templates: templates()?,
             orders: orders.clone(),
+            queue: queue.clone(),
             urls: Some(urls.clone()),
             token_key: secrets
                 .require(env::ORDER_TOKEN_SECRET)
                 .map_err(anyhow::Error::msg)?,
         },
         payment_callback: payment_callback::State {
+            store: store.clone(),
             orders: orders.clone(),
             queue: queue.clone(),
-            gateway: testpay.clone(),
+            gateway: gateway.clone(),
         },
         order_page: order_page::State {
             store: store.clone(),
             templates: templates()?,
             orders: orders.clone(),
-            gateway: testpay.clone(),
-            urls: Some(urls.clone()),
-            testpay: Some(order_page::TestpayPage {
-                gateway: testpay.clone(),
+            queue: queue.clone(),
+            testpay: gateway.testpay().map(|gateway| order_page::TestpayPage {
+                gateway,
                 http: http.clone(),
             }),
+            gateway,
+            urls: Some(urls.clone()),
         },
         fulfillment: fulfillment::State {
             store: store.clone(),
@@ -290,7 +298,7 @@ fn announce<A: Adapters>(stack: &Stack<A>, state: &str) {
     println!("  checkout:  POST {}", stack.urls.checkout());
     println!(
         "  webhook:   POST {}",
-        stack.urls.webhook(shared::adapters::testpay::NAME)
+        stack.urls.webhook(stack.store.payments.gateway.as_str())
     );
     println!("  orders:    {base}/orders/{{token}} and {base}/orders/{{token}}.json");
     println!("  outbox:    {base}/dev/outbox and {base}/dev/outbox.json");

@@ -63,3 +63,28 @@ fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
     f.write_all(text.as_bytes())?;
     Ok(())
 }
+
+/// Stripe's keys come from Stripe, so the dev stack reads them from `STRIPE_SECRET_KEY` and
+/// `STRIPE_WEBHOOK_SECRET` (use test-mode keys) when the store's gateway is Stripe.
+pub fn stripe_from_env(store: &shared::config::Store, secrets: &mut Secrets) -> anyhow::Result<()> {
+    use shared::environment as env;
+    if store.payments.gateway != shared::config::GatewayName::Stripe {
+        return Ok(());
+    }
+    for (name, variable) in [
+        (env::STRIPE_SECRET_KEY_SECRET, env::STRIPE_SECRET_KEY),
+        (
+            env::STRIPE_WEBHOOK_SECRET_SECRET,
+            env::STRIPE_WEBHOOK_SECRET,
+        ),
+    ] {
+        let value = std::env::var(variable)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .with_context(|| {
+                format!("the store's gateway is stripe: set {variable} (a test-mode value)")
+            })?;
+        secrets.insert(name, SecretString::from(value));
+    }
+    Ok(())
+}

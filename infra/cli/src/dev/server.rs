@@ -109,6 +109,10 @@ async fn route<A: Adapters>(
         (_, p) if p.starts_with("/orders/") || p.starts_with("/testpay/sessions/") => {
             lambda(order_page::handle(&stack.order_page, request).await)
         }
+        (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/confirm-payment") => {
+            let id = &p["/dev/orders/".len()..p.len() - "/confirm-payment".len()];
+            confirm_payment(stack, id).await.map(full)
+        }
         (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
         (&Method::GET, "/dev/outbox.json") => outbox::json(stack).map(full),
         (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
@@ -116,5 +120,52 @@ async fn route<A: Adapters>(
         _ => Problem::not_found("No such route.")
             .into_response()
             .map(full),
+    }
+}
+
+/// `POST /dev/orders/{id}/confirm-payment`, for `nightshift orders confirm-payment` while the
+/// stack runs (it holds the embedded store open).
+async fn confirm_payment<A: Adapters>(stack: &Stack<A>, id: &str) -> Response<String> {
+    use shared::app::payment::{confirm_transfer, Applied, ConfirmError};
+    let Ok(order_id) = shared::domain::OrderId::parse(id) else {
+        return Problem::not_found("There is no such order.").into_response();
+    };
+    let state = &stack.payment_callback;
+    match confirm_transfer(
+        &stack.store,
+        &state.orders,
+        &state.queue,
+        &shared::adapters::system::SystemClock,
+        &order_id,
+    )
+    .await
+    {
+        Ok((applied, order)) => shared::http::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "order_id": order.id,
+                "status": order.status,
+                "applied": matches!(applied, Applied::Moved(_)),
+                "duplicate": applied == Applied::Duplicate,
+                "note": match &applied { Applied::Recorded(note) => note.as_str(), _ => "" },
+            }),
+        ),
+        Err(ConfirmError::UnknownOrder(_)) => {
+            Problem::not_found("There is no such order.").into_response()
+        }
+        Err(e @ ConfirmError::NotATransfer(_)) => Problem::new(
+            StatusCode::CONFLICT,
+            "not-a-transfer",
+            "Not a bank transfer",
+            e.to_string(),
+        )
+        .into_response(),
+        Err(e) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "retry",
+            "Try again",
+            e.to_string(),
+        )
+        .into_response(),
     }
 }

@@ -1,0 +1,214 @@
+//! `nightshift orders`: the seller's hand on an order. `confirm-payment` marks a bank transfer
+//! as arrived and runs the same path as a gateway's paid event, against the running dev stack,
+//! the dev stack's data folder when it is stopped, or the AWS table and queues.
+
+use anyhow::Context;
+use shared::adapters::aws::SqsQueue;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::adapters::system::SystemClock;
+use shared::app::payment::{confirm_transfer, Applied, ConfirmError};
+use shared::config::Store;
+use shared::domain::{Order, OrderId};
+use shared::environment as env;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// The buyer's bank transfer arrived: mark the order paid and deliver it.
+    ConfirmPayment(ConfirmOptions),
+}
+
+#[derive(clap::Args)]
+pub struct ConfirmOptions {
+    /// The order id (`ord_…`) or the payment reference the transfer carried (`NS-…`).
+    pub order: String,
+    #[arg(long, default_value = "store.toml")]
+    pub config: PathBuf,
+    /// The running dev stack.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub dev_url: String,
+    /// The dev stack's data folder, used directly when the stack is not running.
+    #[arg(long, default_value = ".nightshift")]
+    pub data_dir: PathBuf,
+    /// Confirm in the deployed store: its DynamoDB table and SQS queues.
+    #[arg(long)]
+    pub aws: bool,
+    /// The table (default: NIGHTSHIFT_TABLE; the stack's `TableName` output).
+    #[arg(long, requires = "aws")]
+    pub table: Option<String>,
+    /// The fulfilment queue (default: NIGHTSHIFT_FULFILLMENT_QUEUE_URL; output `FulfillmentQueueUrl`).
+    #[arg(long, requires = "aws")]
+    pub fulfillment_queue_url: Option<String>,
+    /// The mail queue (default: NIGHTSHIFT_MAIL_QUEUE_URL; output `MailQueueUrl`).
+    #[arg(long, requires = "aws")]
+    pub mail_queue_url: Option<String>,
+    /// An AWS endpoint such as an emulator's; default: AWS_ENDPOINT_URL or AWS itself.
+    #[arg(long, requires = "aws")]
+    pub aws_endpoint: Option<String>,
+}
+
+pub fn run(command: Command) -> ExitCode {
+    let Command::ConfirmPayment(options) = command;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(confirm(options)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nightshift orders confirm-payment: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An order id as given, or read back from a transfer reference.
+pub fn order_id(given: &str) -> anyhow::Result<OrderId> {
+    let given = given.trim();
+    OrderId::parse(given)
+        .ok()
+        .or_else(|| OrderId::from_transfer_reference(given))
+        .with_context(|| {
+            format!("`{given}` is neither an order id (ord_…) nor a payment reference")
+        })
+}
+
+async fn confirm(options: ConfirmOptions) -> anyhow::Result<ExitCode> {
+    let order_id = order_id(&options.order)?;
+    let store = Store::load(&options.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = if options.aws {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = &options.aws_endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        let pick = |given: Option<String>, variable: &'static str| {
+            given
+                .or_else(|| std::env::var(variable).ok())
+                .with_context(|| format!("give --{} or set {variable}", flag(variable)))
+        };
+        let orders = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            pick(options.table, env::TABLE_NAME)?,
+        );
+        let queue = SqsQueue::new(
+            aws_sdk_sqs::Client::new(&config),
+            pick(options.fulfillment_queue_url, env::FULFILLMENT_QUEUE_URL)?,
+            pick(options.mail_queue_url, env::MAIL_QUEUE_URL)?,
+        );
+        confirm_transfer(&store, &orders, &queue, &SystemClock, &order_id).await
+    } else {
+        match through_dev_stack(&options.dev_url, &order_id).await {
+            Some(answer) => return answer,
+            None => {
+                // The stack is not running: write to its store; it queues the fulfilment of
+                // paid orders when it starts.
+                let orders = EmbeddedStore::open(&options.data_dir.join("nightshift.redb"))
+                    .with_context(|| {
+                        format!(
+                            "no dev stack at {} and cannot open the store in {}",
+                            options.dev_url,
+                            options.data_dir.display()
+                        )
+                    })?;
+                confirm_transfer(
+                    &store,
+                    &orders,
+                    &EmbeddedQueue::default(),
+                    &SystemClock,
+                    &order_id,
+                )
+                .await
+            }
+        }
+    };
+    Ok(report(&order_id, result))
+}
+
+fn flag(variable: &str) -> &'static str {
+    match variable {
+        env::TABLE_NAME => "table",
+        env::FULFILLMENT_QUEUE_URL => "fulfillment-queue-url",
+        _ => "mail-queue-url",
+    }
+}
+
+fn report(order_id: &OrderId, result: Result<(Applied, Order), ConfirmError>) -> ExitCode {
+    match result {
+        Ok((Applied::Moved(status), _)) => {
+            println!("{order_id}: payment confirmed; the order is {status} and is being delivered");
+            ExitCode::SUCCESS
+        }
+        Ok((Applied::Duplicate, order)) => {
+            println!(
+                "{order_id}: the payment was confirmed before; the order is {}",
+                order.status
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((Applied::Recorded(note), order)) => {
+            eprintln!(
+                "{order_id}: recorded, but the order stays {}: {note}",
+                order.status
+            );
+            ExitCode::FAILURE
+        }
+        Ok((Applied::UnknownOrder, _)) | Err(ConfirmError::UnknownOrder(_)) => {
+            eprintln!("{order_id}: there is no such order");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{order_id}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Asks the running dev stack to confirm; `None` when nothing listens there.
+async fn through_dev_stack(dev_url: &str, order_id: &OrderId) -> Option<anyhow::Result<ExitCode>> {
+    let url = format!(
+        "{}/dev/orders/{order_id}/confirm-payment",
+        dev_url.trim_end_matches('/')
+    );
+    let response = match reqwest::Client::new().post(&url).send().await {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return None,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let status = response.status();
+    let body: serde_json::Value = match response.json().await {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Some(Ok(if status.is_success() && body["applied"] == true {
+        println!(
+            "{order_id}: payment confirmed; the order is {} and is being delivered",
+            text("status")
+        );
+        ExitCode::SUCCESS
+    } else if status.is_success() && body["duplicate"] == true {
+        println!(
+            "{order_id}: the payment was confirmed before; the order is {}",
+            text("status")
+        );
+        ExitCode::SUCCESS
+    } else if status.is_success() {
+        eprintln!(
+            "{order_id}: recorded, but the order stays {}: {}",
+            text("status"),
+            text("note")
+        );
+        ExitCode::FAILURE
+    } else {
+        eprintln!("{order_id}: {}", text("detail"));
+        ExitCode::FAILURE
+    }))
+}

@@ -1,0 +1,600 @@
+//! Stripe Checkout: hosted payment sessions created over Stripe's form-encoded API, webhooks
+//! verified as Stripe specifies (`Stripe-Signature`), and the success page's fast path that
+//! asks Stripe for the session the buyer returned from.
+//!
+//! Every Stripe fact about a session becomes one payment event whose id names the session and
+//! the fact (`cs_…:paid`), so the webhook, its retries and the success page's lookup of the
+//! same payment are one event, applied once.
+
+use crate::domain::{Currency, Money, Order, OrderId, PaymentEvent, PaymentOutcome};
+use crate::ports::{GatewayError, PaymentGateway, PaymentSession, WebhookError};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const NAME: &str = "stripe";
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
+/// Stripe's libraries accept a signature timestamp up to five minutes away from now.
+pub const TOLERANCE_SECONDS: i64 = 300;
+/// Stripe refuses `expires_at` less than 30 minutes after the session is created.
+pub const MINIMUM_SESSION_SECONDS: i64 = 30 * 60;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Stripe {
+    api_base: String,
+    secret_key: SecretString,
+    webhook_secret: SecretString,
+    http: reqwest::Client,
+}
+
+impl Stripe {
+    pub fn new(
+        api_base: &str,
+        secret_key: SecretString,
+        webhook_secret: SecretString,
+        http: reqwest::Client,
+    ) -> Self {
+        Stripe {
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            secret_key,
+            webhook_secret,
+            http,
+        }
+    }
+
+    /// `Idempotency-Key` for opening a session: one per order version, so a double click
+    /// gets the same session and a retry after a decline gets a new one.
+    pub fn idempotency_key(order: &Order) -> String {
+        format!("nightshift-{}-v{}", order.id, order.version)
+    }
+
+    async fn retrieve(&self, session_id: &str) -> Result<Session, GatewayError> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/v1/checkout/sessions/{session_id}",
+                self.api_base
+            ))
+            .bearer_auth(self.secret_key.expose_secret())
+            .timeout(TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.into()))?;
+        answer(response).await
+    }
+}
+
+/// The form fields of `POST /v1/checkout/sessions` for an order.
+pub fn session_form(order: &Order, return_url: &str) -> Vec<(String, String)> {
+    let currency = order.total.currency().code().to_ascii_lowercase();
+    let separator = if return_url.contains('?') { '&' } else { '?' };
+    let mut form = vec![
+        ("mode".to_owned(), "payment".to_owned()),
+        ("client_reference_id".into(), order.id.to_string()),
+        ("customer_email".into(), order.email.to_string()),
+        ("metadata[order_id]".into(), order.id.to_string()),
+        (
+            "payment_intent_data[metadata][order_id]".into(),
+            order.id.to_string(),
+        ),
+        (
+            "success_url".into(),
+            format!("{return_url}{separator}session_id={{CHECKOUT_SESSION_ID}}"),
+        ),
+        ("cancel_url".into(), return_url.to_owned()),
+        ("expires_at".into(), order.reserved_until.to_string()),
+    ];
+    for (i, line) in order.lines.iter().enumerate() {
+        let item = |field: &str| format!("line_items[{i}]{field}");
+        form.push((item("[quantity]"), line.quantity.get().to_string()));
+        form.push((item("[price_data][currency]"), currency.clone()));
+        form.push((
+            item("[price_data][unit_amount]"),
+            line.unit_price.minor().to_string(),
+        ));
+        form.push((item("[price_data][product_data][name]"), line.name.clone()));
+    }
+    form
+}
+
+/// Checks `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]` against the raw body: HMAC-SHA256
+/// of `"<t>." + body` with the endpoint's secret must equal one of the `v1` values (several
+/// while a secret is rolled), compared in constant time, and `t` must be within
+/// [`TOLERANCE_SECONDS`] of `now`.
+pub fn verify_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), WebhookError> {
+    let header = header.ok_or(WebhookError::MissingSignature)?;
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for part in header.split(',') {
+        let (key, value) = part
+            .trim()
+            .split_once('=')
+            .ok_or(WebhookError::MalformedSignature)?;
+        match key {
+            "t" if timestamp.is_none() => {
+                timestamp = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| WebhookError::MalformedSignature)?,
+                )
+            }
+            "t" => return Err(WebhookError::MalformedSignature),
+            // A value that is not hex can never match; it is not a reason to refuse the rest.
+            "v1" => candidates.extend(hex::decode(value).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(WebhookError::MalformedSignature)?;
+    if candidates.is_empty() && !header.contains("v1=") {
+        return Err(WebhookError::MalformedSignature);
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // `verify_slice` compares in constant time.
+    if !candidates
+        .iter()
+        .any(|signature| mac.clone().verify_slice(signature).is_ok())
+    {
+        return Err(WebhookError::BadSignature);
+    }
+    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+        return Err(WebhookError::Stale);
+    }
+    Ok(())
+}
+
+/// The header Stripe would send for `body` at `timestamp` (for tests and the dev tools).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    object: serde_json::Value,
+}
+
+/// The parts of a Checkout Session Nightshift reads.
+#[derive(Debug, Deserialize)]
+struct Session {
+    id: String,
+    #[serde(default)]
+    client_reference_id: Option<String>,
+    #[serde(default)]
+    metadata: HashMap<String, String>,
+    #[serde(default)]
+    amount_total: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    payment_status: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// The parts of a Charge Nightshift reads.
+#[derive(Debug, Deserialize)]
+struct Charge {
+    #[serde(default)]
+    metadata: HashMap<String, String>,
+    amount_refunded: i64,
+    currency: String,
+}
+
+/// What a session says about its payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fact {
+    Paid,
+    Processing,
+    Failed,
+    Expired,
+}
+
+impl Fact {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fact::Paid => "paid",
+            Fact::Processing => "processing",
+            Fact::Failed => "failed",
+            Fact::Expired => "expired",
+        }
+    }
+}
+
+fn order_id(
+    client_reference_id: Option<&str>,
+    metadata: &HashMap<String, String>,
+) -> Option<OrderId> {
+    client_reference_id
+        .or(metadata.get("order_id").map(String::as_str))
+        .and_then(|id| OrderId::parse(id).ok())
+}
+
+fn money(minor: i64, currency: &str) -> Option<Money> {
+    Currency::parse(&currency.to_ascii_uppercase())
+        .ok()
+        .map(|c| Money::from_minor(minor, c))
+}
+
+impl Session {
+    /// The fact a retrieved session states, if it has settled on one.
+    fn fact(&self) -> Option<Fact> {
+        match (self.status.as_deref(), self.payment_status.as_deref()) {
+            (Some("complete"), Some("paid" | "no_payment_required")) => Some(Fact::Paid),
+            (Some("complete"), Some("unpaid")) => Some(Fact::Processing),
+            (Some("expired"), _) => Some(Fact::Expired),
+            _ => None,
+        }
+    }
+
+    /// The payment event for a fact about this session; `None` for sessions Nightshift did
+    /// not create (no order id) or in a currency it does not know.
+    fn event(&self, fact: Fact) -> Option<PaymentEvent> {
+        let order_id = order_id(self.client_reference_id.as_deref(), &self.metadata)?;
+        let outcome = match fact {
+            Fact::Paid => PaymentOutcome::Approved {
+                amount: money(self.amount_total?, self.currency.as_deref()?)?,
+            },
+            Fact::Processing => PaymentOutcome::Processing,
+            Fact::Failed => PaymentOutcome::Declined {
+                reason: "the asynchronous payment failed".into(),
+            },
+            Fact::Expired => PaymentOutcome::Expired,
+        };
+        Some(PaymentEvent {
+            gateway: NAME.into(),
+            event_id: format!("{}:{}", self.id, fact.as_str()),
+            order_id,
+            outcome,
+        })
+    }
+}
+
+/// A verified event's payload as a payment event, or `None` for types that change nothing.
+fn parse_event(body: &[u8]) -> Result<Option<PaymentEvent>, WebhookError> {
+    let malformed = |e: serde_json::Error| WebhookError::MalformedBody(e.to_string());
+    let event: Event = serde_json::from_slice(body).map_err(malformed)?;
+    let fact = match event.kind.as_str() {
+        "checkout.session.completed" => None,
+        "checkout.session.async_payment_succeeded" => Some(Fact::Paid),
+        "checkout.session.async_payment_failed" => Some(Fact::Failed),
+        "checkout.session.expired" => Some(Fact::Expired),
+        "charge.refunded" => {
+            let charge: Charge = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let Some(order_id) = order_id(None, &charge.metadata) else {
+                tracing::warn!(event_id = %event.id, "charge.refunded for a charge without an order id");
+                return Ok(None);
+            };
+            let Some(total) = money(charge.amount_refunded, &charge.currency) else {
+                return Ok(None);
+            };
+            return Ok(Some(PaymentEvent {
+                gateway: NAME.into(),
+                event_id: event.id,
+                order_id,
+                outcome: PaymentOutcome::Refunded { total },
+            }));
+        }
+        _ => return Ok(None),
+    };
+    let session: Session = serde_json::from_value(event.data.object).map_err(malformed)?;
+    let fact = match fact {
+        Some(fact) => fact,
+        // `completed` pays at once for cards; for bank debits the money follows later.
+        None => match session.payment_status.as_deref() {
+            Some("paid" | "no_payment_required") => Fact::Paid,
+            Some("unpaid") => Fact::Processing,
+            other => {
+                return Err(WebhookError::MalformedBody(format!(
+                    "unknown payment_status {other:?}"
+                )))
+            }
+        },
+    };
+    let parsed = session.event(fact);
+    if parsed.is_none() {
+        tracing::warn!(event_id = %event.id, session = %session.id, "Stripe session without a Nightshift order id or in an unknown currency");
+    }
+    Ok(parsed)
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+}
+
+/// A Stripe answer: the object on 2xx; a refusal (4xx, with Stripe's message) or an outage.
+async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| GatewayError::Unavailable(e.into()))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| GatewayError::Unavailable(e.into()));
+    }
+    let message = serde_json::from_slice::<ErrorBody>(&bytes)
+        .map(|b| b.error.message)
+        .unwrap_or_default();
+    if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        Err(GatewayError::Refused(format!("{status}: {message}")))
+    } else {
+        Err(GatewayError::Unavailable(
+            format!("Stripe answered {status}: {message}").into(),
+        ))
+    }
+}
+
+/// Session ids are `cs_` and letters, digits and underscores; anything else is not looked up.
+fn session_id_is_plausible(id: &str) -> bool {
+    id.starts_with("cs_")
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl PaymentGateway for Stripe {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn minimum_session_seconds(&self) -> i64 {
+        MINIMUM_SESSION_SECONDS
+    }
+
+    async fn open_session(
+        &self,
+        order: &Order,
+        return_url: &str,
+    ) -> Result<PaymentSession, GatewayError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/checkout/sessions", self.api_base))
+            .bearer_auth(self.secret_key.expose_secret())
+            .header("Idempotency-Key", Stripe::idempotency_key(order))
+            .form(&session_form(order, return_url))
+            .timeout(TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.into()))?;
+        let session: Session = answer(response).await?;
+        let url = session.url.ok_or_else(|| {
+            GatewayError::Unavailable("Stripe sent a session without a url".into())
+        })?;
+        Ok(PaymentSession {
+            id: session.id,
+            url,
+        })
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Option<PaymentEvent>, WebhookError> {
+        let header = headers
+            .get(SIGNATURE_HEADER)
+            .map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature))
+            .transpose()?;
+        verify_signature(
+            self.webhook_secret.expose_secret().as_bytes(),
+            header,
+            body,
+            now,
+        )?;
+        parse_event(body)
+    }
+
+    async fn returned(
+        &self,
+        order: &Order,
+        query: &str,
+    ) -> Result<Option<PaymentEvent>, GatewayError> {
+        let pairs = crate::http::form_pairs(query.as_bytes());
+        let Some((_, session_id)) = pairs.iter().find(|(k, _)| k == "session_id") else {
+            return Ok(None);
+        };
+        if !session_id_is_plausible(session_id) {
+            return Ok(None);
+        }
+        let session = match self.retrieve(session_id).await {
+            Ok(s) => s,
+            // An unknown session id is the buyer's typo, not an outage.
+            Err(GatewayError::Refused(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let event = session.fact().and_then(|fact| session.event(fact));
+        // The session must belong to this order: a buyer cannot pay one order with another's.
+        Ok(event.filter(|e| e.order_id == order.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"whsec_test_secret";
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+
+    #[test]
+    fn a_signature_verifies_within_the_tolerance_and_not_beyond() {
+        let header = sign(SECRET, 1_000, BODY);
+        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_000), Ok(()));
+        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_300), Ok(()));
+        assert_eq!(
+            verify_signature(SECRET, Some(&header), BODY, 1_301),
+            Err(WebhookError::Stale)
+        );
+        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 700), Ok(()));
+        assert_eq!(
+            verify_signature(SECRET, Some(&header), BODY, 699),
+            Err(WebhookError::Stale)
+        );
+    }
+
+    #[test]
+    fn any_matching_v1_is_enough_and_other_schemes_are_ignored() {
+        let good = sign(SECRET, 1_000, BODY);
+        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let header = format!("t=1000,v1={},v0=abc,v1={good_v1}", "0".repeat(64));
+        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_000), Ok(()));
+        let only_old = format!("t=1000,v1={}", "0".repeat(64));
+        assert_eq!(
+            verify_signature(SECRET, Some(&only_old), BODY, 1_000),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn one_changed_byte_fails() {
+        let header = sign(SECRET, 1_000, BODY);
+        let mut body = BODY.to_vec();
+        body[10] ^= 1;
+        assert_eq!(
+            verify_signature(SECRET, Some(&header), &body, 1_000),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify_signature(b"whsec_other", Some(&header), BODY, 1_000),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_headers_are_refused() {
+        for (header, error) in [
+            (None, WebhookError::MissingSignature),
+            (Some(""), WebhookError::MalformedSignature),
+            (Some("v1=abcd"), WebhookError::MalformedSignature),
+            (Some("t=1000"), WebhookError::MalformedSignature),
+            (Some("t=soon,v1=abcd"), WebhookError::MalformedSignature),
+            (
+                Some("t=1000,t=1001,v1=abcd"),
+                WebhookError::MalformedSignature,
+            ),
+            (Some("garbage"), WebhookError::MalformedSignature),
+            (Some("t=1000,v1=zz"), WebhookError::BadSignature),
+        ] {
+            assert_eq!(
+                verify_signature(SECRET, header, BODY, 1_000),
+                Err(error),
+                "{header:?}"
+            );
+        }
+    }
+
+    fn event(kind: &str, object: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "id": "evt_123", "object": "event", "type": kind, "data": { "object": object }
+        }))
+        .unwrap()
+    }
+
+    fn session(payment_status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": "cs_test_1", "object": "checkout.session",
+            "client_reference_id": "ord_00112233445566778899",
+            "metadata": { "order_id": "ord_00112233445566778899" },
+            "amount_total": 4900, "currency": "eur",
+            "payment_status": payment_status, "status": "complete"
+        })
+    }
+
+    #[test]
+    fn events_map_to_one_id_per_session_and_fact() {
+        let paid = parse_event(&event("checkout.session.completed", session("paid")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid.event_id, "cs_test_1:paid");
+        assert_eq!(paid.order_id.as_str(), "ord_00112233445566778899");
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(
+            paid.outcome,
+            PaymentOutcome::Approved {
+                amount: Money::from_minor(4900, eur)
+            }
+        );
+        let later = parse_event(&event(
+            "checkout.session.async_payment_succeeded",
+            session("paid"),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(later.event_id, paid.event_id);
+        let waiting = parse_event(&event("checkout.session.completed", session("unpaid")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(waiting.outcome, PaymentOutcome::Processing);
+        let failed = parse_event(&event(
+            "checkout.session.async_payment_failed",
+            session("unpaid"),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(failed.event_id, "cs_test_1:failed");
+        assert!(matches!(failed.outcome, PaymentOutcome::Declined { .. }));
+        assert_eq!(
+            parse_event(&event("customer.created", serde_json::json!({}))).unwrap(),
+            None
+        );
+        let refund = parse_event(&event(
+            "charge.refunded",
+            serde_json::json!({ "id": "ch_1", "amount_refunded": 1000, "currency": "eur",
+                "metadata": { "order_id": "ord_00112233445566778899" } }),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            refund.outcome,
+            PaymentOutcome::Refunded {
+                total: Money::from_minor(1000, eur)
+            }
+        );
+    }
+
+    #[test]
+    fn a_session_nightshift_did_not_create_changes_nothing() {
+        let mut foreign = session("paid");
+        foreign["client_reference_id"] = serde_json::Value::Null;
+        foreign["metadata"] = serde_json::json!({});
+        assert_eq!(
+            parse_event(&event("checkout.session.completed", foreign)).unwrap(),
+            None
+        );
+    }
+}
