@@ -352,6 +352,7 @@ async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
         &r.order_id,
         PaymentOutcome::Declined {
             reason: "card".into(),
+            notify: false,
         },
     );
     apply_payment_event(
@@ -380,6 +381,7 @@ async fn a_declined_order_can_be_paid_on_retry() {
         &r.order_id,
         PaymentOutcome::Declined {
             reason: "card".into(),
+            notify: false,
         },
     );
     apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
@@ -424,13 +426,19 @@ async fn concurrent_deliveries_of_different_events_apply_each_once() {
         w.event(
             "d1",
             &r.order_id,
-            PaymentOutcome::Declined { reason: "x".into() },
+            PaymentOutcome::Declined {
+                reason: "x".into(),
+                notify: false,
+            },
         ),
         w.approved("a1", &r.order_id, 4900),
         w.event(
             "d2",
             &r.order_id,
-            PaymentOutcome::Declined { reason: "x".into() },
+            PaymentOutcome::Declined {
+                reason: "x".into(),
+                notify: false,
+            },
         ),
     ];
     let tasks = (0..5).flat_map(|_| events.clone()).map(|e| {

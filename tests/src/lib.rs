@@ -3,6 +3,7 @@
 
 pub mod lms;
 pub mod moto;
+pub mod stripe;
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;

@@ -225,6 +225,7 @@ impl PaymentGateway for Testpay {
             },
             "payment.declined" => PaymentOutcome::Declined {
                 reason: "card declined".into(),
+                notify: false,
             },
             _ => return Ok(None),
         };
