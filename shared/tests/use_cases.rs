@@ -688,3 +688,168 @@ async fn buyer_input_is_escaped_in_html_mail() {
         assert!(mail.html.contains("&lt;script&gt;"));
     }
 }
+
+#[tokio::test]
+async fn a_gateway_expiry_releases_stock_only_once_the_reservation_ran_out() {
+    let w = World::new();
+    let r = w.checkout(&[("book", 3)], None).await.unwrap();
+    let expired = w.event("cs_1:expired", &r.order_id, PaymentOutcome::Expired);
+    // An earlier session of the order expired while the order still holds: recorded only.
+    let early = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &expired)
+        .await
+        .unwrap();
+    assert!(matches!(early, Applied::Recorded(_)));
+    assert_eq!(w.status(&r.order_id).await, OrderStatus::PendingPayment);
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 3);
+
+    w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+    let last = w.event("cs_2:expired", &r.order_id, PaymentOutcome::Expired);
+    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &last)
+        .await
+        .unwrap();
+    assert_eq!(applied, Applied::Moved(OrderStatus::Expired));
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+    // Again: a duplicate, the stock is not given back twice.
+    assert_eq!(
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &last)
+            .await
+            .unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn money_that_cannot_be_applied_is_flagged_to_the_seller_once() {
+    let w = World::new();
+    // Paid after the order expired: not revived, the seller is told to refund.
+    let late = w.checkout(&[("book", 1)], None).await.unwrap();
+    w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+    expire_if_due(&w.store, &w.orders, &w.clock, &late.order_id)
+        .await
+        .unwrap();
+    let paid_late = w.approved("cs_9:paid", &late.order_id, 2000);
+    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &paid_late)
+        .await
+        .unwrap();
+    assert!(matches!(applied, Applied::Recorded(ref note) if note.contains("expired")));
+    assert_eq!(w.status(&late.order_id).await, OrderStatus::Expired);
+
+    // The wrong amount: not marked paid.
+    let short = w.checkout(&[("course", 1)], None).await.unwrap();
+    let wrong = w.approved("cs_8:paid", &short.order_id, 100);
+    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &wrong)
+        .await
+        .unwrap();
+    assert_eq!(w.status(&short.order_id).await, OrderStatus::PendingPayment);
+    // The right amount in another currency is a mismatch too.
+    let usd = shared::domain::Currency::parse("USD").unwrap();
+    let dollars = w.event(
+        "cs_7:paid",
+        &short.order_id,
+        PaymentOutcome::Approved {
+            amount: Money::from_minor(4900, usd),
+        },
+    );
+    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &dollars)
+        .await
+        .unwrap();
+    assert_eq!(w.status(&short.order_id).await, OrderStatus::PendingPayment);
+
+    let mail_messages = w.drained(QueueName::Mail);
+    assert!(mail_messages.contains(&Message::SendMail {
+        order_id: late.order_id.clone()
+    }));
+    let outbox = w.orders.outbox();
+    for id in [&late.order_id, &short.order_id] {
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+            .await
+            .unwrap();
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+            .await
+            .unwrap();
+    }
+    let alerts = outbox.mails().unwrap();
+    assert_eq!(alerts.len(), 3, "one alert per problem, each once");
+    for alert in &alerts {
+        assert_eq!(alert.to[0].as_str(), "seller@example.com");
+        assert!(alert.subject.starts_with("Action needed: a payment"));
+    }
+    assert!(alerts[0].text.contains("refund"));
+    assert!(alerts
+        .iter()
+        .any(|m| m.text.contains("does not match the order total")));
+}
+
+#[tokio::test]
+async fn refunds_are_recorded_on_the_order_and_never_shrink() {
+    let w = World::new();
+    let r = w.checkout(&[("course", 1)], None).await.unwrap();
+    apply_payment_event(
+        &w.store,
+        &w.orders,
+        &w.queue,
+        &w.clock,
+        &w.approved("cs_1:paid", &r.order_id, 4900),
+    )
+    .await
+    .unwrap();
+    let eur = w.store.settings.currency;
+    for (id, minor) in [("evt_r2", 4900), ("evt_r1", 1000)] {
+        let refund = w.event(
+            id,
+            &r.order_id,
+            PaymentOutcome::Refunded {
+                total: Money::from_minor(minor, eur),
+            },
+        );
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &refund)
+            .await
+            .unwrap();
+    }
+    let order = w.orders.order(&r.order_id).await.unwrap().unwrap();
+    assert_eq!(order.refunded, Some(Money::from_minor(4900, eur)));
+    assert_eq!(order.status, OrderStatus::Paid);
+}
+
+#[tokio::test]
+async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
+    let w = World::new();
+    let outbox = w.orders.outbox();
+    let card = w.checkout(&[("course", 1)], None).await.unwrap();
+    let debit = w.checkout(&[("course", 1)], None).await.unwrap();
+    let decline = |id: &OrderId, notify| {
+        w.event(
+            &format!("{id}:failed"),
+            id,
+            PaymentOutcome::Declined {
+                reason: "no".into(),
+                notify,
+            },
+        )
+    };
+    let processing = w.event(
+        "cs_d:processing",
+        &debit.order_id,
+        PaymentOutcome::Processing,
+    );
+    for event in [
+        decline(&card.order_id, false),
+        processing,
+        decline(&debit.order_id, true),
+    ] {
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &event)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.status(&debit.order_id).await, OrderStatus::Declined);
+    for id in [&card.order_id, &debit.order_id] {
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+            .await
+            .unwrap();
+    }
+    let mails = outbox.mails().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to[0].as_str(), "ann@example.com");
+    assert!(mails[0].text.contains("did not go through"));
+}

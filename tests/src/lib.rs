@@ -202,6 +202,12 @@ impl DevStack {
         let _ = self.child.wait();
     }
 
+    /// Stops the process, keeping its data folder for [`DevStack::restart`].
+    pub fn stopped(mut self) -> DevStack {
+        self.stop();
+        self
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

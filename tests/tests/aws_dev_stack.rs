@@ -115,3 +115,83 @@ async fn the_five_seats_sell_exactly_five_times_on_the_aws_adapters() {
         .filter_map(|r| r.as_ref().err())
         .all(|(status, _)| *status == 409));
 }
+
+#[tokio::test]
+async fn a_bank_transfer_confirmed_in_the_aws_table_is_delivered() {
+    let endpoint = &moto().url;
+    let prefix = unique("transfer");
+    let buyer = format!("{prefix}@example.com");
+    let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
+    let form = format!(
+        "sku=rust-course&quantity=1&email={}&name=Ann&payment_method=bank_transfer",
+        buyer.replace('@', "%40")
+    );
+    let response = dev
+        .http
+        .post(dev.url("/checkout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let token = response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let order = dev.order_json(&token).await.unwrap();
+    assert_eq!(order["status"], "awaiting_transfer");
+    let details = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
+    assert_eq!(details.len(), 1);
+    assert!(details[0]["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("Bank details"));
+
+    let sqs = aws_sdk_sqs::Client::new(&tests::moto::sdk_config(endpoint).await);
+    let mut urls = Vec::new();
+    for name in ["fulfillment", "mail"] {
+        let out = sqs
+            .get_queue_url()
+            .queue_name(format!("{prefix}-{name}"))
+            .send()
+            .await
+            .unwrap();
+        urls.push(out.queue_url.unwrap());
+    }
+    let out = std::process::Command::new(tests::nightshift_binary())
+        .args([
+            "orders",
+            "confirm-payment",
+            order["order_id"].as_str().unwrap(),
+        ])
+        .args(["--aws", "--aws-endpoint", endpoint, "--table", &prefix])
+        .args([
+            "--fulfillment-queue-url",
+            &urls[0],
+            "--mail-queue-url",
+            &urls[1],
+        ])
+        .arg("--config")
+        .arg(dev.dir.path().join("store.toml"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == "fulfilled")
+        .await
+        .unwrap();
+    assert!(order["lines"][0]["access"]["password"].is_string());
+    let mails = wait_for_ses(endpoint, 2, |m| addressed_to(m, &buyer)).await;
+    assert_eq!(mails.len(), 2, "the bank details, then the access");
+}

@@ -181,6 +181,58 @@ async fn a_signed_base64_webhook_event_pays_the_order_and_queues_fulfilment() {
 }
 
 #[tokio::test]
+async fn a_base64_encoded_stripe_event_is_verified_over_its_decoded_bytes() {
+    use shared::adapters::stripe::{self, Stripe};
+    let f = functions();
+    let receipt = checkout_json(&f).await;
+    let callback = payment_callback::State {
+        store: f.store.clone(),
+        orders: f.orders.clone(),
+        queue: f.queue.clone(),
+        gateway: Stripe::new(
+            stripe::DEFAULT_API_BASE,
+            "sk_test_unused".to_owned().into(),
+            "whsec_handler".to_owned().into(),
+            http_client().unwrap(),
+        ),
+    };
+    // Bytes that JSON would re-encode differently: verification must use them as sent.
+    let body = format!(
+        "{{\"id\":\"evt_b64\",\"type\":\"checkout.session.completed\",\"data\":{{\"object\":{{\"id\":\"cs_test_b64\",\"client_reference_id\":{},\"amount_total\":98000,\"currency\":\"eur\",\"payment_status\":\"paid\",\"status\":\"complete\",\"description\":\"caf\u{e9} \\u00e9\"}}}}}}\n",
+        receipt["order_id"]
+    );
+    let mut event = webhook_event(&body, "");
+    event["rawPath"] = "/payments/stripe/webhook".into();
+    event["requestContext"]["http"]["path"] = "/payments/stripe/webhook".into();
+    event["isBase64Encoded"] = true.into();
+    event["headers"]["stripe-signature"] = sign("whsec_handler", now(), body.as_bytes()).into();
+    let response = payment_callback::handle(&callback, request(&event))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(body_json(&response)["applied"], true);
+    let id = shared::domain::OrderId::parse(receipt["order_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        f.orders.order(&id).await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+
+    // The same bytes with the signature of one changed byte: 400, nothing recorded.
+    let mut forged = event.clone();
+    forged["body"] = base64::engine::general_purpose::STANDARD
+        .encode(body.replace("98000", "98001"))
+        .into();
+    let response = payment_callback::handle(&callback, request(&forged))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
 async fn a_webhook_event_with_a_bad_signature_answers_400_and_changes_nothing() {
     let f = functions();
     let receipt = checkout_json(&f).await;

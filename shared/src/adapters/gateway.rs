@@ -138,3 +138,50 @@ impl PaymentGateway for Gateway {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn store(payments: &str) -> Store {
+        let text = format!(
+            "[store]\nname = \"S\"\ncurrency = \"EUR\"\nseller_email = \"s@example.com\"\nsender = \"s@example.com\"\n\n[payments]\n{payments}\n\n[products.a]\nname = \"A\"\nprice = \"1.00\"\nfulfillment = {{ kind = \"shipment\" }}\n"
+        );
+        Store::parse(&text, Path::new("store.toml")).unwrap()
+    }
+
+    #[test]
+    fn testpay_is_refused_in_prod_unless_the_store_allows_it() {
+        let testpay = store("gateway = \"testpay\"");
+        assert!(matches!(
+            refuse_testpay_in_prod(&testpay, "prod"),
+            Err(GatewayConfigError::TestpayInProd)
+        ));
+        assert!(refuse_testpay_in_prod(&testpay, "PROD").is_err());
+        assert!(refuse_testpay_in_prod(&testpay, "staging").is_ok());
+        assert!(refuse_testpay_in_prod(&testpay, "dev").is_ok());
+        let allowed = store("gateway = \"testpay\"\nallow_testpay_in_prod = true");
+        assert!(refuse_testpay_in_prod(&allowed, "prod").is_ok());
+        let stripe = store("gateway = \"stripe\"");
+        assert!(refuse_testpay_in_prod(&stripe, "prod").is_ok());
+    }
+
+    #[test]
+    fn building_the_gateway_applies_the_refusal_and_names_missing_secrets() {
+        let setup = |secrets| GatewaySetup {
+            secrets,
+            urls: Urls::new("https://shop.example.com"),
+            http: reqwest::Client::new(),
+            stage: "prod",
+            stripe_api_base: stripe::DEFAULT_API_BASE.into(),
+        };
+        let none = Secrets::default();
+        let refused = Gateway::from_store(&store("gateway = \"testpay\""), setup(&none));
+        assert!(matches!(refused, Err(GatewayConfigError::TestpayInProd)));
+        let missing = Gateway::from_store(&store("gateway = \"stripe\""), setup(&none));
+        assert!(
+            matches!(missing, Err(GatewayConfigError::MissingSecret(ref m)) if m.contains("stripe-secret-key"))
+        );
+    }
+}
