@@ -133,3 +133,35 @@ class TemplateTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GatewayAccessTest(unittest.TestCase):
+    """The functions that build the card gateway can read its secrets, whichever it is, and
+    every function that queues work has the queue's URL and may send to it."""
+
+    def setUp(self):
+        self.template = load()
+        self.functions = resources(self.template, "AWS::Serverless::Function")
+
+    def statements(self, name):
+        policies = self.functions[name]["Properties"].get("Policies", [])
+        return [s for p in policies for s in p.get("Statement", [])]
+
+    def test_gateway_functions_read_the_stripe_and_testpay_secrets(self):
+        for name in ["PaymentCallbackFunction", "OrderPageFunction"]:
+            text = str([s["Resource"] for s in self.statements(name) if s["Action"] == "ssm:GetParameters"])
+            for secret in ["testpay", "stripe-secret-key", "stripe-webhook-secret"]:
+                self.assertIn("/" + secret, text, f"{name} cannot read {secret}")
+
+    def test_functions_that_queue_work_have_the_urls_and_may_send(self):
+        for name in ["CheckoutFunction", "PaymentCallbackFunction", "OrderPageFunction"]:
+            variables = self.functions[name]["Properties"]["Environment"]["Variables"]
+            self.assertIn("NIGHTSHIFT_MAIL_QUEUE_URL", variables)
+            self.assertIn("NIGHTSHIFT_FULFILLMENT_QUEUE_URL", variables)
+            sends = [s for s in self.statements(name) if s["Action"] == "sqs:SendMessage"]
+            self.assertIn("MailQueue", str(sends), name)
+
+    def test_the_outputs_give_the_stripe_webhook_and_what_the_cli_needs(self):
+        outputs = self.template["Outputs"]
+        for key in ["StripeWebhookUrl", "TableName", "FulfillmentQueueUrl", "MailQueueUrl"]:
+            self.assertIn(key, outputs)
