@@ -59,8 +59,15 @@ fn a_broken_store_lists_every_problem_with_its_line_and_exits_1() {
         lines[1].starts_with("store.toml:17: mail.grouping: "),
         "{stderr}"
     );
+    let price_line = sample_store()
+        .lines()
+        .position(|l| l == "price = \"29.90\"")
+        .unwrap()
+        + 1;
     assert!(
-        lines[2].starts_with("store.toml:51: products.rust-book.price: "),
+        lines[2].starts_with(&format!(
+            "store.toml:{price_line}: products.rust-book.price: "
+        )),
         "{stderr}"
     );
 }
