@@ -26,8 +26,10 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-/// Checks a header value over the raw body: any `v1` may match (secret rotation); the
-/// timestamp must be within the tolerance; comparison is constant-time.
+/// Checks a header value over the raw body, exactly as Stripe specifies for
+/// `Stripe-Signature` (the same scheme): any `v1` may match (secret rotation), other schemes
+/// are ignored, the timestamp must be within the tolerance, and the comparison is
+/// constant-time.
 pub fn verify(
     secret: &[u8],
     header: Option<&str>,
@@ -38,24 +40,25 @@ pub fn verify(
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => {
+        let (key, value) = part
+            .trim()
+            .split_once('=')
+            .ok_or(WebhookError::MalformedSignature)?;
+        match key {
+            "t" if timestamp.is_none() => {
                 timestamp = Some(
-                    t.parse::<i64>()
+                    value
+                        .parse::<i64>()
                         .map_err(|_| WebhookError::MalformedSignature)?,
                 )
             }
-            Some(("v1", v)) => {
-                candidates.push(hex::decode(v).map_err(|_| WebhookError::MalformedSignature)?)
-            }
-            Some(_) => {}
-            None => return Err(WebhookError::MalformedSignature),
+            "t" => return Err(WebhookError::MalformedSignature),
+            // A value that is not hex can never match; it is no reason to refuse the rest.
+            "v1" => candidates.extend(hex::decode(value).ok()),
+            _ => {}
         }
     }
     let timestamp = timestamp.ok_or(WebhookError::MalformedSignature)?;
-    if candidates.is_empty() {
-        return Err(WebhookError::MalformedSignature);
-    }
     let expected = mac(secret, timestamp, body).finalize().into_bytes();
     // Check every candidate, so timing does not tell which one matched.
     let matched = candidates.iter().fold(0u8, |acc, c| {
@@ -134,9 +137,10 @@ mod tests {
             verify(SECRET, Some("t=abc,v1=00"), b"x", 100),
             Err(WebhookError::MalformedSignature)
         );
+        // As Stripe's libraries: no `v1` at all is a signature that does not match.
         assert_eq!(
             verify(SECRET, Some("t=100"), b"x", 100),
-            Err(WebhookError::MalformedSignature)
+            Err(WebhookError::BadSignature)
         );
         assert_eq!(
             verify(SECRET, Some("garbage"), b"x", 100),
