@@ -352,7 +352,6 @@ async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
         &r.order_id,
         PaymentOutcome::Declined {
             reason: "card".into(),
-            notify: false,
         },
     );
     apply_payment_event(
@@ -381,7 +380,6 @@ async fn a_declined_order_can_be_paid_on_retry() {
         &r.order_id,
         PaymentOutcome::Declined {
             reason: "card".into(),
-            notify: false,
         },
     );
     apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
@@ -426,19 +424,13 @@ async fn concurrent_deliveries_of_different_events_apply_each_once() {
         w.event(
             "d1",
             &r.order_id,
-            PaymentOutcome::Declined {
-                reason: "x".into(),
-                notify: false,
-            },
+            PaymentOutcome::Declined { reason: "x".into() },
         ),
         w.approved("a1", &r.order_id, 4900),
         w.event(
             "d2",
             &r.order_id,
-            PaymentOutcome::Declined {
-                reason: "x".into(),
-                notify: false,
-            },
+            PaymentOutcome::Declined { reason: "x".into() },
         ),
     ];
     let tasks = (0..5).flat_map(|_| events.clone()).map(|e| {
@@ -818,13 +810,12 @@ async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
     let outbox = w.orders.outbox();
     let card = w.checkout(&[("course", 1)], None).await.unwrap();
     let debit = w.checkout(&[("course", 1)], None).await.unwrap();
-    let decline = |id: &OrderId, notify| {
+    let decline = |id: &OrderId| {
         w.event(
             &format!("{id}:failed"),
             id,
             PaymentOutcome::Declined {
                 reason: "no".into(),
-                notify,
             },
         )
     };
@@ -834,9 +825,9 @@ async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
         PaymentOutcome::Processing,
     );
     for event in [
-        decline(&card.order_id, false),
+        decline(&card.order_id),
         processing,
-        decline(&debit.order_id, true),
+        decline(&debit.order_id),
     ] {
         apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &event)
             .await

@@ -253,6 +253,33 @@ impl DevStack {
         Ok(Ok(token.to_owned()))
     }
 
+    /// Checks out one unit of `sku` to be paid by bank transfer; returns the order token.
+    pub async fn checkout_by_transfer(&self, sku: &str, email: &str) -> anyhow::Result<String> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("sku", sku)
+            .append_pair("quantity", "1")
+            .append_pair("email", email)
+            .append_pair("name", "Ann")
+            .append_pair("payment_method", "bank_transfer")
+            .finish();
+        let response = self
+            .http
+            .post(self.url("/checkout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        if response.status() != 303 {
+            bail!("checkout answered {}", response.status());
+        }
+        let location = location(&response)?;
+        // Straight to the order page with the bank details: no gateway.
+        location
+            .strip_prefix(&self.url("/orders/"))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("a transfer checkout went to {location}"))
+    }
+
     /// Follows the order's pay link to testpay and submits a card; returns the final redirect.
     pub async fn pay(&self, token: &str, card: &str) -> anyhow::Result<String> {
         let response = self

@@ -122,26 +122,10 @@ async fn a_bank_transfer_confirmed_in_the_aws_table_is_delivered() {
     let prefix = unique("transfer");
     let buyer = format!("{prefix}@example.com");
     let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
-    let form = format!(
-        "sku=rust-course&quantity=1&email={}&name=Ann&payment_method=bank_transfer",
-        buyer.replace('@', "%40")
-    );
-    let response = dev
-        .http
-        .post(dev.url("/checkout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
+    let token = dev
+        .checkout_by_transfer("rust-course", &buyer)
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    let token = response.headers()["location"]
-        .to_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
     let order = dev.order_json(&token).await.unwrap();
     assert_eq!(order["status"], "awaiting_transfer");
     let details = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;

@@ -10,27 +10,6 @@ fn to_buyer(mail: &Value) -> bool {
     recipients(mail, "to") == ["ann@example.com"]
 }
 
-/// Checks out by bank transfer; returns the order token.
-async fn checkout_by_transfer(dev: &DevStack, sku: &str) -> String {
-    let form = format!(
-        "sku={sku}&quantity=1&email=ann%40example.com&name=Ann&payment_method=bank_transfer"
-    );
-    let response = dev
-        .http
-        .post(dev.url("/checkout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().unwrap();
-    location
-        .strip_prefix(&dev.url("/orders/"))
-        .expect("straight to the order page, no gateway")
-        .to_owned()
-}
-
 fn confirm(dev: &DevStack, order: &str) -> std::process::Output {
     Command::new(nightshift_binary())
         .args([
@@ -64,7 +43,10 @@ async fn a_transfer_order_shows_the_bank_details_and_is_delivered_once_the_selle
         "the buy page offers bank transfer"
     );
 
-    let token = checkout_by_transfer(&dev, "mentoring-cohort").await;
+    let token = dev
+        .checkout_by_transfer("mentoring-cohort", "ann@example.com")
+        .await
+        .unwrap();
     let order = dev.order_json(&token).await.unwrap();
     assert_eq!(order["status"], "awaiting_transfer");
     let order_id = order["order_id"].as_str().unwrap().to_owned();
@@ -169,7 +151,10 @@ async fn only_transfer_orders_can_be_confirmed_and_bad_ids_are_refused() {
 #[tokio::test]
 async fn a_confirmation_while_the_dev_stack_is_stopped_is_delivered_when_it_starts() {
     let dev = DevStack::start(&sample_store()).unwrap();
-    let token = checkout_by_transfer(&dev, "rust-course").await;
+    let token = dev
+        .checkout_by_transfer("rust-course", "ann@example.com")
+        .await
+        .unwrap();
     let order_id = dev.order_json(&token).await.unwrap()["order_id"]
         .as_str()
         .unwrap()

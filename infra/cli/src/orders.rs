@@ -9,7 +9,7 @@ use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::adapters::system::SystemClock;
 use shared::app::payment::{confirm_transfer, Applied, ConfirmError};
 use shared::config::Store;
-use shared::domain::{Order, OrderId};
+use shared::domain::{Order, OrderId, OrderStatus};
 use shared::environment as env;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +78,7 @@ pub fn order_id(given: &str) -> anyhow::Result<OrderId> {
 async fn confirm(options: ConfirmOptions) -> anyhow::Result<ExitCode> {
     let order_id = order_id(&options.order)?;
     let store = Store::load(&options.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let result = if options.aws {
+    let outcome: Outcome = if options.aws {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(endpoint) = &options.aws_endpoint {
             loader = loader.endpoint_url(endpoint);
@@ -98,10 +98,12 @@ async fn confirm(options: ConfirmOptions) -> anyhow::Result<ExitCode> {
             pick(options.fulfillment_queue_url, env::FULFILLMENT_QUEUE_URL)?,
             pick(options.mail_queue_url, env::MAIL_QUEUE_URL)?,
         );
-        confirm_transfer(&store, &orders, &queue, &SystemClock, &order_id).await
+        confirm_transfer(&store, &orders, &queue, &SystemClock, &order_id)
+            .await
+            .into()
     } else {
         match through_dev_stack(&options.dev_url, &order_id).await {
-            Some(answer) => return answer,
+            Some(answer) => answer?,
             None => {
                 // The stack is not running: write to its store; it queues the fulfilment of
                 // paid orders when it starts.
@@ -121,10 +123,11 @@ async fn confirm(options: ConfirmOptions) -> anyhow::Result<ExitCode> {
                     &order_id,
                 )
                 .await
+                .into()
             }
         }
     };
-    Ok(report(&order_id, result))
+    Ok(report(&order_id, outcome))
 }
 
 fn flag(variable: &str) -> &'static str {
@@ -135,39 +138,48 @@ fn flag(variable: &str) -> &'static str {
     }
 }
 
-fn report(order_id: &OrderId, result: Result<(Applied, Order), ConfirmError>) -> ExitCode {
-    match result {
-        Ok((Applied::Moved(status), _)) => {
+/// What a confirmation came to, wherever it ran.
+enum Outcome {
+    Done(Applied, OrderStatus),
+    Refused(String),
+}
+
+impl From<Result<(Applied, Order), ConfirmError>> for Outcome {
+    fn from(result: Result<(Applied, Order), ConfirmError>) -> Self {
+        match result {
+            Ok((applied, order)) => Outcome::Done(applied, order.status),
+            Err(ConfirmError::UnknownOrder(_)) => Outcome::Refused("there is no such order".into()),
+            Err(e) => Outcome::Refused(e.to_string()),
+        }
+    }
+}
+
+fn report(order_id: &OrderId, outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Done(Applied::Moved(status), _) => {
             println!("{order_id}: payment confirmed; the order is {status} and is being delivered");
             ExitCode::SUCCESS
         }
-        Ok((Applied::Duplicate, order)) => {
-            println!(
-                "{order_id}: the payment was confirmed before; the order is {}",
-                order.status
-            );
+        Outcome::Done(Applied::Duplicate, status) => {
+            println!("{order_id}: the payment was confirmed before; the order is {status}");
             ExitCode::SUCCESS
         }
-        Ok((Applied::Recorded(note), order)) => {
-            eprintln!(
-                "{order_id}: recorded, but the order stays {}: {note}",
-                order.status
-            );
+        Outcome::Done(Applied::Recorded(note), status) => {
+            eprintln!("{order_id}: recorded, but the order stays {status}: {note}");
             ExitCode::FAILURE
         }
-        Ok((Applied::UnknownOrder, _)) | Err(ConfirmError::UnknownOrder(_)) => {
-            eprintln!("{order_id}: there is no such order");
-            ExitCode::FAILURE
+        Outcome::Done(Applied::UnknownOrder, _) => {
+            report(order_id, Outcome::Refused("there is no such order".into()))
         }
-        Err(e) => {
-            eprintln!("{order_id}: {e}");
+        Outcome::Refused(why) => {
+            eprintln!("{order_id}: {why}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Asks the running dev stack to confirm; `None` when nothing listens there.
-async fn through_dev_stack(dev_url: &str, order_id: &OrderId) -> Option<anyhow::Result<ExitCode>> {
+async fn through_dev_stack(dev_url: &str, order_id: &OrderId) -> Option<anyhow::Result<Outcome>> {
     let url = format!(
         "{}/dev/orders/{order_id}/confirm-payment",
         dev_url.trim_end_matches('/')
@@ -177,38 +189,26 @@ async fn through_dev_stack(dev_url: &str, order_id: &OrderId) -> Option<anyhow::
         Err(e) if e.is_connect() => return None,
         Err(e) => return Some(Err(e.into())),
     };
+    Some(answer(response).await)
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<Outcome> {
     let status = response.status();
-    let body: serde_json::Value = match response.json().await {
-        Ok(b) => b,
-        Err(e) => return Some(Err(e.into())),
-    };
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    Some(Ok(if status.is_success() && body["applied"] == true {
-        println!(
-            "{order_id}: payment confirmed; the order is {} and is being delivered",
-            text("status")
-        );
-        ExitCode::SUCCESS
-    } else if status.is_success() && body["duplicate"] == true {
-        println!(
-            "{order_id}: the payment was confirmed before; the order is {}",
-            text("status")
-        );
-        ExitCode::SUCCESS
-    } else if status.is_success() {
-        eprintln!(
-            "{order_id}: recorded, but the order stays {}: {}",
-            text("status"),
-            text("note")
-        );
-        ExitCode::FAILURE
+    let body: serde_json::Value = response.json().await?;
+    let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Outcome::Refused("there is no such order".into()));
+    }
+    if !status.is_success() {
+        return Ok(Outcome::Refused(text("detail")));
+    }
+    let order_status: OrderStatus = serde_json::from_value(body["status"].clone())?;
+    let applied = if body["applied"] == true {
+        Applied::Moved(order_status)
+    } else if body["duplicate"] == true {
+        Applied::Duplicate
     } else {
-        eprintln!("{order_id}: {}", text("detail"));
-        ExitCode::FAILURE
-    }))
+        Applied::Recorded(text("note"))
+    };
+    Ok(Outcome::Done(applied, order_status))
 }

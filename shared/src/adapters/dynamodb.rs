@@ -186,6 +186,17 @@ impl DynamoStore {
             .build())
     }
 
+    /// The writes that give reserved units back to the stock.
+    fn give_back(
+        &self,
+        reservations: &[Reservation],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        reservations
+            .iter()
+            .map(|r| self.stock_change(r, false))
+            .collect()
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -327,9 +338,7 @@ impl OrderStore for DynamoStore {
         reservations: &[Reservation],
     ) -> Result<(), StoreError> {
         let mut items = vec![self.put_order_if(order, expected_version)?];
-        for r in reservations {
-            items.push(self.stock_change(r, false)?);
-        }
+        items.extend(self.give_back(reservations)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
@@ -355,9 +364,7 @@ impl OrderStore for DynamoStore {
         let mut items = vec![self.put(item, Some("attribute_not_exists(sk)"), None)?];
         if let Some((order, expected)) = update {
             items.push(self.put_order_if(order, expected)?);
-            for r in release {
-                items.push(self.stock_change(r, false)?);
-            }
+            items.extend(self.give_back(release)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(Recorded::New),

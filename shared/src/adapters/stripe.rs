@@ -16,8 +16,6 @@ use std::time::Duration;
 pub const NAME: &str = "stripe";
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
-/// Stripe's libraries accept a signature timestamp up to five minutes away from now.
-pub const TOLERANCE_SECONDS: i64 = crate::signature::TOLERANCE_SECONDS;
 /// Stripe refuses `expires_at` less than 30 minutes after the session is created.
 pub const MINIMUM_SESSION_SECONDS: i64 = 30 * 60;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,9 +99,9 @@ pub fn session_form(order: &Order, return_url: &str) -> Vec<(String, String)> {
 
 /// Checks `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]` against the raw body: HMAC-SHA256
 /// of `"<t>." + body` with the endpoint's secret must equal one of the `v1` values (several
-/// while a secret is rolled), compared in constant time, and `t` must be within
-/// [`TOLERANCE_SECONDS`] of `now`. Nightshift's own signature uses the same scheme, so one
-/// implementation serves both.
+/// while a secret is rolled), compared in constant time, and `t` must be within 300 seconds
+/// of `now`. Nightshift's own signature uses the same scheme, so one implementation serves
+/// both.
 pub fn verify_signature(
     secret: &[u8],
     header: Option<&str>,
@@ -111,11 +109,6 @@ pub fn verify_signature(
     now: i64,
 ) -> Result<(), WebhookError> {
     crate::signature::verify(secret, header, body, now)
-}
-
-/// The header Stripe would send for `body` at `timestamp` (for tests and the dev tools).
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    crate::signature::sign(secret, timestamp, body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,7 +210,6 @@ impl Session {
             Fact::Processing => PaymentOutcome::Processing,
             Fact::Failed => PaymentOutcome::Declined {
                 reason: "the asynchronous payment failed".into(),
-                notify: true,
             },
             Fact::Expired => PaymentOutcome::Expired,
         };
@@ -400,6 +392,7 @@ impl PaymentGateway for Stripe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::sign;
 
     const SECRET: &[u8] = b"whsec_test_secret";
     const BODY: &[u8] = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;

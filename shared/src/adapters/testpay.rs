@@ -225,7 +225,6 @@ impl PaymentGateway for Testpay {
             },
             "payment.declined" => PaymentOutcome::Declined {
                 reason: "card declined".into(),
-                notify: false,
             },
             _ => return Ok(None),
         };

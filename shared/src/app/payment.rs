@@ -48,11 +48,11 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
             return Ok(Applied::UnknownOrder);
         };
         let decision = decide(&order, event, clock.now());
-        let updated = decision.changed.then(|| Order {
+        let updated = (decision.order != order).then(|| Order {
             version: order.version + 1,
             ..decision.order.clone()
         });
-        let release = if decision.release {
+        let release = if decision.moved == Some(OrderStatus::Expired) {
             reservations(store, &order)
         } else {
             Vec::new()
@@ -73,7 +73,13 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
         {
             Ok(Recorded::New) => {
                 let now = updated.as_ref().unwrap_or(&order);
-                follow_up(queue, now, decision.moved.is_some() || decision.alert).await?;
+                follow_up(
+                    store,
+                    queue,
+                    now,
+                    decision.moved.is_some() || decision.alert,
+                )
+                .await?;
                 if let Some(note) = &decision.note {
                     tracing::warn!(order_id = %order.id, event_id = %event.event_id, note, "payment event not applied");
                 }
@@ -85,7 +91,7 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
             Ok(Recorded::Duplicate) => {
                 // A repeat may follow a delivery whose enqueue failed after the write: send the
                 // follow-up work again. Fulfilment and mail are idempotent, so this is safe.
-                follow_up(queue, &order, true).await?;
+                follow_up(store, queue, &order, true).await?;
                 return Ok(Applied::Duplicate);
             }
             Err(StoreError::Conflict) => continue,
@@ -96,135 +102,93 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
 }
 
 /// Queues the work an order's payment state calls for: fulfilment once it is paid, and
-/// (when `mail` is set) its mails: the declined notice, the seller's payment alerts.
-async fn follow_up<Q: Queue>(queue: &Q, order: &Order, mail: bool) -> Result<(), QueueError> {
-    if order.status == OrderStatus::Paid {
-        queue
-            .send(&Message::FulfilOrder {
-                order_id: order.id.clone(),
-            })
-            .await?;
-    } else if mail
-        && ((order.status == OrderStatus::Declined && order.decline_notice)
-            || !order.payment_issues.is_empty())
-    {
-        queue
-            .send(&Message::SendMail {
-                order_id: order.id.clone(),
-            })
-            .await?;
-    }
-    Ok(())
+/// (when `mail` is set) the mails it is due, such as the declined notice or a payment alert.
+async fn follow_up<Q: Queue>(
+    store: &Store,
+    queue: &Q,
+    order: &Order,
+    mail: bool,
+) -> Result<(), QueueError> {
+    let message = if order.status == OrderStatus::Paid {
+        Message::FulfilOrder {
+            order_id: order.id.clone(),
+        }
+    } else if mail && !super::mail::plan(store, order).is_empty() {
+        Message::SendMail {
+            order_id: order.id.clone(),
+        }
+    } else {
+        return Ok(());
+    };
+    queue.send(&message).await
 }
 
 /// What an event does to an order.
 struct Decision {
-    /// The order as the event leaves it (before the version bump).
+    /// The order as the event leaves it (before the version bump); written if it differs.
     order: Order,
-    /// Whether the order must be written.
-    changed: bool,
     moved: Option<OrderStatus>,
-    /// Give the order's stock back.
-    release: bool,
     /// Why the event did not move the order.
     note: Option<String>,
-    /// A payment problem was added for the seller.
+    /// The note was added to the order's payment problems, for the seller.
     alert: bool,
 }
 
 /// The status an event moves the order to, or why it does not. Money that arrives where it
 /// cannot be applied (wrong amount, expired or already paid order) is a problem for the seller.
 fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
+    use OrderStatus::*;
+    let status = order.status;
+    let to = |s: OrderStatus| (Some(s), None);
+    let refused = |why: String| (None, Some(why));
+    let (moved, note) = match &event.outcome {
+        PaymentOutcome::Approved { amount } if *amount != order.total => refused(format!(
+            "{} payment {} of {amount} does not match the order total {}; the order was not marked paid. Check the payment and refund it.",
+            event.gateway, event.event_id, order.total
+        )),
+        PaymentOutcome::Approved { .. } if status.can_move_to(Paid) => to(Paid),
+        PaymentOutcome::Approved { amount } if status.is_paid() => refused(format!(
+            "a second {} payment {} of {amount} arrived for an order that is already paid; refund it.",
+            event.gateway, event.event_id
+        )),
+        PaymentOutcome::Approved { amount } => refused(format!(
+            "{} payment {} of {amount} arrived for an order that is {status}; its stock was released, so refund it or fulfil the order by hand.",
+            event.gateway, event.event_id
+        )),
+        PaymentOutcome::Processing if status.can_move_to(PaymentProcessing) => {
+            to(PaymentProcessing)
+        }
+        PaymentOutcome::Declined { .. } if status.can_move_to(Declined) => to(Declined),
+        PaymentOutcome::Expired if status.can_expire() && !order.reservation_holds(now) => {
+            to(Expired)
+        }
+        PaymentOutcome::Expired if status.can_expire() => refused(
+            "an earlier payment session expired; the order's reservation still holds".into(),
+        ),
+        PaymentOutcome::Refunded { total } => refused(format!("refunded {total} in total")),
+        _ => refused(format!("no effect on an order that is {status}")),
+    };
     let mut next = order.clone();
-    let mut decision = |moved: Option<OrderStatus>, note: Option<String>, release: bool| {
-        let alert = moved.is_none()
-            && matches!(event.outcome, PaymentOutcome::Approved { .. })
-            && note.is_some();
-        if let Some(status) = moved {
-            next.status = status;
-            next.decline_notice |=
-                status == OrderStatus::Declined && order.status == OrderStatus::PaymentProcessing;
-        }
-        if alert {
-            if let Some(note) = &note {
-                next.payment_issues.push(note.clone());
-            }
-        }
-        let changed = moved.is_some() || alert;
-        (changed, moved, release, note, alert)
-    };
-    let (changed, moved, release, note, alert) = match &event.outcome {
-        PaymentOutcome::Approved { amount } if *amount != order.total => decision(
-            None,
-            Some(format!(
-                "{} payment {} of {amount} does not match the order total {}; the order was not marked paid. Check the payment and refund it.",
-                event.gateway, event.event_id, order.total
-            )),
-            false,
-        ),
-        PaymentOutcome::Approved { .. } if order.status.can_move_to(OrderStatus::Paid) => {
-            decision(Some(OrderStatus::Paid), None, false)
-        }
-        PaymentOutcome::Approved { amount } if order.status.is_paid() => decision(
-            None,
-            Some(format!(
-                "a second {} payment {} of {amount} arrived for an order that is already paid; refund it.",
-                event.gateway, event.event_id
-            )),
-            false,
-        ),
-        PaymentOutcome::Approved { amount } => decision(
-            None,
-            Some(format!(
-                "{} payment {} of {amount} arrived for an order that is {}; its stock was released, so refund it or fulfil the order by hand.",
-                event.gateway, event.event_id, order.status
-            )),
-            false,
-        ),
-        PaymentOutcome::Processing if order.status.can_move_to(OrderStatus::PaymentProcessing) => {
-            decision(Some(OrderStatus::PaymentProcessing), None, false)
-        }
-        PaymentOutcome::Declined { .. } if order.status.can_move_to(OrderStatus::Declined) => {
-            decision(Some(OrderStatus::Declined), None, false)
-        }
-        PaymentOutcome::Expired
-            if order.status.can_expire()
-                && order.status.can_move_to(OrderStatus::Expired)
-                && !order.reservation_holds(now) =>
+    if let Some(status) = moved {
+        next.status = status;
+        next.decline_notice |= status == Declined && order.status == PaymentProcessing;
+    }
+    let alert = moved.is_none() && matches!(event.outcome, PaymentOutcome::Approved { .. });
+    if alert {
+        next.payment_issues.extend(note.clone());
+    }
+    if let PaymentOutcome::Refunded { total } = &event.outcome {
+        // Stripe reports the total refunded so far; a late, smaller figure changes nothing.
+        if order
+            .refunded
+            .is_none_or(|r| r.currency() != total.currency() || r.minor() < total.minor())
         {
-            decision(Some(OrderStatus::Expired), None, true)
+            next.refunded = Some(*total);
         }
-        PaymentOutcome::Expired if order.status.can_expire() => decision(
-            None,
-            Some("an earlier payment session expired; the order's reservation still holds".into()),
-            false,
-        ),
-        PaymentOutcome::Refunded { total } => {
-            let more = order.refunded.is_none_or(|r| {
-                r.currency() != total.currency() || r.minor() < total.minor()
-            });
-            if more {
-                next.refunded = Some(*total);
-            }
-            (
-                more,
-                None,
-                false,
-                Some(format!("refunded {total} in total")),
-                false,
-            )
-        }
-        _ => decision(
-            None,
-            Some(format!("no effect on an order that is {}", order.status)),
-            false,
-        ),
-    };
+    }
     Decision {
         order: next,
-        changed,
         moved,
-        release,
         note,
         alert,
     }

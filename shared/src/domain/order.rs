@@ -233,9 +233,9 @@ pub struct Order {
     /// The total refunded so far, as the gateway reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<Money>,
-    /// The buyer is told by mail that their payment failed: set when the gateway says the
-    /// failure came after the buyer left its page (a bank debit). A card declined on the page
-    /// needs no mail.
+    /// The buyer is told by mail that their payment failed: set when a payment that was still
+    /// processing (a bank debit) fails, since the buyer left the gateway's page before it did.
+    /// A card declined on the page needs no mail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decline_notice: bool,
     /// Payment problems the seller must look at (each is mailed to them once).
@@ -298,10 +298,6 @@ pub enum PaymentOutcome {
     Processing,
     Declined {
         reason: String,
-        /// Tell the buyer by mail: the payment failed after they left the page (a bank
-        /// debit), so they did not see it fail.
-        #[serde(default)]
-        notify: bool,
     },
     /// The gateway's session ran out unpaid.
     Expired,

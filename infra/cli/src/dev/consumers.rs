@@ -113,24 +113,21 @@ pub fn start_expiry_sweep<A: Adapters<Store = EmbeddedStore>>(
 }
 
 /// After a restart, puts back on the queues the work that was in flight: paid orders not yet
-/// fulfilled, and settled orders whose mail may not have gone out (each mail goes once anyway).
-pub async fn recover(orders: &EmbeddedStore, queue: &EmbeddedQueue) -> anyhow::Result<()> {
+/// fulfilled, and orders due a mail that may not have gone out (each mail goes once anyway).
+pub async fn recover(
+    store: &shared::config::Store,
+    orders: &EmbeddedStore,
+    queue: &EmbeddedQueue,
+) -> anyhow::Result<()> {
     for order in orders.orders().await? {
-        let message = match order.status {
-            OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
-                Message::FulfilOrder { order_id: order.id }
-            }
-            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => {
-                Message::SendMail { order_id: order.id }
-            }
-            // Bank details, declined notices and payment alerts go out once; a lost send is
-            // redone.
-            OrderStatus::AwaitingTransfer => Message::SendMail { order_id: order.id },
-            OrderStatus::Declined if order.decline_notice => {
-                Message::SendMail { order_id: order.id }
-            }
-            _ if !order.payment_issues.is_empty() => Message::SendMail { order_id: order.id },
-            _ => continue,
+        let message = if order.status == OrderStatus::Paid
+            && order.lines.iter().any(|l| !l.state.is_settled())
+        {
+            Message::FulfilOrder { order_id: order.id }
+        } else if !shared::app::mail::plan(store, &order).is_empty() {
+            Message::SendMail { order_id: order.id }
+        } else {
+            continue;
         };
         queue.send(&message).await?;
     }

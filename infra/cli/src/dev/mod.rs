@@ -168,7 +168,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
             orders.outbox(),
             Some(local),
         )?;
-        consumers::recover(&orders, &queue).await?;
+        consumers::recover(&stack.store, &orders, &queue).await?;
         let stack = Arc::new(stack);
         consumers::start_expiry_sweep(stack.clone(), orders);
         announce(&stack, &data_dir.display().to_string());
