@@ -48,6 +48,8 @@ pub const ORDER_TOKEN_SECRET: &str = "order-tokens";
 pub const STRIPE_SECRET_KEY_SECRET: &str = "stripe-secret-key";
 /// The Stripe webhook endpoint's signing secret (`whsec_…`), `<prefix>stripe-webhook-secret`.
 pub const STRIPE_WEBHOOK_SECRET_SECRET: &str = "stripe-webhook-secret";
+/// The Ed25519 seed (64 hex digits) that signs licence keys, `<prefix>license-signing-key`.
+pub const LICENSE_SIGNING_KEY_SECRET: &str = "license-signing-key";
 /// In the dev stack, the Stripe secrets come from these variables.
 pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
 pub const STRIPE_WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
@@ -120,16 +122,28 @@ impl Secrets {
 /// and each LMS webhook's. (Stripe's keys come from Stripe: see [`gateway_secret_names`].)
 pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = vec![TESTPAY_SECRET.to_owned(), ORDER_TOKEN_SECRET.to_owned()];
-    names.extend(lms_secret_names(store));
+    names.extend(fulfillment_secret_names(store));
     names
 }
 
-/// The secrets the store's LMS webhooks sign with.
+/// The secrets the fulfilment function reads: each LMS's, and the licence signing key when
+/// the store sells licence keys.
+pub fn fulfillment_secret_names(store: &crate::config::Store) -> Vec<String> {
+    let mut names = lms_secret_names(store);
+    if store.sells_license_keys() {
+        names.push(LICENSE_SIGNING_KEY_SECRET.to_owned());
+    }
+    names
+}
+
+/// The secrets the store's LMS webhooks sign with and its Moodle sites' tokens.
 pub fn lms_secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for product in store.products.values() {
         if let crate::config::Fulfillment::Course {
-            provider: crate::config::CourseProvider::Webhook { secret, .. },
+            provider:
+                crate::config::CourseProvider::Webhook { secret, .. }
+                | crate::config::CourseProvider::Moodle { token: secret, .. },
             ..
         } = &product.fulfillment
         {

@@ -16,3 +16,7 @@ pub mod http;
 pub mod ports;
 #[cfg(feature = "runtime")]
 pub mod signature;
+
+/// The licence key format, for callers that check keys.
+#[cfg(feature = "runtime")]
+pub use nightshift_license as license;

@@ -342,6 +342,24 @@ pub trait CourseEnroller: Send + Sync {
     ) -> impl Future<Output = Result<Access, EnrolError>> + Send;
 }
 
+/// Signs licence keys with the store's signing key.
+pub trait LicenseSigner: Send + Sync {
+    fn sign(&self, license: &nightshift_license::License) -> Result<String, SignError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no licence signing key is configured (secret `license-signing-key`)")]
+    NoKey,
+    #[error(transparent)]
+    Format(#[from] nightshift_license::LicenseError),
+}
+
+/// Everything that delivers an order line: what the fulfilment use case needs.
+pub trait Fulfillers: CourseEnroller + LicenseSigner {}
+
+impl<T: CourseEnroller + LicenseSigner> Fulfillers for T {}
+
 /// Lets one gateway instance (with its state) serve several functions in one process.
 impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {
     fn name(&self) -> &'static str {

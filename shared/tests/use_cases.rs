@@ -1,6 +1,7 @@
 //! Use cases on the embedded adapters: checkout and stock, payment events, fulfilment, mail.
 
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::adapters::license::LicenseKeys;
 use shared::app::checkout::{
     place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm, Receipt,
 };
@@ -13,8 +14,10 @@ use shared::config::{CourseProvider, Store};
 use shared::domain::{
     Access, LineState, Money, OrderId, OrderStatus, OrderToken, PaymentEvent, PaymentOutcome, Sku,
 };
+use shared::license::SigningKey;
 use shared::ports::{
-    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, Message, OrderStore, QueueName,
+    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, Message, OrderStore,
+    QueueName, SignError,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -50,6 +53,11 @@ name = "Book"
 price = "20.00"
 stock = 3
 fulfillment = { kind = "shipment" }
+
+[products.app]
+name = "App"
+price = "15.00"
+fulfillment = { kind = "license_key", seats = 2, valid_days = 365 }
 "##;
 
 struct TestClock(AtomicI64);
@@ -91,6 +99,15 @@ impl CourseEnroller for FakeEnroller {
             username: e.email.to_string(),
             password: Some("pw".into()),
         })
+    }
+}
+
+/// Test keys: the signing key's seed is fixed so keys can be checked against its public half.
+const LICENSE_SEED: [u8; 32] = [9; 32];
+
+impl LicenseSigner for FakeEnroller {
+    fn sign(&self, license: &shared::license::License) -> Result<String, SignError> {
+        LicenseKeys::new(Some(SigningKey::from_bytes(&LICENSE_SEED))).sign(license)
     }
 }
 
@@ -843,4 +860,70 @@ async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to[0].as_str(), "ann@example.com");
     assert!(mails[0].text.contains("did not go through"));
+}
+
+#[tokio::test]
+async fn a_licence_line_gets_one_signed_key_that_verifies_offline() {
+    let w = World::new();
+    let id = paid(&w, &[("app", 2)]).await;
+    w.fulfil(&id).await.unwrap();
+    w.fulfil(&id).await.unwrap();
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Fulfilled);
+    let Some(Access::LicenseKey {
+        key,
+        seats,
+        expires_at,
+    }) = order.lines[0].access.clone()
+    else {
+        panic!("no licence key: {:?}", order.lines[0]);
+    };
+    let now = w.clock.now();
+    assert_eq!(seats, 4, "2 units of 2 seats each");
+    assert_eq!(expires_at, Some(now + 365 * 86_400));
+    let public = SigningKey::from_bytes(&LICENSE_SEED).verifying_key();
+    let license = shared::license::verify(&public, &key).unwrap();
+    assert_eq!(license.product, "app");
+    assert_eq!(license.order_id, id.to_string());
+    assert_eq!((license.line, license.seats), (0, 4));
+    assert_eq!(license.issued_at as i64, now);
+    assert!(license.is_for("ANN@example.com"));
+
+    let mails = {
+        let outbox = w.orders.outbox();
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+            .await
+            .unwrap();
+        outbox.mails().unwrap()
+    };
+    let buyer = mails
+        .iter()
+        .find(|m| m.to[0].as_str() == "ann@example.com")
+        .unwrap();
+    assert!(buyer.text.contains(&key) && buyer.html.contains(&key));
+    assert!(buyer.text.contains("4 seats") && buyer.text.contains("Valid until 2024-11-13"));
+}
+
+#[tokio::test]
+async fn without_a_signing_key_a_licence_line_waits_for_one() {
+    struct NoKey;
+    impl CourseEnroller for NoKey {
+        async fn enrol(&self, _: &CourseProvider, _: &Enrolment) -> Result<Access, EnrolError> {
+            Err(EnrolError::Transient("unused".into()))
+        }
+    }
+    impl LicenseSigner for NoKey {
+        fn sign(&self, _: &shared::license::License) -> Result<String, SignError> {
+            Err(SignError::NoKey)
+        }
+    }
+    let w = World::new();
+    let id = paid(&w, &[("app", 1)]).await;
+    let result = fulfil_order(&w.store, &w.orders, &w.queue, &w.clock, &NoKey, &id).await;
+    assert!(matches!(result, Err(FulfilError::Retry(1))), "{result:?}");
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(order.lines[0].state, LineState::Pending);
+    // Once a key is configured, the redelivered message delivers the line.
+    w.fulfil(&id).await.unwrap();
+    assert_eq!(w.status(&id).await, OrderStatus::Fulfilled);
 }

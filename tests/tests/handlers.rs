@@ -8,6 +8,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
+use shared::adapters::license::LicenseKeys;
+use shared::adapters::providers::Providers;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::Testpay;
 use shared::app::render::Templates;
@@ -297,7 +299,10 @@ async fn the_fulfilment_handler_reports_only_the_records_that_failed() {
         store: f.store.clone(),
         orders: f.orders.clone(),
         queue: f.queue.clone(),
-        enroller: CourseProviders::new(http_client().unwrap(), Default::default(), SystemClock),
+        fulfillers: Providers {
+            courses: CourseProviders::new(http_client().unwrap(), Default::default(), SystemClock),
+            licenses: LicenseKeys::new(None),
+        },
     };
     let response = fulfillment::handle(&state, LambdaEvent::new(payload, Context::default()))
         .await

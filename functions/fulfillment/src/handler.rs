@@ -7,17 +7,17 @@ use shared::adapters::system::SystemClock;
 use shared::app::batch::failed_message_ids;
 use shared::app::fulfil::fulfil_order;
 use shared::config::Store;
-use shared::ports::{CourseEnroller, Message, OrderStore, Queue};
+use shared::ports::{Fulfillers, Message, OrderStore, Queue};
 
-pub struct State<S, Q, L> {
+pub struct State<S, Q, F> {
     pub store: Store,
     pub orders: S,
     pub queue: Q,
-    pub enroller: L,
+    pub fulfillers: F,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue, L: CourseEnroller>(
-    state: &State<S, Q, L>,
+pub async fn handle<S: OrderStore, Q: Queue, F: Fulfillers>(
+    state: &State<S, Q, F>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let records = event.payload.records.iter().map(|r| {
@@ -33,8 +33,8 @@ pub async fn handle<S: OrderStore, Q: Queue, L: CourseEnroller>(
 }
 
 /// Whether the record is done with.
-async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(
-    state: &State<S, Q, L>,
+async fn process<S: OrderStore, Q: Queue, F: Fulfillers>(
+    state: &State<S, Q, F>,
     body: &str,
 ) -> bool {
     let message = match Message::from_json(body) {
@@ -53,7 +53,7 @@ async fn process<S: OrderStore, Q: Queue, L: CourseEnroller>(
         &state.orders,
         &state.queue,
         &SystemClock,
-        &state.enroller,
+        &state.fulfillers,
         &message,
     )
     .await

@@ -4,6 +4,8 @@ use fulfillment::{built_in_store, handle, State};
 use lambda_runtime::{run, service_fn, Error};
 use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
 use shared::adapters::course::{http_client, CourseProviders};
+use shared::adapters::license::LicenseKeys;
+use shared::adapters::providers::Providers;
 use shared::adapters::system::SystemClock;
 use shared::environment as env;
 
@@ -12,11 +14,15 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = built_in_store();
     let aws = sdk_config().await;
-    let secrets = secrets_from_env(&aws, &env::lms_secret_names(&store)).await?;
+    let secrets = secrets_from_env(&aws, &env::fulfillment_secret_names(&store)).await?;
+    let licenses = LicenseKeys::from_secrets(&secrets)?;
     let state = State {
         orders: store_from_env(&aws)?,
         queue: queue_from_env(&aws)?,
-        enroller: CourseProviders::new(http_client()?, secrets.into_map(), SystemClock),
+        fulfillers: Providers {
+            courses: CourseProviders::new(http_client()?, secrets.into_map(), SystemClock),
+            licenses,
+        },
         store,
     };
     run(service_fn(|event| handle(&state, event))).await

@@ -1,5 +1,5 @@
 //! Course enrolment: the built-in provider makes a login itself; the webhook provider asks
-//! the seller's LMS with a signed request.
+//! the seller's LMS with a signed request; Moodle sites are enrolled through `moodle`.
 
 use crate::config::CourseProvider;
 use crate::domain::Access;
@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Password characters: letters and digits without the ones people misread (0/O, 1/l/I).
-const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+pub(super) const PASSWORD_ALPHABET: &[u8] =
+    b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 const PASSWORD_LENGTH: usize = 16;
 const LMS_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -87,7 +88,7 @@ impl<C: Clock> CourseProviders<C> {
     }
 }
 
-fn without_url(err: &reqwest::Error) -> String {
+pub(super) fn without_url(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         "timed out".into()
     } else if err.is_connect() {
@@ -117,6 +118,22 @@ impl<C: Clock> CourseEnroller for CourseProviders<C> {
                 password: Some(random_password()),
             }),
             CourseProvider::Webhook { url, secret } => self.ask_lms(url, secret, enrolment).await,
+            CourseProvider::Moodle {
+                url,
+                token,
+                role_id,
+            } => {
+                let token = self.secrets.get(token).ok_or_else(|| {
+                    EnrolError::Permanent(format!("the secret `{token}` is not configured"))
+                })?;
+                let moodle = super::moodle::Moodle {
+                    http: &self.http,
+                    url,
+                    token,
+                    role_id: *role_id,
+                };
+                moodle.enrol(enrolment).await
+            }
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Adapters behind the ports: DynamoDB, SQS, SES and SSM for AWS; embedded ones for the dev
-//! stack and tests; the card gateways (Stripe, and testpay for tests); course providers; the system clock and randomness.
+//! stack and tests; the card gateways (Stripe, and testpay for tests); course providers and licence keys; the system clock and randomness.
 
 pub mod aws;
 pub mod course;
 pub mod dynamodb;
 pub mod embedded;
 pub mod gateway;
+pub mod license;
+pub mod moodle;
+pub mod providers;
 pub mod stripe;
 pub mod system;
 pub mod testpay;

@@ -2,11 +2,12 @@
 //! the mail once every line has settled.
 
 use crate::config::{Fulfillment, Store};
-use crate::domain::{FulfillmentKind, LineResult, LineState, Order, OrderId};
+use crate::domain::{Access, FulfillmentKind, LineResult, LineState, Order, OrderId};
 use crate::ports::{
-    Claim, Clock, CourseEnroller, EnrolError, Enrolment, Message, OrderStore, Queue, QueueError,
-    StoreError,
+    Claim, Clock, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Queue, QueueError,
+    SignError, StoreError,
 };
+use nightshift_license::License;
 
 /// How long a worker may hold a step before another may take it over.
 const STEP_LEASE_SECONDS: i64 = 120;
@@ -44,12 +45,12 @@ pub enum Fulfilled {
     NotPayable,
 }
 
-pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
+pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
     store: &Store,
     orders: &S,
     queue: &Q,
     clock: &C,
-    enroller: &L,
+    fulfillers: &F,
     order_id: &OrderId,
 ) -> Result<Fulfilled, FulfilError> {
     let order = orders
@@ -77,7 +78,7 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
                 Err(e) => return Err(StoreError::Corrupt(Box::new(e)).into()),
             },
             Claim::Busy => retry += 1,
-            Claim::Acquired => match run_step(store, enroller, &order, index).await {
+            Claim::Acquired => match run_step(store, fulfillers, &order, index, now).await {
                 Ok(result) => {
                     let value = serde_json::to_value(&result).expect("line results serialise");
                     orders.complete(order_id, &key, &value).await?;
@@ -107,19 +108,16 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, L: CourseEnroller>(
 }
 
 fn step_key(index: usize, kind: FulfillmentKind) -> String {
-    let kind = match kind {
-        FulfillmentKind::Course => "course",
-        FulfillmentKind::Shipment => "shipment",
-    };
-    format!("STEP#{index}#{kind}")
+    format!("STEP#{index}#{}", kind.as_str())
 }
 
 /// Runs one line's action. `Err` is a transient failure worth retrying.
-async fn run_step<L: CourseEnroller>(
+async fn run_step<F: Fulfillers>(
     store: &Store,
-    enroller: &L,
+    fulfillers: &F,
     order: &Order,
     index: usize,
+    now: i64,
 ) -> Result<LineResult, String> {
     let line = &order.lines[index];
     let Some(product) = store.product(&line.sku) else {
@@ -140,13 +138,44 @@ async fn run_step<L: CourseEnroller>(
                 name: order.name.to_string(),
                 course_id: course_id.clone(),
             };
-            match enroller.enrol(provider, &enrolment).await {
+            match fulfillers.enrol(provider, &enrolment).await {
                 Ok(access) => Ok(LineResult::Delivered { access }),
                 Err(EnrolError::Permanent(reason)) => Ok(LineResult::Failed { reason }),
                 Err(EnrolError::Transient(reason)) => Err(reason),
             }
         }
+        Fulfillment::LicenseKey { seats, valid_days } => {
+            let seats = u32::from(*seats).saturating_mul(line.quantity.get());
+            let license = License {
+                product: line.sku.to_string(),
+                order_id: order.id.to_string(),
+                line: u16::try_from(index).unwrap_or(u16::MAX),
+                issued_at: unix_u32(now),
+                expires_at: valid_days.map(|days| unix_u32(now + i64::from(days) * 86_400)),
+                seats,
+                email_hash: License::email_hash(order.email.as_str()),
+            };
+            match fulfillers.sign(&license) {
+                Ok(key) => Ok(LineResult::Delivered {
+                    access: Access::LicenseKey {
+                        key,
+                        seats,
+                        expires_at: license.expires_at.map(i64::from),
+                    },
+                }),
+                // A missing key is fixed by configuring it: retry until then, then the DLQ.
+                Err(SignError::NoKey) => Err(SignError::NoKey.to_string()),
+                Err(e @ SignError::Format(_)) => Ok(LineResult::Failed {
+                    reason: e.to_string(),
+                }),
+            }
+        }
     }
+}
+
+/// Licence keys hold 32-bit Unix seconds (enough until 2106).
+fn unix_u32(seconds: i64) -> u32 {
+    u32::try_from(seconds.max(0)).unwrap_or(u32::MAX)
 }
 
 /// Writes step results onto the order and moves its status once every line has settled.

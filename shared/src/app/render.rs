@@ -63,6 +63,8 @@ pub struct Templates {
 impl Templates {
     pub fn new(store: &Store) -> Result<Templates, RenderError> {
         let mut env = Environment::new();
+        // `{{ unix_seconds | date }}` → `2027-01-31` (UTC).
+        env.add_filter("date", utc_date);
         for (name, source) in BUILTIN {
             env.add_template(name, source)
                 .map_err(|source| RenderError {

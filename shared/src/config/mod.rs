@@ -159,6 +159,13 @@ pub enum Fulfillment {
         course_id: String,
         provider: CourseProvider,
     },
+    /// An Ed25519-signed key the buyer's copy of the software checks offline.
+    LicenseKey {
+        /// Seats per unit bought: a line of 3 units gets one key for `3 × seats`.
+        seats: u16,
+        /// Days the key is valid from issue; `None` never expires.
+        valid_days: Option<u32>,
+    },
     Shipment,
 }
 
@@ -166,6 +173,7 @@ impl Fulfillment {
     pub fn kind(&self) -> crate::domain::FulfillmentKind {
         match self {
             Fulfillment::Course { .. } => crate::domain::FulfillmentKind::Course,
+            Fulfillment::LicenseKey { .. } => crate::domain::FulfillmentKind::LicenseKey,
             Fulfillment::Shipment => crate::domain::FulfillmentKind::Shipment,
         }
     }
@@ -178,6 +186,13 @@ pub enum CourseProvider {
     Builtin { login_url: String },
     /// The seller's LMS enrols the buyer when Nightshift posts a signed request.
     Webhook { url: String, secret: String },
+    /// The seller's Moodle site, through its Web Services REST API; `token` names the secret
+    /// holding the web service token.
+    Moodle {
+        url: String,
+        token: String,
+        role_id: u32,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -215,6 +230,13 @@ impl Store {
 
     pub fn product(&self, sku: &Sku) -> Option<&Product> {
         self.products.get(sku)
+    }
+
+    /// Whether some product is delivered as a licence key (and so needs the signing key).
+    pub fn sells_license_keys(&self) -> bool {
+        self.products
+            .values()
+            .any(|p| matches!(p.fulfillment, Fulfillment::LicenseKey { .. }))
     }
 
     /// For build scripts: validates the store (the workspace's store.toml unless

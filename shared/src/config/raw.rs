@@ -151,6 +151,9 @@ pub struct RawFulfillment {
     pub login_url: Option<String>,
     pub url: Option<String>,
     pub secret: Option<String>,
+    pub role_id: Option<i64>,
+    pub seats: Option<i64>,
+    pub valid_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

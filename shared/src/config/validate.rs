@@ -476,21 +476,47 @@ impl Validator<'_> {
     }
 
     fn fulfillment(&mut self, field: &str, raw: &RawFulfillment) -> Option<Fulfillment> {
-        let unused = |v: &mut Self, name: &str, value: &Option<String>| {
-            if value.is_some() {
-                v.error(
-                    &format!("{field}.{name}"),
-                    format!("not used by fulfillment kind `{}`", raw.kind),
-                );
-            }
+        let kind = raw.kind.as_str();
+        let provider = raw.provider.as_deref();
+        let allowed: &[&str] = match (kind, provider) {
+            ("course", Some("builtin")) => &["provider", "course_id", "login_url"],
+            ("course", Some("webhook")) => &["provider", "course_id", "url", "secret"],
+            ("course", Some("moodle")) => &["provider", "course_id", "url", "secret", "role_id"],
+            ("course", _) => &[
+                "provider",
+                "course_id",
+                "login_url",
+                "url",
+                "secret",
+                "role_id",
+            ],
+            ("license_key", _) => &["seats", "valid_days"],
+            _ => &[],
         };
-        match raw.kind.as_str() {
+        let present = [
+            ("provider", raw.provider.is_some()),
+            ("course_id", raw.course_id.is_some()),
+            ("login_url", raw.login_url.is_some()),
+            ("url", raw.url.is_some()),
+            ("secret", raw.secret.is_some()),
+            ("role_id", raw.role_id.is_some()),
+            ("seats", raw.seats.is_some()),
+            ("valid_days", raw.valid_days.is_some()),
+        ];
+        for (name, _) in present.iter().filter(|(n, p)| *p && !allowed.contains(n)) {
+            let user = match provider {
+                Some(p) if kind == "course" => {
+                    format!("fulfillment kind `course` with provider `{p}`")
+                }
+                _ => format!("fulfillment kind `{kind}`"),
+            };
+            self.error(&format!("{field}.{name}"), format!("not used by {user}"));
+        }
+        match kind {
             "course" => {
                 let course_id = self.required(field, "course_id", &raw.course_id);
-                let provider = match raw.provider.as_deref() {
+                let provider = match provider {
                     Some("builtin") => {
-                        unused(self, "url", &raw.url);
-                        unused(self, "secret", &raw.secret);
                         let login_url = self.required(field, "login_url", &raw.login_url);
                         if let Some(u) = &login_url {
                             self.url(&format!("{field}.login_url"), u);
@@ -500,43 +526,50 @@ impl Validator<'_> {
                         })
                     }
                     Some("webhook") => {
-                        unused(self, "login_url", &raw.login_url);
-                        let url = self.required(field, "url", &raw.url);
-                        if let Some(u) = &url {
-                            self.url(&format!("{field}.url"), u);
-                        }
-                        let secret = self.required(field, "secret", &raw.secret);
-                        if let Some(s) = &secret {
-                            if !(1..=64).contains(&s.len())
-                                || !s.bytes().all(|b| {
-                                    b.is_ascii_lowercase()
-                                        || b.is_ascii_digit()
-                                        || b == b'_'
-                                        || b == b'-'
-                                })
-                            {
-                                self.error(
-                                    &format!("{field}.secret"),
-                                    "the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
-                                );
-                            }
-                        }
+                        let (url, secret) = self.url_and_secret(field, raw);
                         Some(CourseProvider::Webhook {
                             url: url?,
                             secret: secret?,
                         })
                     }
+                    Some("moodle") => {
+                        let (url, token) = self.url_and_secret(field, raw);
+                        if let Some(id) = &course_id {
+                            if id.parse::<u32>().is_err() {
+                                self.error(
+                                    &format!("{field}.course_id"),
+                                    "Moodle course ids are numbers (the `id=` in the course's address)",
+                                );
+                            }
+                        }
+                        let role_id = match raw.role_id {
+                            None => Some(5),
+                            Some(n) if (1..=1_000_000).contains(&n) => Some(n as u32),
+                            Some(_) => {
+                                self.error(
+                                    &format!("{field}.role_id"),
+                                    "must be a Moodle role id (5 is `student`)",
+                                );
+                                None
+                            }
+                        };
+                        Some(CourseProvider::Moodle {
+                            url: url?.trim_end_matches('/').to_owned(),
+                            token: token?,
+                            role_id: role_id?,
+                        })
+                    }
                     Some(other) => {
                         self.error(
                             &format!("{field}.provider"),
-                            format!("`{other}` is not one of `builtin`, `webhook`"),
+                            format!("`{other}` is not one of `builtin`, `webhook`, `moodle`"),
                         );
                         None
                     }
                     None => {
                         self.error(
                             &format!("{field}.provider"),
-                            "missing: `builtin` or `webhook`",
+                            "missing: `builtin`, `webhook` or `moodle`",
                         );
                         None
                     }
@@ -546,26 +579,66 @@ impl Validator<'_> {
                     provider: provider?,
                 })
             }
-            "shipment" => {
-                for (name, value) in [
-                    ("provider", &raw.provider),
-                    ("course_id", &raw.course_id),
-                    ("login_url", &raw.login_url),
-                    ("url", &raw.url),
-                    ("secret", &raw.secret),
-                ] {
-                    unused(self, name, value);
-                }
-                Some(Fulfillment::Shipment)
+            "license_key" => {
+                let seats = match raw.seats {
+                    None => Some(1),
+                    Some(n) if (1..=10_000).contains(&n) => Some(n as u16),
+                    Some(_) => {
+                        self.error(&format!("{field}.seats"), "must be from 1 to 10000");
+                        None
+                    }
+                };
+                let valid_days = match raw.valid_days {
+                    None => Some(None),
+                    Some(n) if (1..=36_500).contains(&n) => Some(Some(n as u32)),
+                    Some(_) => {
+                        self.error(
+                            &format!("{field}.valid_days"),
+                            "must be from 1 to 36500, or left out for a key that never expires",
+                        );
+                        None
+                    }
+                };
+                Some(Fulfillment::LicenseKey {
+                    seats: seats?,
+                    valid_days: valid_days?,
+                })
             }
+            "shipment" => Some(Fulfillment::Shipment),
             other => {
                 self.error(
                     &format!("{field}.kind"),
-                    format!("`{other}` is not one of `course`, `shipment`"),
+                    format!("`{other}` is not one of `course`, `license_key`, `shipment`"),
                 );
                 None
             }
         }
+    }
+
+    /// A provider's address and the name of the secret it authenticates with.
+    fn url_and_secret(
+        &mut self,
+        field: &str,
+        raw: &RawFulfillment,
+    ) -> (Option<String>, Option<String>) {
+        let url = self.required(field, "url", &raw.url);
+        if let Some(u) = &url {
+            self.url(&format!("{field}.url"), u);
+        }
+        let secret = self.required(field, "secret", &raw.secret);
+        if let Some(s) = &secret {
+            let named = (1..=64).contains(&s.len())
+                && s.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !named {
+                self.error(
+                    &format!("{field}.secret"),
+                    "the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
+                );
+            }
+        }
+        (url, secret)
     }
 
     fn required(&mut self, field: &str, name: &str, value: &Option<String>) -> Option<String> {

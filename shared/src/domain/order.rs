@@ -125,7 +125,18 @@ impl fmt::Display for OrderStatus {
 #[serde(rename_all = "snake_case")]
 pub enum FulfillmentKind {
     Course,
+    LicenseKey,
     Shipment,
+}
+
+impl FulfillmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FulfillmentKind::Course => "course",
+            FulfillmentKind::LicenseKey => "license_key",
+            FulfillmentKind::Shipment => "shipment",
+        }
+    }
 }
 
 /// Each line's own delivery state.
@@ -163,6 +174,14 @@ pub enum Access {
         username: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+    },
+    /// A signed licence key (see the `nightshift-license` crate for its format).
+    LicenseKey {
+        key: String,
+        seats: u32,
+        /// Unix seconds; `None` never expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
     },
 }
 

@@ -16,6 +16,8 @@ use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
+use shared::adapters::license::LicenseKeys;
+use shared::adapters::providers::Providers;
 use shared::adapters::system::SystemClock;
 use shared::app::render::Templates;
 use shared::app::Urls;
@@ -64,7 +66,7 @@ pub struct Stack<A: Adapters> {
     pub checkout: checkout::State<A::Store, A::Queue>,
     pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Gateway>>,
     pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
-    pub fulfillment: fulfillment::State<A::Store, A::Queue, CourseProviders<SystemClock>>,
+    pub fulfillment: fulfillment::State<A::Store, A::Queue, Providers<SystemClock>>,
     pub mailer: mailer::State<A::Store, A::Mail>,
 }
 
@@ -270,7 +272,10 @@ fn stack<A: Adapters>(
             store: store.clone(),
             orders: orders.clone(),
             queue,
-            enroller: CourseProviders::new(http.clone(), secrets.into_map(), SystemClock),
+            fulfillers: Providers {
+                licenses: LicenseKeys::from_secrets(&secrets)?,
+                courses: CourseProviders::new(http.clone(), secrets.into_map(), SystemClock),
+            },
         },
         mailer: mailer::State {
             store: store.clone(),

@@ -1,0 +1,29 @@
+//! Everything that delivers an order line, as one value the fulfilment use case takes.
+
+use crate::adapters::course::CourseProviders;
+use crate::adapters::license::LicenseKeys;
+use crate::config::CourseProvider;
+use crate::domain::Access;
+use crate::ports::{Clock, CourseEnroller, EnrolError, Enrolment, LicenseSigner, SignError};
+use nightshift_license::License;
+
+pub struct Providers<C: Clock> {
+    pub courses: CourseProviders<C>,
+    pub licenses: LicenseKeys,
+}
+
+impl<C: Clock> CourseEnroller for Providers<C> {
+    async fn enrol(
+        &self,
+        provider: &CourseProvider,
+        enrolment: &Enrolment,
+    ) -> Result<Access, EnrolError> {
+        self.courses.enrol(provider, enrolment).await
+    }
+}
+
+impl<C: Clock> LicenseSigner for Providers<C> {
+    fn sign(&self, license: &License) -> Result<String, SignError> {
+        self.licenses.sign(license)
+    }
+}
