@@ -16,6 +16,8 @@ CONTRACT = {
     ("GET", "/orders/{token}/pay"),
     ("GET", "/testpay/sessions/{id}"),
     ("POST", "/testpay/sessions/{id}"),
+    ("GET", "/licenses/revoked.json"),
+    ("GET", "/licenses/{key}/status"),
 }
 
 
@@ -152,6 +154,16 @@ class GatewayAccessTest(unittest.TestCase):
             text = str([s["Resource"] for s in self.statements(name) if s["Action"] == "ssm:GetParameters"])
             for secret in ["testpay", "stripe-secret-key", "stripe-webhook-secret"]:
                 self.assertIn("/" + secret, text, f"{name} cannot read {secret}")
+
+    def test_the_signing_key_is_readable_where_keys_are_signed_or_checked(self):
+        for name in ["FulfillmentFunction", "OrderPageFunction"]:
+            resources = [s["Resource"] for s in self.statements(name) if s["Action"] == "ssm:GetParameters"]
+            text = str(resources)
+            self.assertTrue("/license-signing-key" in text or "}/*" in text, f"{name} cannot read the signing key")
+        for name in ["CheckoutFunction", "PaymentCallbackFunction", "MailerFunction"]:
+            text = str([s["Resource"] for s in self.statements(name) if s.get("Action") == "ssm:GetParameters"])
+            self.assertNotIn("license-signing-key", text, f"{name} should not read the signing key")
+            self.assertNotIn("}/*", text, f"{name} should not read every secret")
 
     def test_functions_that_queue_work_have_the_urls_and_may_send(self):
         for name in ["CheckoutFunction", "PaymentCallbackFunction", "OrderPageFunction"]:

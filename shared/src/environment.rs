@@ -67,6 +67,16 @@ pub fn gateway_secret_names(store: &crate::config::Store) -> Vec<String> {
     }
 }
 
+/// The secrets the order page reads: its gateway's, and the licence signing key (for the
+/// licence endpoints) when the store sells licence keys.
+pub fn order_page_secret_names(store: &crate::config::Store) -> Vec<String> {
+    let mut names = gateway_secret_names(store);
+    if store.sells_license_keys() {
+        names.push(LICENSE_SIGNING_KEY_SECRET.to_owned());
+    }
+    names
+}
+
 pub fn secret_variable(name: &str) -> String {
     format!(
         "{SECRET_PREFIX}{}",

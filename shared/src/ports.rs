@@ -164,6 +164,16 @@ pub trait OrderStore: Send + Sync {
         order: &OrderId,
         key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The licences on the revocation list (ids `ord_…/line`), sorted.
+    fn revoked_licenses(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Puts licences on the revocation list; ones already on it stay as they were.
+    fn revoke_licenses(
+        &self,
+        ids: &[String],
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -345,6 +355,12 @@ pub trait CourseEnroller: Send + Sync {
 /// Signs licence keys with the store's signing key.
 pub trait LicenseSigner: Send + Sync {
     fn sign(&self, license: &nightshift_license::License) -> Result<String, SignError>;
+
+    /// Signs a revocation list (see `nightshift_license::revocation_message`).
+    fn sign_revocations(&self, issued_at: u64, ids: &[String]) -> Result<String, SignError>;
+
+    /// The public half, which checks keys.
+    fn public_key(&self) -> Option<nightshift_license::VerifyingKey>;
 }
 
 #[derive(Debug, thiserror::Error)]

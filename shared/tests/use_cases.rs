@@ -105,9 +105,21 @@ impl CourseEnroller for FakeEnroller {
 /// Test keys: the signing key's seed is fixed so keys can be checked against its public half.
 const LICENSE_SEED: [u8; 32] = [9; 32];
 
+fn license_keys() -> LicenseKeys {
+    LicenseKeys::new(Some(SigningKey::from_bytes(&LICENSE_SEED)))
+}
+
 impl LicenseSigner for FakeEnroller {
     fn sign(&self, license: &shared::license::License) -> Result<String, SignError> {
-        LicenseKeys::new(Some(SigningKey::from_bytes(&LICENSE_SEED))).sign(license)
+        license_keys().sign(license)
+    }
+
+    fn sign_revocations(&self, issued_at: u64, ids: &[String]) -> Result<String, SignError> {
+        license_keys().sign_revocations(issued_at, ids)
+    }
+
+    fn public_key(&self) -> Option<shared::license::VerifyingKey> {
+        license_keys().public_key()
     }
 }
 
@@ -915,6 +927,14 @@ async fn without_a_signing_key_a_licence_line_waits_for_one() {
     impl LicenseSigner for NoKey {
         fn sign(&self, _: &shared::license::License) -> Result<String, SignError> {
             Err(SignError::NoKey)
+        }
+
+        fn sign_revocations(&self, _: u64, _: &[String]) -> Result<String, SignError> {
+            Err(SignError::NoKey)
+        }
+
+        fn public_key(&self) -> Option<shared::license::VerifyingKey> {
+            None
         }
     }
     let w = World::new();

@@ -410,6 +410,17 @@ async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + 'static>
     );
 }
 
+async fn revoked_licences_are_listed_once_each_in_order<S: OrderStore>(store: S) {
+    assert!(store.revoked_licenses().await.unwrap().is_empty());
+    let ids = ["ord_bbbbbbbbbbbbbbbbbbbb/1", "ord_aaaaaaaaaaaaaaaaaaaa/0"].map(String::from);
+    store.revoke_licenses(&ids, 100).await.unwrap();
+    store.revoke_licenses(&ids[..1], 200).await.unwrap();
+    assert_eq!(
+        store.revoked_licenses().await.unwrap(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+}
+
 async fn embedded() -> EmbeddedStore {
     EmbeddedStore::in_memory()
 }
@@ -453,4 +464,5 @@ every_adapter!(
     an_expiring_event_gives_the_stock_back_with_the_order_update,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,
+    revoked_licences_are_listed_once_each_in_order,
 );

@@ -82,6 +82,7 @@ fn functions() -> Functions {
                 gateway: testpay,
                 http: http_client().unwrap(),
             }),
+            licenses: LicenseKeys::new(None),
         },
         store,
         orders,

@@ -2,6 +2,7 @@
 
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use shared::adapters::course::HttpClient;
+use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::pages::{not_found_page, order_json, order_page};
@@ -25,6 +26,8 @@ pub struct State<S, Q, G> {
     pub urls: Option<Urls>,
     /// testpay's hosted card page, served here when the store takes payments with testpay.
     pub testpay: Option<TestpayPage>,
+    /// Checks keys and signs the revocation list when the store sells licence keys.
+    pub licenses: LicenseKeys,
 }
 
 pub struct TestpayPage {
@@ -68,6 +71,14 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
         };
         return Ok(response.map(Body::from));
     }
+    if let Some(rest) = request.uri().path().strip_prefix("/licenses/") {
+        let response = if request.method() == http::Method::GET {
+            crate::licenses::answer(&state.orders, &state.licenses, rest).await
+        } else {
+            Problem::method_not_allowed("Use GET.").into_response()
+        };
+        return Ok(response.map(Body::from));
+    }
     let rest = request
         .uri()
         .path()
@@ -81,13 +92,7 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
         (rest, View::Page)
     };
     let response = if request.method() != http::Method::GET {
-        Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
-            "Use GET.",
-        )
-        .into_response()
+        Problem::method_not_allowed("Use GET.").into_response()
     } else {
         match find(state, token).await {
             Ok(Some((order, token))) => {

@@ -1,8 +1,10 @@
 //! The order page: `GET /orders/{token}` (HTML, refreshes while processing),
 //! `GET /orders/{token}.json`, `GET /orders/{token}/pay` (to the gateway, or retry), and
-//! testpay's hosted card page `GET|POST /testpay/sessions/{id}` when the store uses testpay.
+//! testpay's hosted card page `GET|POST /testpay/sessions/{id}` when the store uses testpay,
+//! and the licence endpoints `GET /licenses/revoked.json` and `GET /licenses/{key}/status`.
 
 mod handler;
+mod licenses;
 
 pub use handler::{handle, State, TestpayPage};
 

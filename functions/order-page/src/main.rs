@@ -5,6 +5,7 @@ use order_page::{built_in_store, handle, State, TestpayPage};
 use shared::adapters::aws::{queue_from_env, sdk_config, secrets_from_env, store_from_env};
 use shared::adapters::course::http_client;
 use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
+use shared::adapters::license::LicenseKeys;
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::environment as env;
@@ -14,7 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let store = built_in_store();
     let aws = sdk_config().await;
-    let secrets = secrets_from_env(&aws, &env::gateway_secret_names(&store)).await?;
+    let secrets = secrets_from_env(&aws, &env::order_page_secret_names(&store)).await?;
     let public = std::env::var(env::PUBLIC_URL).ok();
     let http = http_client()?;
     let gateway = Gateway::from_store(
@@ -36,6 +37,7 @@ async fn main() -> Result<(), Error> {
             .map(|gateway| TestpayPage { gateway, http }),
         gateway,
         urls: public.map(|u| Urls::new(&u)),
+        licenses: LicenseKeys::from_secrets(&secrets)?,
         store,
     };
     run(service_fn(|request| handle(&state, request))).await

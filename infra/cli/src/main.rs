@@ -2,6 +2,7 @@
 
 mod check;
 mod dev;
+mod keys;
 mod orders;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,12 @@ enum Command {
     /// Act on an order as the seller (confirm a bank transfer).
     #[command(subcommand)]
     Orders(orders::Command),
+    /// Make the store's licence signing key pair.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check licence keys offline.
+    #[command(subcommand)]
+    License(keys::LicenseCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +45,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check::run(&config),
         Command::Dev(options) => dev::run(options),
         Command::Orders(command) => orders::run(command),
+        Command::Keys(command) => keys::keys(command),
+        Command::License(command) => keys::license(command),
     }
 }

@@ -178,6 +178,51 @@ pub fn verify(public_key: &VerifyingKey, key: &str) -> Result<License, LicenseEr
     License::from_payload(payload)
 }
 
+/// What a revocation list's signature covers: `nightshift-revocations-v1`, then the time it
+/// was issued (Unix seconds, decimal), then each revoked licence id (`ord_…/line`), each
+/// followed by a newline.
+pub fn revocation_message(issued_at: u64, ids: &[String]) -> Vec<u8> {
+    let mut message = format!("nightshift-revocations-v1\n{issued_at}\n");
+    for id in ids {
+        message.push_str(id);
+        message.push('\n');
+    }
+    message.into_bytes()
+}
+
+/// Signs a revocation list; the signature is 128 hex digits.
+pub fn sign_revocations(signing_key: &SigningKey, issued_at: u64, ids: &[String]) -> String {
+    to_hex(
+        &signing_key
+            .sign(&revocation_message(issued_at, ids))
+            .to_bytes(),
+    )
+}
+
+/// Checks a revocation list's signature, so a program can trust a list it downloaded.
+pub fn verify_revocations(
+    public_key: &VerifyingKey,
+    issued_at: u64,
+    ids: &[String],
+    signature_hex: &str,
+) -> Result<(), LicenseError> {
+    let hex = signature_hex.trim();
+    let bytes: Option<Vec<u8>> = (hex.len() == 2 * SIGNATURE)
+        .then(|| {
+            hex.as_bytes()
+                .chunks(2)
+                .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    let signature = bytes
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .ok_or(LicenseError::Malformed)?;
+    public_key
+        .verify_strict(&revocation_message(issued_at, ids), &signature)
+        .map_err(|_| LicenseError::BadSignature)
+}
+
 /// Reads a public key written as 64 hex digits.
 pub fn public_key_from_hex(hex: &str) -> Result<VerifyingKey, LicenseError> {
     let bytes = from_hex_32(hex).ok_or(LicenseError::BadKey)?;
@@ -347,6 +392,20 @@ mod tests {
         for text in ["", "hello world", "UUUU", "0000-0000", &"Z".repeat(400)] {
             assert!(verify(&public, text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_revocation_list_verifies_only_as_signed() {
+        let (signing, public) = key_pair();
+        let ids = vec!["ord_0123456789abcdef0123/0".to_owned()];
+        let signature = sign_revocations(&signing, 1_800_000_000, &ids);
+        assert_eq!(
+            verify_revocations(&public, 1_800_000_000, &ids, &signature),
+            Ok(())
+        );
+        assert!(verify_revocations(&public, 1_800_000_001, &ids, &signature).is_err());
+        assert!(verify_revocations(&public, 1_800_000_000, &[], &signature).is_err());
+        assert!(verify_revocations(&public, 1_800_000_000, &ids, "00").is_err());
     }
 
     #[test]

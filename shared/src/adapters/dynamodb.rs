@@ -81,6 +81,9 @@ fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool 
 #[error("the item has no attribute `{0}`")]
 struct Missing(String);
 
+/// The revocation list: one item per revoked licence, `sk` its id.
+const REVOKED_PK: &str = "LICENSES#REVOKED";
+
 fn order_key(id: &OrderId) -> String {
     format!("ORDER#{id}")
 }
@@ -428,6 +431,54 @@ impl OrderStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoked_licenses(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(REVOKED_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                ids.push(text(item, "sk")?.to_owned());
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
+        for id in ids {
+            let mut item = key(REVOKED_PK.to_owned(), id);
+            item.insert("revoked_at".into(), n(now));
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
         Ok(())
     }
 

@@ -22,6 +22,8 @@ const STOCK_TAKEN: TableDefinition<&str, u64> = TableDefinition::new("stock_take
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payment_events");
 const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Revoked licence id → when it was revoked.
+const REVOKED: TableDefinition<&str, i64> = TableDefinition::new("revoked_licenses");
 
 fn unavailable(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Unavailable(Box::new(e.into()))
@@ -81,6 +83,7 @@ impl EmbeddedStore {
         tx.open_table(EVENTS).map_err(unavailable)?;
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
+        tx.open_table(REVOKED).map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
         Ok(EmbeddedStore { db: Arc::new(db) })
     }
@@ -413,6 +416,36 @@ impl OrderStore for EmbeddedStore {
                 .map_err(unavailable)?
                 .insert(key.as_str(), to_json(&item).as_slice())
                 .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn revoked_licenses(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(REVOKED).map_err(unavailable)?;
+            let mut ids = Vec::new();
+            for entry in table.iter().map_err(unavailable)? {
+                ids.push(entry.map_err(unavailable)?.0.value().to_owned());
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(REVOKED).map_err(unavailable)?;
+                for id in &ids {
+                    if table.get(id.as_str()).map_err(unavailable)?.is_none() {
+                        table.insert(id.as_str(), now).map_err(unavailable)?;
+                    }
+                }
+            }
             tx.commit().map_err(unavailable)
         })
         .await

@@ -28,22 +28,20 @@ impl LicenseKeys {
             .map_err(|_| BadSigningKey)?;
         Ok(LicenseKeys { signing })
     }
-
-    pub fn public_key(&self) -> Option<VerifyingKey> {
-        self.signing.as_ref().map(SigningKey::verifying_key)
-    }
-
-    /// Signs arbitrary bytes (the revocation list), Ed25519, base64 of the 64 bytes.
-    pub fn sign_bytes(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
-        use nightshift_license::ed25519::Signer;
-        let key = self.signing.as_ref().ok_or(SignError::NoKey)?;
-        Ok(key.sign(message).to_bytes())
-    }
 }
 
 impl LicenseSigner for LicenseKeys {
     fn sign(&self, license: &License) -> Result<String, SignError> {
         let key = self.signing.as_ref().ok_or(SignError::NoKey)?;
         Ok(nightshift_license::sign(key, license)?)
+    }
+
+    fn sign_revocations(&self, issued_at: u64, ids: &[String]) -> Result<String, SignError> {
+        let key = self.signing.as_ref().ok_or(SignError::NoKey)?;
+        Ok(nightshift_license::sign_revocations(key, issued_at, ids))
+    }
+
+    fn public_key(&self) -> Option<VerifyingKey> {
+        self.signing.as_ref().map(SigningKey::verifying_key)
     }
 }

@@ -26,4 +26,12 @@ impl<C: Clock> LicenseSigner for Providers<C> {
     fn sign(&self, license: &License) -> Result<String, SignError> {
         self.licenses.sign(license)
     }
+
+    fn sign_revocations(&self, issued_at: u64, ids: &[String]) -> Result<String, SignError> {
+        self.licenses.sign_revocations(issued_at, ids)
+    }
+
+    fn public_key(&self) -> Option<nightshift_license::VerifyingKey> {
+        self.licenses.public_key()
+    }
 }

@@ -319,13 +319,7 @@ impl Testpay {
                     Err(e) => render(Some(e.to_string()), StatusCode::BAD_REQUEST),
                 }
             }
-            _ => Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                "Use GET or POST.",
-            )
-            .into_response(),
+            _ => Problem::method_not_allowed("Use GET or POST.").into_response(),
         }
     }
 

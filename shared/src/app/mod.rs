@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod checkout;
 pub mod fulfil;
+pub mod licenses;
 pub mod mail;
 pub mod pages;
 pub mod payment;

@@ -6,7 +6,7 @@
 mod adapters;
 mod consumers;
 mod outbox;
-mod secrets;
+pub mod secrets;
 mod server;
 
 use adapters::{Adapters, Aws, Embedded, SqsInbox};
@@ -23,6 +23,7 @@ use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::environment::{self as env, Secrets};
+use shared::ports::LicenseSigner;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -113,6 +114,16 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut secrets = secrets::load(data_dir, &env::secret_names(&store))?;
     secrets::stripe_from_env(&store, &mut secrets)?;
+    if let Some(public) = LicenseKeys::from_secrets(&secrets)?.public_key() {
+        // The public half, for `nightshift license verify` and the seller's own software.
+        let file = data_dir.join(crate::keys::PUBLIC_FILE);
+        std::fs::write(
+            &file,
+            format!("{}\n", shared::license::to_hex(public.as_bytes())),
+        )
+        .with_context(|| format!("cannot write {}", file.display()))?;
+        println!("licence keys: public key in {}", file.display());
+    }
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -267,6 +278,7 @@ fn stack<A: Adapters>(
             }),
             gateway,
             urls: Some(urls.clone()),
+            licenses: LicenseKeys::from_secrets(&secrets)?,
         },
         fulfillment: fulfillment::State {
             store: store.clone(),

@@ -49,7 +49,8 @@ pub fn load(data_dir: &Path, names: &[String]) -> anyhow::Result<Secrets> {
     Ok(secrets)
 }
 
-fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a file only its owner can read.
+pub fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

@@ -59,13 +59,15 @@ async fn route_and_log<A: Adapters>(
     response
 }
 
-/// The path with order tokens and testpay sessions left out: logs never carry them.
+/// The path with order tokens, testpay sessions and licence keys left out: logs never carry them.
 fn loggable(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/orders/") {
         let suffix = rest.find(['.', '/']).map_or("", |i| &rest[i..]);
         format!("/orders/<token>{suffix}")
     } else if path.starts_with("/testpay/sessions/") {
         "/testpay/sessions/<session>".into()
+    } else if path.starts_with("/licenses/") && path.ends_with("/status") {
+        "/licenses/<key>/status".into()
     } else {
         path.chars().take(200).collect()
     }
@@ -106,7 +108,11 @@ async fn route<A: Adapters>(
         (_, p) if p.starts_with("/payments/") => {
             lambda(payment_callback::handle(&stack.payment_callback, request).await)
         }
-        (_, p) if p.starts_with("/orders/") || p.starts_with("/testpay/sessions/") => {
+        (_, p)
+            if p.starts_with("/orders/")
+                || p.starts_with("/testpay/sessions/")
+                || p.starts_with("/licenses/") =>
+        {
             lambda(order_page::handle(&stack.order_page, request).await)
         }
         (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/confirm-payment") => {
