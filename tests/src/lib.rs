@@ -1,7 +1,9 @@
 //! Test harness: starts `nightshift dev` as a separate process on a free port with a fresh
 //! data folder, buys as a browser would, reads the outbox, and runs a fake LMS.
 
+pub mod fake_http;
 pub mod lms;
+pub mod moodle;
 pub mod moto;
 pub mod stripe;
 

@@ -733,6 +733,54 @@ fulfillment = { kind = "shipment" }
     }
 
     #[test]
+    fn licence_and_moodle_settings_are_checked_with_their_lines() {
+        let course = "fulfillment = { kind = \"course\", provider = \"builtin\", course_id = \"c1\", login_url = \"https://learn.example.com\" }";
+        let good = GOOD.replace(course, "fulfillment = { kind = \"course\", provider = \"moodle\", url = \"https://moodle.example.com/\", secret = \"moodle-token\", course_id = \"7\" }")
+            .replace("fulfillment = { kind = \"shipment\" }", "fulfillment = { kind = \"license_key\", valid_days = 30 }");
+        let store = Store::parse(&good, Path::new("store.toml")).unwrap();
+        let course = store.product(&Sku::parse("course").unwrap()).unwrap();
+        assert_eq!(
+            course.fulfillment,
+            Fulfillment::Course {
+                course_id: "7".into(),
+                provider: CourseProvider::Moodle {
+                    url: "https://moodle.example.com".into(),
+                    token: "moodle-token".into(),
+                    role_id: 5
+                }
+            }
+        );
+        let book = store.product(&Sku::parse("book").unwrap()).unwrap();
+        assert_eq!(
+            book.fulfillment,
+            Fulfillment::LicenseKey {
+                seats: 1,
+                valid_days: Some(30)
+            }
+        );
+        assert!(store.sells_license_keys());
+
+        let bad = good
+            .replace(
+                "course_id = \"7\"",
+                "course_id = \"intro\", login_url = \"https://x.example.com\"",
+            )
+            .replace(
+                "valid_days = 30",
+                "valid_days = 0, seats = 2, secret = \"x\"",
+            );
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "store.toml:14: products.course.fulfillment.login_url: not used by fulfillment kind `course` with provider `moodle`",
+                "store.toml:14: products.course.fulfillment.course_id: Moodle course ids are numbers (the `id=` in the course's address)",
+                "store.toml:20: products.book.fulfillment.secret: not used by fulfillment kind `license_key`",
+                "store.toml:20: products.book.fulfillment.valid_days: must be from 1 to 36500, or left out for a key that never expires",
+            ]
+        );
+    }
+
+    #[test]
     fn a_good_store_parses_with_defaults() {
         let store = Store::parse(GOOD, Path::new("store.toml")).unwrap();
         assert_eq!(store.settings.sender_name, "Test Store");
