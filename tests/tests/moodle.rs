@@ -43,37 +43,38 @@ async fn a_new_buyer_gets_a_moodle_account_and_enrolment_with_the_documented_cal
     let (token, order) = bought(&dev).await;
     assert_eq!(order["status"], "fulfilled", "{order}");
 
-    let log = moodle.log.lock().unwrap();
-    assert!(log.refused.is_empty(), "{:?}", log.refused);
-    let functions: Vec<&str> = log.calls.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(
-        functions,
-        [
-            "core_user_get_users_by_field",
-            "core_user_create_users",
-            "enrol_manual_enrol_users"
-        ]
-    );
-    let lookup = &log.calls[0].1;
-    assert_eq!(lookup["field"], "email");
-    assert_eq!(lookup["values[0]"], "ann@example.com");
-    let create = &log.calls[1].1;
-    assert_eq!(create["users[0][username]"], "ann@example.com");
-    assert_eq!(create["users[0][firstname]"], "Ann");
-    assert_eq!(create["users[0][lastname]"], "Lee");
-    assert_eq!(create["users[0][auth]"], "manual");
-    let user = &log.users[0];
-    assert_eq!(log.enrolments, [(user.id, 42, 5)]);
+    let password = {
+        let log = moodle.log.lock().unwrap();
+        assert!(log.refused.is_empty(), "{:?}", log.refused);
+        let functions: Vec<&str> = log.calls.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            functions,
+            [
+                "core_user_get_users_by_field",
+                "core_user_create_users",
+                "enrol_manual_enrol_users"
+            ]
+        );
+        let lookup = &log.calls[0].1;
+        assert_eq!(lookup["field"], "email");
+        assert_eq!(lookup["values[0]"], "ann@example.com");
+        let create = &log.calls[1].1;
+        assert_eq!(create["users[0][username]"], "ann@example.com");
+        assert_eq!(create["users[0][firstname]"], "Ann");
+        assert_eq!(create["users[0][lastname]"], "Lee");
+        assert_eq!(create["users[0][auth]"], "manual");
+        let user = &log.users[0];
+        assert_eq!(log.enrolments, [(user.id, 42, 5)]);
 
-    let access = &order["lines"][0]["access"];
-    assert_eq!(
-        access["login_url"],
-        format!("{}/login/index.php", moodle.url)
-    );
-    assert_eq!(access["username"], "ann@example.com");
-    assert_eq!(access["password"].as_str(), user.password.as_deref());
-    let password = user.password.clone().unwrap();
-    drop(log);
+        let access = &order["lines"][0]["access"];
+        assert_eq!(
+            access["login_url"],
+            format!("{}/login/index.php", moodle.url)
+        );
+        assert_eq!(access["username"], "ann@example.com");
+        assert_eq!(access["password"].as_str(), user.password.as_deref());
+        user.password.clone().unwrap()
+    };
     assert!(decoded(&dev.order_page(&token).await.unwrap().1).contains(&password));
     let mails = dev
         .wait_for_mail(1, |m| recipients(m, "to") == ["ann@example.com"])
