@@ -179,3 +179,43 @@ async fn a_bank_transfer_confirmed_in_the_aws_table_is_delivered() {
     let mails = wait_for_ses(endpoint, 2, |m| addressed_to(m, &buyer)).await;
     assert_eq!(mails.len(), 2, "the bank details, then the access");
 }
+
+#[tokio::test]
+async fn a_licence_key_bought_on_the_aws_adapters_verifies_and_has_a_status() {
+    let endpoint = &moto().url;
+    let prefix = unique("licence");
+    let buyer = format!("{prefix}@example.com");
+    let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
+    let token = dev
+        .checkout_form(&[("ferrite-pro", 2)], &buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, APPROVE).await.unwrap();
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == "fulfilled")
+        .await
+        .unwrap();
+    let key = order["lines"][0]["access"]["key"].as_str().unwrap();
+    assert_eq!(order["lines"][0]["access"]["seats"], 2);
+
+    let public_hex =
+        std::fs::read_to_string(dev.dir.path().join("data/license-public.key")).unwrap();
+    let public = shared::license::public_key_from_hex(&public_hex).unwrap();
+    let license = shared::license::verify(&public, key).unwrap();
+    assert_eq!(license.order_id, order["order_id"].as_str().unwrap());
+    assert!(license.is_for(&buyer));
+
+    let status: Value = dev
+        .http
+        .get(dev.url(&format!("/licenses/{key}/status")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "valid", "{status}");
+    let to_buyer = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
+    assert!(decoded(to_buyer[0]["body"].as_str().unwrap()).contains(key));
+}
