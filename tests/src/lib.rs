@@ -214,6 +214,16 @@ impl DevStack {
         format!("{}{path}", self.base)
     }
 
+    /// The licence public key the dev stack wrote into its data folder.
+    pub fn license_public_key(&self) -> anyhow::Result<nightshift_license::VerifyingKey> {
+        let hex = std::fs::read_to_string(self.license_public_key_file())?;
+        Ok(nightshift_license::public_key_from_hex(&hex)?)
+    }
+
+    pub fn license_public_key_file(&self) -> PathBuf {
+        self.dir.path().join("data/license-public.key")
+    }
+
     /// A secret the dev stack generated into its data folder.
     pub fn secret(&self, name: &str) -> anyhow::Result<String> {
         let text = std::fs::read_to_string(self.dir.path().join("data/secrets.json"))?;

@@ -1,9 +1,7 @@
 //! A fake LMS for the webhook course provider: checks the signature, counts enrolments, and
 //! can answer with failures first.
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use crate::fake_http::serve;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -23,55 +21,24 @@ pub struct FakeLms {
 
 impl FakeLms {
     pub async fn start(secret: &str, failures: Vec<u16>) -> FakeLms {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/enrol", listener.local_addr().expect("address"));
         let log = Arc::new(Mutex::new(LmsLog {
             failures,
             ..LmsLog::default()
         }));
         let (secret, shared) = (secret.to_owned(), log.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (secret, log) = (secret.clone(), shared.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |request: hyper::Request<hyper::body::Incoming>| {
-                            let (secret, log) = (secret.clone(), log.clone());
-                            async move {
-                                let signature = request
-                                    .headers()
-                                    .get("nightshift-signature")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned();
-                                let body = request
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|c| c.to_bytes())
-                                    .unwrap_or_default();
-                                let (status, answer) = answer(&secret, &signature, &body, &log);
-                                let response = hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(answer)))
-                                    .expect("response");
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        FakeLms { url, log }
+        let base = serve(move |request| {
+            let signature = request
+                .headers
+                .get("nightshift-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            answer(&secret, signature, &request.body, &shared)
+        })
+        .await;
+        FakeLms {
+            url: format!("{base}/enrol"),
+            log,
+        }
     }
 
     pub fn enrolments(&self) -> Vec<Value> {

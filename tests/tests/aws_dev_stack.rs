@@ -199,9 +199,7 @@ async fn a_licence_key_bought_on_the_aws_adapters_verifies_and_has_a_status() {
     let key = order["lines"][0]["access"]["key"].as_str().unwrap();
     assert_eq!(order["lines"][0]["access"]["seats"], 2);
 
-    let public_hex =
-        std::fs::read_to_string(dev.dir.path().join("data/license-public.key")).unwrap();
-    let public = shared::license::public_key_from_hex(&public_hex).unwrap();
+    let public = dev.license_public_key().unwrap();
     let license = shared::license::verify(&public, key).unwrap();
     assert_eq!(license.order_id, order["order_id"].as_str().unwrap());
     assert!(license.is_for(&buyer));

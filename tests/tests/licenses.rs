@@ -45,7 +45,7 @@ async fn a_paid_licence_key_verifies_offline_and_one_changed_character_does_not(
     let dev = DevStack::start(&sample_store()).unwrap();
     let (key, order, token) = bought_key(&dev).await;
     assert_eq!(order["lines"][0]["access"]["seats"], 1);
-    let public = dev.dir.path().join("data/license-public.key");
+    let public = dev.license_public_key_file();
 
     let ok = verify(&public, &key);
     let out = String::from_utf8_lossy(&ok.stdout);
@@ -108,9 +108,7 @@ async fn the_licence_endpoints_give_a_keys_status_and_a_signed_revocation_list()
         .await
         .unwrap();
     assert_eq!(list["revoked"], serde_json::json!([]));
-    let public_hex =
-        std::fs::read_to_string(dev.dir.path().join("data/license-public.key")).unwrap();
-    let public = shared::license::public_key_from_hex(&public_hex).unwrap();
+    let public = dev.license_public_key().unwrap();
     let issued_at = list["issued_at"].as_u64().unwrap();
     let signature = list["signature"].as_str().unwrap();
     assert_eq!(

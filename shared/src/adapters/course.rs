@@ -62,19 +62,8 @@ impl<C: Clock> CourseProviders<C> {
             .header("Idempotency-Key", format!("{}:{}", e.order_id, e.line))
             .body(body)
             .send()
-            .await
-            .map_err(|err| {
-                EnrolError::Transient(format!("no answer from the LMS: {}", without_url(&err)))
-            })?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(EnrolError::Transient(format!("the LMS answered {status}")));
-        }
-        if !status.is_success() {
-            return Err(EnrolError::Permanent(format!(
-                "the LMS refused the enrolment with {status}"
-            )));
-        }
+            .await;
+        let response = answered("the LMS", response)?;
         let answer: LmsAnswer = response.json().await.map_err(|_| {
             EnrolError::Permanent(
                 "the LMS answer is not {login_url, username, password?} JSON".into(),
@@ -88,7 +77,30 @@ impl<C: Clock> CourseProviders<C> {
     }
 }
 
-pub(super) fn without_url(err: &reqwest::Error) -> String {
+/// A provider's HTTP answer, or the error it means: no answer, 5xx and 429 are worth
+/// retrying; any other non-success status is permanent.
+pub(super) fn answered(
+    provider: &str,
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<reqwest::Response, EnrolError> {
+    let response = response.map_err(|err| {
+        EnrolError::Transient(format!("no answer from {provider}: {}", without_url(&err)))
+    })?;
+    let status = response.status();
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(EnrolError::Transient(format!(
+            "{provider} answered {status}"
+        )));
+    }
+    if !status.is_success() {
+        return Err(EnrolError::Permanent(format!(
+            "{provider} refused the enrolment with {status}"
+        )));
+    }
+    Ok(response)
+}
+
+fn without_url(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         "timed out".into()
     } else if err.is_connect() {

@@ -5,7 +5,7 @@
 //! that a later attempt can get past (maintenance, database trouble) are retried, the rest are
 //! permanent and reach the seller.
 
-use super::course::{without_url, HttpClient, PASSWORD_ALPHABET};
+use super::course::{answered, HttpClient, PASSWORD_ALPHABET};
 use crate::domain::Access;
 use crate::ports::{EnrolError, Enrolment};
 use hmac::{Hmac, Mac};
@@ -127,19 +127,8 @@ impl Moodle<'_> {
             .timeout(TIMEOUT)
             .form(&form)
             .send()
-            .await
-            .map_err(|err| {
-                EnrolError::Transient(format!("no answer from Moodle: {}", without_url(&err)))
-            })?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(EnrolError::Transient(format!("Moodle answered {status}")));
-        }
-        if !status.is_success() {
-            return Err(EnrolError::Permanent(format!(
-                "Moodle answered {status} to {function}"
-            )));
-        }
+            .await;
+        let response = answered("Moodle", response)?;
         let body: Value = response.json().await.map_err(|_| {
             EnrolError::Transient(format!("Moodle's answer to {function} is not JSON"))
         })?;
