@@ -71,9 +71,7 @@ pub fn gateway_secret_names(store: &crate::config::Store) -> Vec<String> {
 /// licence endpoints) when the store sells licence keys.
 pub fn order_page_secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = gateway_secret_names(store);
-    if store.sells_license_keys() {
-        names.push(LICENSE_SIGNING_KEY_SECRET.to_owned());
-    }
+    names.extend(license_secret_name(store));
     names
 }
 
@@ -140,10 +138,15 @@ pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
 /// the store sells licence keys.
 pub fn fulfillment_secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = lms_secret_names(store);
-    if store.sells_license_keys() {
-        names.push(LICENSE_SIGNING_KEY_SECRET.to_owned());
-    }
+    names.extend(license_secret_name(store));
     names
+}
+
+/// The licence signing key, when the store sells licence keys.
+fn license_secret_name(store: &crate::config::Store) -> Option<String> {
+    store
+        .sells_license_keys()
+        .then(|| LICENSE_SIGNING_KEY_SECRET.to_owned())
 }
 
 /// The secrets the store's LMS webhooks sign with and its Moodle sites' tokens.

@@ -168,6 +168,10 @@ pub trait OrderStore: Send + Sync {
     /// The licences on the revocation list (ids `ord_…/line`), sorted.
     fn revoked_licenses(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
+    /// Whether one licence is on the revocation list (a single read).
+    fn is_license_revoked(&self, id: &str)
+        -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Puts licences on the revocation list; ones already on it stay as they were.
     fn revoke_licenses(
         &self,

@@ -26,6 +26,21 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// Checks the signature header `name` of a request (testpay's or Stripe's) with [`verify`].
+pub fn verify_header(
+    secret: &[u8],
+    headers: &http::HeaderMap,
+    name: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), WebhookError> {
+    let header = headers
+        .get(name)
+        .map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature))
+        .transpose()?;
+    verify(secret, header, body, now)
+}
+
 /// Checks a header value over the raw body, exactly as Stripe specifies for
 /// `Stripe-Signature` (the same scheme): any `v1` may match (secret rotation), other schemes
 /// are ignored, the timestamp must be within the tolerance, and the comparison is

@@ -3,9 +3,7 @@
 //! keeps sessions, honours `Idempotency-Key`, and lets a test complete or expire a session and
 //! build the signed webhook Stripe would send.
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use crate::fake_http::{serve, Request};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -35,39 +33,13 @@ type Answer = (u16, Value);
 
 impl FakeStripe {
     pub async fn start() -> FakeStripe {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
         let log = Arc::new(Mutex::new(StripeLog::default()));
         let shared = log.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let log = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |request: hyper::Request<hyper::body::Incoming>| {
-                            let log = log.clone();
-                            async move {
-                                let (status, body) = handle(request, &log).await;
-                                let response = hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(body.to_string())))
-                                    .expect("response");
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let url = serve(move |request| {
+            let (status, body) = handle(request, &shared);
+            (status, body.to_string())
+        })
+        .await;
         FakeStripe { url, log }
     }
 
@@ -137,30 +109,20 @@ impl FakeStripe {
     }
 }
 
-async fn handle(request: hyper::Request<hyper::body::Incoming>, log: &Mutex<StripeLog>) -> Answer {
-    let authorised = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {SECRET_KEY}"));
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let form_encoded = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+fn handle(request: Request, log: &Mutex<StripeLog>) -> Answer {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorised = header("authorization") == Some(format!("Bearer {SECRET_KEY}"));
+    let (method, path) = (request.method.clone(), request.path.clone());
+    let key = header("idempotency-key");
+    let form_encoded =
+        header("content-type").is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = request.body;
     let mut log = log.lock().expect("lock");
     if !authorised {
         return refuse(&mut log, 401, "Invalid API Key provided");

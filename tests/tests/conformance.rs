@@ -419,6 +419,11 @@ async fn revoked_licences_are_listed_once_each_in_order<S: OrderStore>(store: S)
         store.revoked_licenses().await.unwrap(),
         vec![ids[1].clone(), ids[0].clone()]
     );
+    assert!(store.is_license_revoked(&ids[0]).await.unwrap());
+    assert!(!store
+        .is_license_revoked("ord_cccccccccccccccccccc/0")
+        .await
+        .unwrap());
 }
 
 async fn embedded() -> EmbeddedStore {

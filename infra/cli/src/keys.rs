@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use rand::RngCore;
+use shared::adapters::system::SystemClock;
 use shared::license::{self, SigningKey};
+use shared::ports::Clock;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -131,9 +133,7 @@ pub fn license(command: LicenseCommand) -> ExitCode {
         ),
         None => println!("expires:    never"),
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = u64::try_from(SystemClock.now()).unwrap_or(0);
     if found.is_expired(now) {
         println!("invalid: the licence has expired");
         return ExitCode::FAILURE;

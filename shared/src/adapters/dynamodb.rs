@@ -461,6 +461,10 @@ impl OrderStore for DynamoStore {
         Ok(ids)
     }
 
+    async fn is_license_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.get(REVOKED_PK.to_owned(), id).await?.is_some())
+    }
+
     async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
         for id in ids {
             let mut item = key(REVOKED_PK.to_owned(), id);

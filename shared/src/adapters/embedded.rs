@@ -434,6 +434,16 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
+    async fn is_license_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(REVOKED).map_err(unavailable)?;
+            Ok(table.get(id.as_str()).map_err(unavailable)?.is_some())
+        })
+        .await
+    }
+
     async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
         let ids = ids.to_vec();
         self.blocking(move |db| {

@@ -352,13 +352,10 @@ impl PaymentGateway for Stripe {
         body: &[u8],
         now: i64,
     ) -> Result<Option<PaymentEvent>, WebhookError> {
-        let header = headers
-            .get(SIGNATURE_HEADER)
-            .map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature))
-            .transpose()?;
-        verify_signature(
+        crate::signature::verify_header(
             self.webhook_secret.expose_secret().as_bytes(),
-            header,
+            headers,
+            SIGNATURE_HEADER,
             body,
             now,
         )?;

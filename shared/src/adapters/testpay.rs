@@ -212,11 +212,13 @@ impl PaymentGateway for Testpay {
         body: &[u8],
         now: i64,
     ) -> Result<Option<PaymentEvent>, WebhookError> {
-        let header = headers
-            .get(signature::HEADER)
-            .map(|v| v.to_str().map_err(|_| WebhookError::MalformedSignature))
-            .transpose()?;
-        signature::verify(self.secret.expose_secret().as_bytes(), header, body, now)?;
+        signature::verify_header(
+            self.secret.expose_secret().as_bytes(),
+            headers,
+            signature::HEADER,
+            body,
+            now,
+        )?;
         let event: TestpayEvent =
             serde_json::from_slice(body).map_err(|e| WebhookError::MalformedBody(e.to_string()))?;
         let outcome = match event.kind.as_str() {

@@ -79,7 +79,7 @@ pub async fn license_status<S: OrderStore, K: LicenseSigner>(
 ) -> Result<LicenseStatus, LicenseQueryError> {
     let public = keys.public_key().ok_or(LicenseQueryError::NoKeys)?;
     let license = nightshift_license::verify(&public, key)?;
-    let status = if orders.revoked_licenses().await?.contains(&license.id()) {
+    let status = if orders.is_license_revoked(&license.id()).await? {
         Standing::Revoked
     } else if license.is_expired(u64::try_from(now).unwrap_or(0)) {
         Standing::Expired

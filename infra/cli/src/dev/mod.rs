@@ -97,6 +97,7 @@ struct Common {
     store: Store,
     urls: Urls,
     secrets: Secrets,
+    licenses: LicenseKeys,
     gateway: Arc<Gateway>,
     http: reqwest::Client,
 }
@@ -114,7 +115,8 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut secrets = secrets::load(data_dir, &env::secret_names(&store))?;
     secrets::stripe_from_env(&store, &mut secrets)?;
-    if let Some(public) = LicenseKeys::from_secrets(&secrets)?.public_key() {
+    let licenses = LicenseKeys::from_secrets(&secrets)?;
+    if let Some(public) = licenses.public_key() {
         // The public half, for `nightshift license verify` and the seller's own software.
         let file = data_dir.join(crate::keys::PUBLIC_FILE);
         std::fs::write(
@@ -143,6 +145,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         store,
         urls,
         secrets,
+        licenses,
         gateway: Arc::new(gateway),
         http,
     };
@@ -246,6 +249,7 @@ fn stack<A: Adapters>(
         store,
         urls,
         secrets,
+        licenses,
         gateway,
         http,
     } = common;
@@ -278,14 +282,14 @@ fn stack<A: Adapters>(
             }),
             gateway,
             urls: Some(urls.clone()),
-            licenses: LicenseKeys::from_secrets(&secrets)?,
+            licenses: licenses.clone(),
         },
         fulfillment: fulfillment::State {
             store: store.clone(),
             orders: orders.clone(),
             queue,
             fulfillers: Providers {
-                licenses: LicenseKeys::from_secrets(&secrets)?,
+                licenses,
                 courses: CourseProviders::new(http.clone(), secrets.into_map(), SystemClock),
             },
         },
