@@ -947,3 +947,74 @@ async fn without_a_signing_key_a_licence_line_waits_for_one() {
     w.fulfil(&id).await.unwrap();
     assert_eq!(w.status(&id).await, OrderStatus::Fulfilled);
 }
+
+/// A gateway whose sessions must stay open 30 minutes, like Stripe's: records the order
+/// version and reservation each session was opened for (what Stripe's idempotency key and
+/// `expires_at` are made of).
+#[derive(Default)]
+struct LongSessions(Mutex<Vec<(u64, i64)>>);
+
+impl shared::ports::PaymentGateway for LongSessions {
+    fn name(&self) -> &'static str {
+        "long"
+    }
+
+    fn minimum_session_seconds(&self) -> i64 {
+        30 * 60
+    }
+
+    async fn open_session(
+        &self,
+        order: &shared::domain::Order,
+        _return_url: &str,
+    ) -> Result<shared::ports::PaymentSession, shared::ports::GatewayError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((order.version, order.reserved_until));
+        Ok(shared::ports::PaymentSession {
+            id: format!("s{}", order.version),
+            url: format!("https://pay.example.com/s{}", order.version),
+        })
+    }
+
+    fn verify_webhook(
+        &self,
+        _headers: &http::HeaderMap,
+        _body: &[u8],
+        _now: i64,
+    ) -> Result<Option<PaymentEvent>, shared::ports::WebhookError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_second_click_on_the_pay_link_reopens_the_same_session() {
+    let w = World::new();
+    let receipt = w.checkout(&[("course", 1)], None).await.unwrap();
+    let gateway = LongSessions::default();
+    let open = || {
+        shared::app::payment::open_payment(
+            &w.store,
+            &w.orders,
+            &gateway,
+            &w.clock,
+            &receipt.order_id,
+            "https://shop.example.com/orders/t",
+        )
+    };
+    let first = open().await.unwrap();
+    // The reservation now outlasts the session Stripe keeps open for 30 minutes.
+    let opened = gateway.0.lock().unwrap()[0];
+    assert!(opened.1 >= w.clock.now() + 30 * 60 + 60);
+    w.clock.0.fetch_add(90, Ordering::SeqCst);
+    let second = open().await.unwrap();
+    assert_eq!(first, second);
+    let sessions = gateway.0.lock().unwrap().clone();
+    assert_eq!(sessions, vec![opened, opened], "same version and expiry");
+    // Much later the reservation is extended again, so the new session still expires first.
+    w.clock.0.fetch_add(20 * 60, Ordering::SeqCst);
+    open().await.unwrap();
+    let last = *gateway.0.lock().unwrap().last().unwrap();
+    assert!(last.0 > opened.0 && last.1 >= w.clock.now() + 30 * 60 + 60);
+}

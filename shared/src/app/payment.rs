@@ -217,6 +217,11 @@ pub async fn open_payment<S: OrderStore, G: PaymentGateway, C: Clock>(
     Ok(gateway.open_session(&order, order_url).await?.url)
 }
 
+/// How long a reservation extended for a gateway session stays long enough for another one:
+/// a second click on the pay link inside this window reuses the first session (same order
+/// version, same idempotency key, same parameters) instead of opening a second.
+const SESSION_REUSE_SECONDS: i64 = 10 * 60;
+
 /// Extends the order's reservation, if need be, to outlast a session the gateway keeps open
 /// for at least `seconds` (plus a minute for clock skew), so the session expires first.
 async fn cover_session<S: OrderStore, C: Clock>(
@@ -234,7 +239,7 @@ async fn cover_session<S: OrderStore, C: Clock>(
             return Ok(order);
         }
         let extended = Order {
-            reserved_until: needed,
+            reserved_until: needed + SESSION_REUSE_SECONDS,
             version: order.version + 1,
             ..order.clone()
         };
