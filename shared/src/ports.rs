@@ -172,6 +172,20 @@ pub trait OrderStore: Send + Sync {
     fn is_license_revoked(&self, id: &str)
         -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Keeps a new download link's record (once per token).
+    fn grant_download(
+        &self,
+        token: &TokenHash,
+        grant: &DownloadGrant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one download through a link, atomically: never past its limit or its expiry.
+    fn take_download(
+        &self,
+        token: &TokenHash,
+        now: i64,
+    ) -> impl Future<Output = Result<DownloadTake, StoreError>> + Send;
+
     /// Puts licences on the revocation list; ones already on it stay as they were.
     fn revoke_licenses(
         &self,
@@ -375,10 +389,48 @@ pub enum SignError {
     Format(#[from] nightshift_license::LicenseError),
 }
 
-/// Everything that delivers an order line: what the fulfilment use case needs.
-pub trait Fulfillers: CourseEnroller + LicenseSigner {}
+/// Everything that delivers an order line: what the fulfilment use case needs (entropy makes
+/// download links).
+pub trait Fulfillers: CourseEnroller + LicenseSigner + Entropy {}
 
-impl<T: CourseEnroller + LicenseSigner> Fulfillers for T {}
+impl<T: CourseEnroller + LicenseSigner + Entropy> Fulfillers for T {}
+
+/// Hands out short-lived links to the files downloads serve: S3 presigned URLs on AWS, the
+/// dev stack's own signed links to a local folder.
+pub trait FileLinks: Send + Sync {
+    /// A URL that fetches `key` from `bucket` for `seconds`, saved as `filename`.
+    fn link(
+        &self,
+        bucket: &str,
+        key: &str,
+        filename: &str,
+        seconds: u64,
+    ) -> impl Future<Output = Result<String, BoxError>> + Send;
+}
+
+/// A download link's record, kept under the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadGrant {
+    pub order_id: OrderId,
+    pub line: u32,
+    pub sku: Sku,
+    /// Unix seconds after which the link no longer works.
+    pub expires_at: i64,
+    pub max_downloads: u32,
+}
+
+/// What taking one download through a link found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadTake {
+    /// Counted: this was download number `used` of `grant.max_downloads`.
+    Counted {
+        grant: DownloadGrant,
+        used: u32,
+    },
+    Unknown,
+    Expired,
+    Exhausted,
+}
 
 /// Lets one gateway instance (with its state) serve several functions in one process.
 impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {

@@ -67,6 +67,19 @@ pub fn nightshift_binary() -> PathBuf {
     target.join("debug").join("nightshift")
 }
 
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
 /// A folder under the system temp dir, removed when dropped.
 pub struct TempDir(PathBuf);
 
@@ -148,6 +161,10 @@ impl DevStack {
             let entry = entry?;
             std::fs::copy(entry.path(), templates.join(entry.file_name()))?;
         }
+        copy_dir(
+            &repo_root().join("downloads"),
+            &dir.path().join("downloads"),
+        )?;
         Self::spawn(dir, env, args)
     }
 

@@ -9,11 +9,13 @@
 //! | `TOKEN#<sha256>` | `TOKEN` | order-page token hash → `order_id` |
 //! | `IDEM#<sha256>` | `IDEM` | an idempotency record, kept 24 hours |
 //! | `SKU#<sku>` | `STOCK` | `taken`: units held by orders |
+//! | `DOWNLOAD#<sha256>` | `DOWNLOAD` | a download link: its line, `link_expires_at`, `max_downloads`, `used` |
+//! | `LICENSES#REVOKED` | `<licence id>` | the licence revocation list |
 
 use crate::domain::{Order, OrderId, Sku, TokenHash};
 use crate::ports::{
-    Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
-    StoreError,
+    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, NewOrder, OrderStore,
+    PlaceError, Recorded, Reservation, StoreError,
 };
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
@@ -83,6 +85,30 @@ struct Missing(String);
 
 /// The revocation list: one item per revoked licence, `sk` its id.
 const REVOKED_PK: &str = "LICENSES#REVOKED";
+
+/// A download link's record is dropped by TTL this long after the link expired (until then
+/// an old link says "expired" rather than "unknown").
+const DOWNLOAD_KEEP_DAYS: i64 = 90;
+
+fn download_key(token: &TokenHash) -> Item {
+    key(format!("DOWNLOAD#{}", token.as_str()), "DOWNLOAD")
+}
+
+fn download_grant(item: &Item) -> Result<DownloadGrant, StoreError> {
+    let count = |name: &str| {
+        number(item, name)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| corrupt(Missing(name.to_owned())))
+    };
+    Ok(DownloadGrant {
+        order_id: OrderId::parse(text(item, "order_id")?).map_err(corrupt)?,
+        line: count("line")?,
+        sku: Sku::parse(text(item, "sku")?).map_err(corrupt)?,
+        expires_at: number(item, "link_expires_at")
+            .ok_or_else(|| corrupt(Missing("link_expires_at".into())))?,
+        max_downloads: count("max_downloads")?,
+    })
+}
 
 fn order_key(id: &OrderId) -> String {
     format!("ORDER#{id}")
@@ -463,6 +489,83 @@ impl OrderStore for DynamoStore {
 
     async fn is_license_revoked(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.get(REVOKED_PK.to_owned(), id).await?.is_some())
+    }
+
+    async fn grant_download(
+        &self,
+        token: &TokenHash,
+        grant: &DownloadGrant,
+    ) -> Result<(), StoreError> {
+        let mut item = download_key(token);
+        item.insert("order_id".into(), s(grant.order_id.as_str()));
+        item.insert("line".into(), n(grant.line));
+        item.insert("sku".into(), s(grant.sku.as_str()));
+        item.insert("link_expires_at".into(), n(grant.expires_at));
+        item.insert("max_downloads".into(), n(grant.max_downloads));
+        item.insert("used".into(), n(0));
+        item.insert(
+            "expires_at".into(),
+            n(grant.expires_at + DOWNLOAD_KEEP_DAYS * 86_400),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn take_download(&self, token: &TokenHash, now: i64) -> Result<DownloadTake, StoreError> {
+        use aws_sdk_dynamodb::types::ReturnValue;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(download_key(token)))
+            .update_expression("SET used = used + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND used < max_downloads AND link_expires_at > :now",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let used = number(&item, "used")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| corrupt(Missing("used".into())))?;
+                Ok(DownloadTake::Counted {
+                    grant: download_grant(&item)?,
+                    used,
+                })
+            }
+            // Refused: read the item to say why (it only ever counts up, so this is stable).
+            Err(e) if condition_failed(&e) => {
+                let Some(item) = self
+                    .get(format!("DOWNLOAD#{}", token.as_str()), "DOWNLOAD")
+                    .await?
+                else {
+                    return Ok(DownloadTake::Unknown);
+                };
+                let grant = download_grant(&item)?;
+                Ok(if now >= grant.expires_at {
+                    DownloadTake::Expired
+                } else {
+                    DownloadTake::Exhausted
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {

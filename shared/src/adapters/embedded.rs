@@ -4,8 +4,9 @@
 
 use crate::domain::{Order, OrderId, Sku, TokenHash};
 use crate::ports::{
-    Claim, EventRecord, IdempotencyRecord, MailError, MailSender, Message, NewOrder, OrderStore,
-    OutgoingMail, PlaceError, Queue, QueueError, QueueName, Recorded, Reservation, StoreError,
+    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, MailError, MailSender,
+    Message, NewOrder, OrderStore, OutgoingMail, PlaceError, Queue, QueueError, QueueName,
+    Recorded, Reservation, StoreError,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,14 @@ const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// Revoked licence id → when it was revoked.
 const REVOKED: TableDefinition<&str, i64> = TableDefinition::new("revoked_licenses");
+/// Download token hash → its grant and the downloads taken so far.
+const DOWNLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("downloads");
+
+#[derive(Serialize, Deserialize)]
+struct DownloadItem {
+    grant: DownloadGrant,
+    used: u32,
+}
 
 fn unavailable(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Unavailable(Box::new(e.into()))
@@ -84,6 +93,7 @@ impl EmbeddedStore {
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
+        tx.open_table(DOWNLOADS).map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
         Ok(EmbeddedStore { db: Arc::new(db) })
     }
@@ -440,6 +450,64 @@ impl OrderStore for EmbeddedStore {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(REVOKED).map_err(unavailable)?;
             Ok(table.get(id.as_str()).map_err(unavailable)?.is_some())
+        })
+        .await
+    }
+
+    async fn grant_download(
+        &self,
+        token: &TokenHash,
+        grant: &DownloadGrant,
+    ) -> Result<(), StoreError> {
+        let key = token.as_str().to_owned();
+        let item = to_json(&DownloadItem {
+            grant: grant.clone(),
+            used: 0,
+        });
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(DOWNLOADS).map_err(unavailable)?;
+                if table.get(key.as_str()).map_err(unavailable)?.is_some() {
+                    return Err(StoreError::Conflict);
+                }
+                table
+                    .insert(key.as_str(), item.as_slice())
+                    .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn take_download(&self, token: &TokenHash, now: i64) -> Result<DownloadTake, StoreError> {
+        let key = token.as_str().to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            let taken = {
+                let mut table = tx.open_table(DOWNLOADS).map_err(unavailable)?;
+                let stored = match table.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => v.value().to_vec(),
+                    None => return Ok(DownloadTake::Unknown),
+                };
+                let mut item: DownloadItem = serde_json::from_slice(&stored).map_err(corrupt)?;
+                if now >= item.grant.expires_at {
+                    return Ok(DownloadTake::Expired);
+                }
+                if item.used >= item.grant.max_downloads {
+                    return Ok(DownloadTake::Exhausted);
+                }
+                item.used += 1;
+                table
+                    .insert(key.as_str(), to_json(&item).as_slice())
+                    .map_err(unavailable)?;
+                DownloadTake::Counted {
+                    grant: item.grant,
+                    used: item.used,
+                }
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(taken)
         })
         .await
     }

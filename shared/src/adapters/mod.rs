@@ -5,6 +5,7 @@ pub mod aws;
 pub mod course;
 pub mod dynamodb;
 pub mod embedded;
+pub mod files;
 pub mod gateway;
 pub mod license;
 pub mod moodle;

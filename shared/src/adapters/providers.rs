@@ -2,9 +2,12 @@
 
 use crate::adapters::course::CourseProviders;
 use crate::adapters::license::LicenseKeys;
+use crate::adapters::system::OsEntropy;
 use crate::config::CourseProvider;
 use crate::domain::Access;
-use crate::ports::{Clock, CourseEnroller, EnrolError, Enrolment, LicenseSigner, SignError};
+use crate::ports::{
+    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, SignError,
+};
 use nightshift_license::License;
 
 pub struct Providers<C: Clock> {
@@ -33,5 +36,12 @@ impl<C: Clock> LicenseSigner for Providers<C> {
 
     fn public_key(&self) -> Option<nightshift_license::VerifyingKey> {
         self.licenses.public_key()
+    }
+}
+
+/// Download links are random.
+impl<C: Clock> Entropy for Providers<C> {
+    fn fill(&self, buf: &mut [u8]) {
+        OsEntropy.fill(buf);
     }
 }

@@ -261,6 +261,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         refunded: None,
         decline_notice: false,
         payment_issues: Vec::new(),
+        store_url: Some(ctx.urls.base().to_owned()),
     };
     let new = NewOrder {
         token_hash: token.hash(),

@@ -2,10 +2,12 @@
 //! the mail once every line has settled.
 
 use crate::config::{Fulfillment, Store};
-use crate::domain::{Access, FulfillmentKind, LineResult, LineState, Order, OrderId};
+use crate::domain::{
+    Access, DownloadToken, FulfillmentKind, LineResult, LineState, Order, OrderId,
+};
 use crate::ports::{
-    Claim, Clock, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Queue, QueueError,
-    SignError, StoreError,
+    Claim, Clock, DownloadGrant, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Queue,
+    QueueError, SignError, StoreError,
 };
 use nightshift_license::License;
 
@@ -78,18 +80,20 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
                 Err(e) => return Err(StoreError::Corrupt(Box::new(e)).into()),
             },
             Claim::Busy => retry += 1,
-            Claim::Acquired => match run_step(store, fulfillers, &order, index, now).await {
-                Ok(result) => {
-                    let value = serde_json::to_value(&result).expect("line results serialise");
-                    orders.complete(order_id, &key, &value).await?;
-                    results.push((index, result));
+            Claim::Acquired => {
+                match run_step(store, orders, fulfillers, &order, index, now).await {
+                    Ok(result) => {
+                        let value = serde_json::to_value(&result).expect("line results serialise");
+                        orders.complete(order_id, &key, &value).await?;
+                        results.push((index, result));
+                    }
+                    Err(reason) => {
+                        tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
+                        orders.release(order_id, &key).await?;
+                        retry += 1;
+                    }
                 }
-                Err(reason) => {
-                    tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
-                    orders.release(order_id, &key).await?;
-                    retry += 1;
-                }
-            },
+            }
         }
     }
 
@@ -112,8 +116,9 @@ fn step_key(index: usize, kind: FulfillmentKind) -> String {
 }
 
 /// Runs one line's action. `Err` is a transient failure worth retrying.
-async fn run_step<F: Fulfillers>(
+async fn run_step<S: OrderStore, F: Fulfillers>(
     store: &Store,
+    orders: &S,
     fulfillers: &F,
     order: &Order,
     index: usize,
@@ -143,6 +148,42 @@ async fn run_step<F: Fulfillers>(
                 Err(EnrolError::Permanent(reason)) => Ok(LineResult::Failed { reason }),
                 Err(EnrolError::Transient(reason)) => Err(reason),
             }
+        }
+        Fulfillment::Download {
+            filename,
+            valid_days,
+            max_downloads,
+            ..
+        } => {
+            let Some(base) = &order.store_url else {
+                return Ok(LineResult::Failed {
+                    reason: "the order does not know the store's address to link to".into(),
+                });
+            };
+            let mut bytes = [0u8; 16];
+            fulfillers.fill(&mut bytes);
+            let token = DownloadToken::from_bytes(bytes);
+            let grant = DownloadGrant {
+                order_id: order.id.clone(),
+                line: u32::try_from(index).unwrap_or(u32::MAX),
+                sku: line.sku.clone(),
+                expires_at: now + i64::from(*valid_days) * 86_400,
+                max_downloads: *max_downloads,
+            };
+            // Should this step be retried after the grant was kept, the retry makes a new
+            // link; only the one stored with the step's result is ever shown.
+            orders
+                .grant_download(&token.hash(), &grant)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(LineResult::Delivered {
+                access: Access::Download {
+                    url: crate::app::Urls::new(base).download(&token),
+                    filename: filename.clone(),
+                    expires_at: grant.expires_at,
+                    max_downloads: grant.max_downloads,
+                },
+            })
         }
         Fulfillment::LicenseKey { seats, valid_days } => {
             let seats = u32::from(*seats).saturating_mul(line.quantity.get());

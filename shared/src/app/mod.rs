@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod checkout;
+pub mod downloads;
 pub mod fulfil;
 pub mod licenses;
 pub mod mail;
@@ -49,6 +50,10 @@ impl Urls {
 
     pub fn checkout(&self) -> String {
         format!("{}/checkout", self.base)
+    }
+
+    pub fn download(&self, token: &crate::domain::DownloadToken) -> String {
+        format!("{}/downloads/{}", self.base, token.as_str())
     }
 
     pub fn webhook(&self, gateway: &str) -> String {

@@ -166,6 +166,18 @@ pub enum Fulfillment {
         /// Days the key is valid from issue; `None` never expires.
         valid_days: Option<u32>,
     },
+    /// A file in S3 (in the dev stack, a local folder), handed out through expiring,
+    /// counted links.
+    Download {
+        bucket: String,
+        key: String,
+        /// The name the buyer's browser saves the file under.
+        filename: String,
+        /// Days a link works after it is issued.
+        valid_days: u32,
+        /// Downloads a link allows.
+        max_downloads: u32,
+    },
     Shipment,
 }
 
@@ -174,6 +186,7 @@ impl Fulfillment {
         match self {
             Fulfillment::Course { .. } => crate::domain::FulfillmentKind::Course,
             Fulfillment::LicenseKey { .. } => crate::domain::FulfillmentKind::LicenseKey,
+            Fulfillment::Download { .. } => crate::domain::FulfillmentKind::Download,
             Fulfillment::Shipment => crate::domain::FulfillmentKind::Shipment,
         }
     }
@@ -237,6 +250,14 @@ impl Store {
         self.products
             .values()
             .any(|p| matches!(p.fulfillment, Fulfillment::LicenseKey { .. }))
+    }
+
+    /// The bucket every download product's file lives in (config validation keeps it to one).
+    pub fn downloads_bucket(&self) -> Option<&str> {
+        self.products.values().find_map(|p| match &p.fulfillment {
+            Fulfillment::Download { bucket, .. } => Some(bucket.as_str()),
+            _ => None,
+        })
     }
 
     /// For build scripts: validates the store (the workspace's store.toml unless

@@ -154,6 +154,10 @@ pub struct RawFulfillment {
     pub role_id: Option<i64>,
     pub seats: Option<i64>,
     pub valid_days: Option<i64>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub filename: Option<String>,
+    pub max_downloads: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

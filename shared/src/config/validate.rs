@@ -288,6 +288,21 @@ impl Validator<'_> {
                 products.insert(sku, p);
             }
         }
+        // The downloads function may read one bucket only (its template policy names it).
+        let mut buckets = products.values().filter_map(|p| match &p.fulfillment {
+            Fulfillment::Download { bucket, .. } => Some((p.sku.clone(), bucket.clone())),
+            _ => None,
+        });
+        if let Some((_, first)) = buckets.next() {
+            for (sku, bucket) in buckets.filter(|(_, b)| *b != first) {
+                self.error(
+                    &format!("products.{sku}.fulfillment.bucket"),
+                    format!(
+                        "every download must come from one bucket; `{bucket}` is not `{first}`"
+                    ),
+                );
+            }
+        }
 
         Some(Store {
             settings: StoreSettings {
@@ -491,6 +506,7 @@ impl Validator<'_> {
                 "role_id",
             ],
             ("license_key", _) => &["seats", "valid_days"],
+            ("download", _) => &["bucket", "key", "filename", "valid_days", "max_downloads"],
             _ => &[],
         };
         let present = [
@@ -502,6 +518,10 @@ impl Validator<'_> {
             ("role_id", raw.role_id.is_some()),
             ("seats", raw.seats.is_some()),
             ("valid_days", raw.valid_days.is_some()),
+            ("bucket", raw.bucket.is_some()),
+            ("key", raw.key.is_some()),
+            ("filename", raw.filename.is_some()),
+            ("max_downloads", raw.max_downloads.is_some()),
         ];
         for (name, _) in present.iter().filter(|(n, p)| *p && !allowed.contains(n)) {
             let user = match provider {
@@ -604,15 +624,85 @@ impl Validator<'_> {
                     valid_days: valid_days?,
                 })
             }
+            "download" => self.download(field, raw),
             "shipment" => Some(Fulfillment::Shipment),
             other => {
                 self.error(
                     &format!("{field}.kind"),
-                    format!("`{other}` is not one of `course`, `license_key`, `shipment`"),
+                    format!(
+                        "`{other}` is not one of `course`, `license_key`, `download`, `shipment`"
+                    ),
                 );
                 None
             }
         }
+    }
+
+    fn download(&mut self, field: &str, raw: &RawFulfillment) -> Option<Fulfillment> {
+        let bucket = self.required(field, "bucket", &raw.bucket);
+        if let Some(b) = &bucket {
+            if !bucket_name_is_valid(b) {
+                self.error(
+                    &format!("{field}.bucket"),
+                    "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens",
+                );
+            }
+        }
+        let key = self.required(field, "key", &raw.key);
+        if let Some(k) = &key {
+            // The dev stack serves keys from a folder: no way out of it.
+            let escapes =
+                k.starts_with('/') || k.split('/').any(|p| p.is_empty() || p == "." || p == "..");
+            if escapes || k.len() > 1024 || k.chars().any(char::is_control) {
+                self.error(
+                    &format!("{field}.key"),
+                    "must be an object key such as `books/guide.pdf` (no leading `/`, empty, `.` or `..` parts)",
+                );
+            }
+        }
+        let filename = match &raw.filename {
+            Some(name) => name.clone(),
+            None => key
+                .as_deref()
+                .and_then(|k| k.rsplit('/').next())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        if raw.filename.is_some()
+            && (filename.is_empty()
+                || filename.len() > 200
+                || filename
+                    .chars()
+                    .any(|c| c.is_control() || "\"\\/".contains(c)))
+        {
+            self.error(
+                &format!("{field}.filename"),
+                "must be a file name without quotes, slashes or control characters",
+            );
+        }
+        let valid_days = match raw.valid_days {
+            None => Some(7),
+            Some(n) if (1..=3650).contains(&n) => Some(n as u32),
+            Some(_) => {
+                self.error(&format!("{field}.valid_days"), "must be from 1 to 3650");
+                None
+            }
+        };
+        let max_downloads = match raw.max_downloads {
+            None => Some(5),
+            Some(n) if (1..=1000).contains(&n) => Some(n as u32),
+            Some(_) => {
+                self.error(&format!("{field}.max_downloads"), "must be from 1 to 1000");
+                None
+            }
+        };
+        Some(Fulfillment::Download {
+            bucket: bucket?,
+            key: key?,
+            filename,
+            valid_days: valid_days?,
+            max_downloads: max_downloads?,
+        })
     }
 
     /// A provider's address and the name of the secret it authenticates with.
@@ -672,6 +762,17 @@ impl Validator<'_> {
         let text = read(self, "txt");
         (html, text)
     }
+}
+
+/// S3's rules for a bucket name, as far as a name can be checked without AWS.
+fn bucket_name_is_valid(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
 }
 
 #[cfg(test)]

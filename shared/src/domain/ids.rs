@@ -261,6 +261,35 @@ impl fmt::Debug for OrderToken {
     }
 }
 
+/// The secret in a download link's URL, made and kept like an [`OrderToken`]: 128 random
+/// bits, URL-safe base64; only its SHA-256 hash is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadToken(OrderToken);
+
+impl DownloadToken {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        OrderToken::parse(s).map(DownloadToken)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        DownloadToken(OrderToken::from_bytes(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        self.0.hash()
+    }
+}
+
+impl fmt::Debug for DownloadToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DownloadToken(***)")
+    }
+}
+
 /// Hex SHA-256 of an order token: what the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TokenHash(String);

@@ -4,7 +4,9 @@ mod ids;
 mod money;
 mod order;
 
-pub use ids::{BuyerName, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash};
+pub use ids::{
+    BuyerName, DownloadToken, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash,
+};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,

@@ -126,6 +126,7 @@ impl fmt::Display for OrderStatus {
 pub enum FulfillmentKind {
     Course,
     LicenseKey,
+    Download,
     Shipment,
 }
 
@@ -134,6 +135,7 @@ impl FulfillmentKind {
         match self {
             FulfillmentKind::Course => "course",
             FulfillmentKind::LicenseKey => "license_key",
+            FulfillmentKind::Download => "download",
             FulfillmentKind::Shipment => "shipment",
         }
     }
@@ -182,6 +184,14 @@ pub enum Access {
         /// Unix seconds; `None` never expires.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<i64>,
+    },
+    /// A link to `GET /downloads/{token}` that works until `expires_at` (Unix seconds) for at
+    /// most `max_downloads` downloads.
+    Download {
+        url: String,
+        filename: String,
+        expires_at: i64,
+        max_downloads: u32,
     },
 }
 
@@ -260,6 +270,10 @@ pub struct Order {
     /// Payment problems the seller must look at (each is mailed to them once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payment_issues: Vec<String>,
+    /// The store's public address when the order was placed (`https://shop.example.com`):
+    /// links made later, away from any request (download links), start with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
 }
 
 /// How the buyer chose to pay.

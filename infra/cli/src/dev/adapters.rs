@@ -4,7 +4,8 @@
 use shared::adapters::aws::{SesSender, SqsQueue};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::embedded::{Delivery, EmbeddedQueue, EmbeddedStore, Outbox};
-use shared::ports::{MailSender, OrderStore, Queue, QueueName};
+use shared::adapters::files::{LocalFiles, S3Links};
+use shared::ports::{FileLinks, MailSender, OrderStore, Queue, QueueName};
 use std::future::Future;
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Queue: Queue + Clone + 'static;
     type Mail: MailSender + 'static;
     type Inbox: Inbox;
+    type Files: FileLinks + 'static;
 }
 
 pub struct Embedded;
@@ -45,6 +47,7 @@ impl Adapters for Embedded {
     type Queue = EmbeddedQueue;
     type Mail = Outbox;
     type Inbox = EmbeddedQueue;
+    type Files = LocalFiles;
 }
 
 pub struct Aws;
@@ -54,6 +57,7 @@ impl Adapters for Aws {
     type Queue = SqsQueue;
     type Mail = SesSender;
     type Inbox = SqsInbox;
+    type Files = S3Links;
 }
 
 /// Base delay before a failed record is visible again (grows with each receive).

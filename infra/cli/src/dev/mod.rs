@@ -15,6 +15,7 @@ use shared::adapters::aws::{create_queues, verify_sender, SesSender, SqsQueue};
 use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use shared::adapters::files::{LocalFiles, S3Links};
 use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
 use shared::adapters::license::LicenseKeys;
 use shared::adapters::providers::Providers;
@@ -49,6 +50,10 @@ pub struct Options {
     /// Name of the table, and prefix of the queue names.
     #[arg(long, default_value = "nightshift-dev", requires = "aws")]
     pub prefix: String,
+    /// The folder download files are served from (a product's `key` is a path in it);
+    /// default: `downloads` beside the store's config. With `--aws` they come from S3.
+    #[arg(long)]
+    pub downloads: Option<PathBuf>,
 }
 
 /// The embedded queue (for its dead letters) and the outbox (for the dev pages).
@@ -69,6 +74,9 @@ pub struct Stack<A: Adapters> {
     pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
     pub fulfillment: fulfillment::State<A::Store, A::Queue, Providers<SystemClock>>,
     pub mailer: mailer::State<A::Store, A::Mail>,
+    pub downloads: downloads::State<A::Store, A::Files>,
+    /// The local download folder's links, when files come from a folder rather than S3.
+    pub files: Option<LocalFiles>,
 }
 
 pub fn run(options: Options) -> ExitCode {
@@ -176,6 +184,16 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
             queue: queue.clone(),
             outbox: orders.outbox(),
         };
+        let folder = options.downloads.clone().unwrap_or_else(|| {
+            options
+                .config
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("downloads")
+        });
+        let mut link_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut link_key);
+        let files = LocalFiles::new(&folder, common.urls.base(), link_key);
         let stack = stack::<Embedded>(
             common,
             orders.clone(),
@@ -183,6 +201,10 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
             queue.clone(),
             orders.outbox(),
             Some(local),
+            Storage {
+                links: files.clone(),
+                local: Some(files),
+            },
         )?;
         consumers::recover(&stack.store, &orders, &queue).await?;
         let stack = Arc::new(stack);
@@ -234,9 +256,31 @@ async fn aws_stack(common: Common, options: &Options) -> anyhow::Result<Stack<Aw
         fulfillment_url,
         mail_url,
     };
-    stack::<Aws>(common, orders, queue, inbox, SesSender::new(ses), None)
+    let links = S3Links::from_config(&config);
+    if let (true, Some(bucket)) = (options.bootstrap, common.store.downloads_bucket()) {
+        links
+            .create_bucket(bucket)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the downloads bucket {bucket}: {e}"))?;
+    }
+    stack::<Aws>(
+        common,
+        orders,
+        queue,
+        inbox,
+        SesSender::new(ses),
+        None,
+        Storage { links, local: None },
+    )
 }
 
+/// Where each set of adapters finds download files.
+struct Storage<F> {
+    links: F,
+    local: Option<LocalFiles>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn stack<A: Adapters>(
     common: Common,
     orders: A::Store,
@@ -244,6 +288,7 @@ fn stack<A: Adapters>(
     inbox: A::Inbox,
     sender: A::Mail,
     local: Option<Local>,
+    files: Storage<A::Files>,
 ) -> anyhow::Result<Stack<A>> {
     let Common {
         store,
@@ -296,9 +341,16 @@ fn stack<A: Adapters>(
         mailer: mailer::State {
             store: store.clone(),
             templates: templates()?,
-            orders,
+            orders: orders.clone(),
             sender,
         },
+        downloads: downloads::State {
+            store: store.clone(),
+            orders,
+            links: files.links,
+            clock: SystemClock,
+        },
+        files: files.local,
         local,
         inbox,
         store,

@@ -59,13 +59,15 @@ async fn route_and_log<A: Adapters>(
     response
 }
 
-/// The path with order tokens, testpay sessions and licence keys left out: logs never carry them.
+/// The path with order tokens, testpay sessions, download tokens and licence keys left out: logs never carry them.
 fn loggable(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/orders/") {
         let suffix = rest.find(['.', '/']).map_or("", |i| &rest[i..]);
         format!("/orders/<token>{suffix}")
     } else if path.starts_with("/testpay/sessions/") {
         "/testpay/sessions/<session>".into()
+    } else if path.starts_with("/downloads/") {
+        "/downloads/<token>".into()
     } else if path.starts_with("/licenses/") && path.ends_with("/status") {
         "/licenses/<key>/status".into()
     } else {
@@ -115,6 +117,12 @@ async fn route<A: Adapters>(
         {
             lambda(order_page::handle(&stack.order_page, request).await)
         }
+        (_, p) if p.starts_with("/downloads/") => {
+            lambda(downloads::handle(&stack.downloads, request).await)
+        }
+        (&Method::GET, "/dev/files") => {
+            local_file(stack, request.uri().query().unwrap_or("")).await
+        }
         (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/confirm-payment") => {
             let id = &p["/dev/orders/".len()..p.len() - "/confirm-payment".len()];
             confirm_payment(stack, id).await.map(full)
@@ -126,6 +134,68 @@ async fn route<A: Adapters>(
         _ => Problem::not_found("No such route.")
             .into_response()
             .map(full),
+    }
+}
+
+/// `GET /dev/files?…`: the dev stack's stand-in for an S3 presigned URL.
+async fn local_file<A: Adapters>(
+    stack: &Stack<A>,
+    query: &str,
+) -> Response<Full<bytes_body::Bytes>> {
+    use shared::adapters::files::{content_disposition, LocalFileError};
+    use shared::ports::Clock;
+    let Some(files) = &stack.files else {
+        return Problem::not_found("Files come from S3 here.")
+            .into_response()
+            .map(full);
+    };
+    let now = shared::adapters::system::SystemClock.now();
+    let (path, filename) = match files.open(query, now) {
+        Ok(found) => found,
+        Err(e @ LocalFileError::Expired) => {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "link-expired",
+                "Link expired",
+                e.to_string(),
+            )
+            .into_response()
+            .map(full)
+        }
+        Err(e) => {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "bad-signature",
+                "Bad link",
+                e.to_string(),
+            )
+            .into_response()
+            .map(full)
+        }
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let mut response = Response::new(full(bytes));
+            let headers = response.headers_mut();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&content_disposition(&filename)) {
+                headers.insert(http::header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(e) => {
+            eprintln!("download file {}: {e}", path.display());
+            Problem::not_found(format!(
+                "{} is not in the downloads folder {}.",
+                path.strip_prefix(files.dir()).unwrap_or(&path).display(),
+                files.dir().display()
+            ))
+            .into_response()
+            .map(full)
+        }
     }
 }
 
