@@ -58,6 +58,11 @@ fulfillment = { kind = "shipment" }
 name = "App"
 price = "15.00"
 fulfillment = { kind = "license_key", seats = 2, valid_days = 365 }
+
+[products.ebook]
+name = "E-book"
+price = "9.00"
+fulfillment = { kind = "download", bucket = "shop-files", key = "books/e-book.pdf", valid_days = 3, max_downloads = 2 }
 "##;
 
 struct TestClock(AtomicI64);
@@ -120,6 +125,15 @@ impl LicenseSigner for FakeEnroller {
 
     fn public_key(&self) -> Option<shared::license::VerifyingKey> {
         license_keys().public_key()
+    }
+}
+
+impl Entropy for FakeEnroller {
+    fn fill(&self, buf: &mut [u8]) {
+        CountingEntropy(AtomicU64::new(
+            self.calls.fetch_add(1, Ordering::SeqCst) as u64 + 100,
+        ))
+        .fill(buf);
     }
 }
 
@@ -924,6 +938,11 @@ async fn without_a_signing_key_a_licence_line_waits_for_one() {
             Err(EnrolError::Transient("unused".into()))
         }
     }
+    impl Entropy for NoKey {
+        fn fill(&self, buf: &mut [u8]) {
+            buf.fill(1);
+        }
+    }
     impl LicenseSigner for NoKey {
         fn sign(&self, _: &shared::license::License) -> Result<String, SignError> {
             Err(SignError::NoKey)
@@ -1017,4 +1036,72 @@ async fn a_second_click_on_the_pay_link_reopens_the_same_session() {
     open().await.unwrap();
     let last = *gateway.0.lock().unwrap().last().unwrap();
     assert!(last.0 > opened.0 && last.1 >= w.clock.now() + 30 * 60 + 60);
+}
+
+/// Links that name what they were asked for.
+struct NamedLinks;
+
+impl shared::ports::FileLinks for NamedLinks {
+    async fn link(
+        &self,
+        bucket: &str,
+        key: &str,
+        filename: &str,
+        seconds: u64,
+    ) -> Result<String, shared::ports::BoxError> {
+        Ok(format!("s3://{bucket}/{key}#{filename}@{seconds}"))
+    }
+}
+
+#[tokio::test]
+async fn a_download_line_gets_one_link_that_counts_down_and_expires() {
+    use shared::app::downloads::{open_download, DownloadError};
+    let w = World::new();
+    let id = paid(&w, &[("ebook", 1), ("course", 1)]).await;
+    w.fulfil(&id).await.unwrap();
+    w.fulfil(&id).await.unwrap();
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Fulfilled);
+    let line = order.lines.iter().find(|l| l.sku == sku("ebook")).unwrap();
+    let Some(Access::Download {
+        url,
+        filename,
+        expires_at,
+        max_downloads,
+    }) = line.access.clone()
+    else {
+        panic!("no download link: {line:?}");
+    };
+    assert_eq!(filename, "e-book.pdf");
+    assert_eq!((expires_at, max_downloads), (w.clock.now() + 3 * 86_400, 2));
+    let token = url
+        .strip_prefix("https://shop.example.com/downloads/")
+        .unwrap_or_else(|| panic!("{url}"));
+
+    let open = || open_download(&w.store, &w.orders, &NamedLinks, &w.clock, token);
+    let first = open().await.unwrap();
+    assert_eq!(first.url, "s3://shop-files/books/e-book.pdf#e-book.pdf@300");
+    assert_eq!(first.remaining, 1);
+    w.clock.0.store(expires_at, Ordering::SeqCst);
+    assert!(matches!(open().await, Err(DownloadError::Expired)));
+    w.clock.0.store(expires_at - 1, Ordering::SeqCst);
+    assert_eq!(open().await.unwrap().remaining, 0);
+    assert!(matches!(open().await, Err(DownloadError::Exhausted)));
+
+    let mails = {
+        let outbox = w.orders.outbox();
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+            .await
+            .unwrap();
+        outbox.mails().unwrap()
+    };
+    let buyer = mails
+        .iter()
+        .find(|m| m.to[0].as_str() == "ann@example.com")
+        .unwrap();
+    // One mail for the order, with the course login and the download link.
+    assert!(buyer.text.contains(&url) && buyer.text.contains("Username:"));
+    assert!(buyer
+        .text
+        .contains("The link works 2 times, until 2023-11-17."));
 }

@@ -217,3 +217,52 @@ async fn a_licence_key_bought_on_the_aws_adapters_verifies_and_has_a_status() {
     let to_buyer = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
     assert!(decoded(to_buyer[0]["body"].as_str().unwrap()).contains(key));
 }
+
+#[tokio::test]
+async fn an_e_book_bought_on_the_aws_adapters_downloads_from_s3_up_to_its_limit() {
+    let endpoint = &moto().url;
+    let prefix = unique("download");
+    let buyer = format!("{prefix}@example.com");
+    // A bucket of this test's own, created by `--bootstrap`.
+    let bucket = format!("{prefix}-files");
+    let store = sample_store().replace("example-store-downloads", &bucket);
+    let dev = DevStack::start_on_aws(&store, endpoint, &prefix).unwrap();
+    let file = b"%PDF-1.4 the field guide, from S3".to_vec();
+    let put = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}/books/rust-field-guide.pdf"))
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let token = dev
+        .checkout_form(&[("rust-book-pdf", 1)], &buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, APPROVE).await.unwrap();
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == "fulfilled")
+        .await
+        .unwrap();
+    let url = order["lines"][0]["access"]["url"].as_str().unwrap();
+    for _ in 0..5 {
+        let response = dev.http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 302);
+        let location = response.headers()["location"].to_str().unwrap();
+        // A SigV4 presigned GetObject on the emulator, valid for five minutes.
+        assert!(
+            location.starts_with(&format!("{endpoint}/{bucket}/books/rust-field-guide.pdf?")),
+            "{location}"
+        );
+        assert!(location.contains("X-Amz-Signature=") && location.contains("X-Amz-Expires=300"));
+        let fetched = reqwest::get(location).await.unwrap();
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(fetched.bytes().await.unwrap().to_vec(), file);
+    }
+    let sixth = dev.http.get(url).send().await.unwrap();
+    assert_eq!(sixth.status(), 410);
+    let to_buyer = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
+    assert!(decoded(to_buyer[0]["body"].as_str().unwrap()).contains(url));
+}

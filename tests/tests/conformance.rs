@@ -4,12 +4,12 @@
 use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::EmbeddedStore;
 use shared::domain::{
-    BuyerName, Currency, Email, FulfillmentKind, Line, LineState, Money, Order, OrderId,
-    OrderStatus, OrderToken, PaymentEvent, PaymentMethod, PaymentOutcome, Quantity, Sku,
+    BuyerName, Currency, DownloadToken, Email, FulfillmentKind, Line, LineState, Money, Order,
+    OrderId, OrderStatus, OrderToken, PaymentEvent, PaymentMethod, PaymentOutcome, Quantity, Sku,
 };
 use shared::ports::{
-    Claim, EventRecord, IdempotencyRecord, NewOrder, OrderStore, PlaceError, Recorded, Reservation,
-    StoreError,
+    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, NewOrder, OrderStore,
+    PlaceError, Recorded, Reservation, StoreError,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -427,6 +427,74 @@ async fn revoked_licences_are_listed_once_each_in_order<S: OrderStore>(store: S)
         .unwrap());
 }
 
+async fn a_download_link_counts_to_its_limit_and_stops_at_its_expiry<S: OrderStore>(store: S) {
+    let token = DownloadToken::from_bytes([3; 16]).hash();
+    let grant = DownloadGrant {
+        order_id: OrderId::from_random([9; 10]),
+        line: 2,
+        sku: sku("guide"),
+        expires_at: 1_000,
+        max_downloads: 2,
+    };
+    assert_eq!(
+        store.take_download(&token, 10).await.unwrap(),
+        DownloadTake::Unknown
+    );
+    store.grant_download(&token, &grant).await.unwrap();
+    assert!(matches!(
+        store.grant_download(&token, &grant).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.take_download(&token, 999).await.unwrap(),
+        DownloadTake::Counted {
+            grant: grant.clone(),
+            used: 1
+        }
+    );
+    assert_eq!(
+        store.take_download(&token, 1_000).await.unwrap(),
+        DownloadTake::Expired
+    );
+    assert_eq!(
+        store.take_download(&token, 10).await.unwrap(),
+        DownloadTake::Counted {
+            grant: grant.clone(),
+            used: 2
+        }
+    );
+    assert_eq!(
+        store.take_download(&token, 10).await.unwrap(),
+        DownloadTake::Exhausted
+    );
+}
+
+async fn concurrent_downloads_take_exactly_the_limit<S: OrderStore + Clone + 'static>(store: S) {
+    let token = DownloadToken::from_bytes([4; 16]).hash();
+    let grant = DownloadGrant {
+        order_id: OrderId::from_random([8; 10]),
+        line: 0,
+        sku: sku("guide"),
+        expires_at: 1_000,
+        max_downloads: 5,
+    };
+    store.grant_download(&token, &grant).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, token) = (store.clone(), token.clone());
+            tokio::spawn(async move { store.take_download(&token, 10).await.unwrap() })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    for task in tasks {
+        if let DownloadTake::Counted { used, .. } = task.await.unwrap() {
+            counted.push(used);
+        }
+    }
+    counted.sort_unstable();
+    assert_eq!(counted, vec![1, 2, 3, 4, 5]);
+}
+
 async fn embedded() -> EmbeddedStore {
     EmbeddedStore::in_memory()
 }
@@ -471,4 +539,6 @@ every_adapter!(
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,
     revoked_licences_are_listed_once_each_in_order,
+    a_download_link_counts_to_its_limit_and_stops_at_its_expiry,
+    concurrent_downloads_take_exactly_the_limit,
 );

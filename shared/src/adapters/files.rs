@@ -29,9 +29,21 @@ impl S3Links {
     }
 
     /// Creates the bucket (for emulators; on AWS the seller's bucket exists already).
+    /// A bucket that exists already is fine.
     pub async fn create_bucket(&self, bucket: &str) -> Result<(), BoxError> {
-        self.client.create_bucket().bucket(bucket).send().await?;
-        Ok(())
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        match self.client.create_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -969,4 +969,58 @@ fulfillment = { kind = "shipment" }
         );
         assert_eq!(errors(&text).len(), 1);
     }
+
+    #[test]
+    fn download_settings_are_checked_with_their_lines() {
+        let course = "fulfillment = { kind = \"course\", provider = \"builtin\", course_id = \"c1\", login_url = \"https://learn.example.com\" }";
+        let good = GOOD.replace(
+            course,
+            "fulfillment = { kind = \"download\", bucket = \"shop-files\", key = \"books/guide.pdf\" }",
+        );
+        let store = Store::parse(&good, Path::new("store.toml")).unwrap();
+        assert_eq!(
+            store
+                .product(&Sku::parse("course").unwrap())
+                .unwrap()
+                .fulfillment,
+            Fulfillment::Download {
+                bucket: "shop-files".into(),
+                key: "books/guide.pdf".into(),
+                filename: "guide.pdf".into(),
+                valid_days: 7,
+                max_downloads: 5,
+            }
+        );
+        assert_eq!(store.downloads_bucket(), Some("shop-files"));
+
+        let bad = good
+            .replace(
+                "bucket = \"shop-files\"",
+                "bucket = \"Shop_Files\", seats = 2",
+            )
+            .replace(
+                "key = \"books/guide.pdf\"",
+                "key = \"../etc/passwd\", max_downloads = 0, filename = \"a\\\"b\"",
+            );
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "store.toml:14: products.course.fulfillment.seats: not used by fulfillment kind `download`",
+                "store.toml:14: products.course.fulfillment.bucket: must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens",
+                "store.toml:14: products.course.fulfillment.key: must be an object key such as `books/guide.pdf` (no leading `/`, empty, `.` or `..` parts)",
+                "store.toml:14: products.course.fulfillment.filename: must be a file name without quotes, slashes or control characters",
+                "store.toml:14: products.course.fulfillment.max_downloads: must be from 1 to 1000",
+            ]
+        );
+
+        // Two downloads from two buckets: the downloads function reads only one.
+        let two = good.replace(
+            "fulfillment = { kind = \"shipment\" }",
+            "fulfillment = { kind = \"download\", bucket = \"other-files\", key = \"b.pdf\" }",
+        );
+        assert_eq!(
+            errors(&two),
+            vec!["store.toml:14: products.course.fulfillment.bucket: every download must come from one bucket; `shop-files` is not `other-files`"]
+        );
+    }
 }
