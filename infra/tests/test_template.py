@@ -18,6 +18,7 @@ CONTRACT = {
     ("POST", "/testpay/sessions/{id}"),
     ("GET", "/licenses/revoked.json"),
     ("GET", "/licenses/{key}/status"),
+    ("GET", "/downloads/{token}"),
 }
 
 
@@ -55,8 +56,8 @@ class TemplateTest(unittest.TestCase):
                     routes.add((event["Properties"]["Method"], event["Properties"]["Path"]))
         self.assertEqual(routes, CONTRACT)
 
-    def test_there_are_five_rust_functions_with_explicit_timeouts_and_json_logs(self):
-        self.assertEqual(len(self.functions), 5)
+    def test_there_are_six_rust_functions_with_explicit_timeouts_and_json_logs(self):
+        self.assertEqual(len(self.functions), 6)
         globals_ = self.template["Globals"]["Function"]
         self.assertEqual(globals_["Runtime"], "provided.al2023")
         self.assertEqual(globals_["Handler"], "bootstrap")
@@ -177,3 +178,17 @@ class GatewayAccessTest(unittest.TestCase):
         outputs = self.template["Outputs"]
         for key in ["StripeWebhookUrl", "TableName", "FulfillmentQueueUrl", "MailQueueUrl"]:
             self.assertIn(key, outputs)
+
+    def test_downloads_read_only_the_downloads_bucket(self):
+        statements = self.statements("DownloadsFunction")
+        s3 = [s for s in statements if "Fn::If" in s]
+        self.assertEqual(len(s3), 1)
+        condition, grant, otherwise = s3[0]["Fn::If"]
+        self.assertEqual(condition, "HasDownloadsBucket")
+        self.assertEqual(grant["Action"], "s3:GetObject")
+        self.assertEqual(grant["Resource"], {"Fn::Sub": "arn:${AWS::Partition}:s3:::${DownloadsBucket}/*"})
+        self.assertEqual(otherwise, {"Ref": "AWS::NoValue"})
+        for name in set(self.functions) - {"DownloadsFunction"}:
+            self.assertNotIn("s3:", str(self.statements(name)), f"{name} should not touch S3")
+        variables = self.functions["DownloadsFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["NIGHTSHIFT_DOWNLOADS_BUCKET"], {"Ref": "DownloadsBucket"})

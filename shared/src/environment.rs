@@ -9,6 +9,8 @@ pub const TABLE_NAME: &str = "NIGHTSHIFT_TABLE";
 /// SQS queue URLs (Lambda).
 pub const FULFILLMENT_QUEUE_URL: &str = "NIGHTSHIFT_FULFILLMENT_QUEUE_URL";
 pub const MAIL_QUEUE_URL: &str = "NIGHTSHIFT_MAIL_QUEUE_URL";
+/// The bucket the downloads function may read (the template's `DownloadsBucket`).
+pub const DOWNLOADS_BUCKET: &str = "NIGHTSHIFT_DOWNLOADS_BUCKET";
 /// Deployment stage (`dev`, `prod`, …).
 pub const STAGE: &str = "NIGHTSHIFT_STAGE";
 /// SSM path under which the named secrets are SecureString parameters, e.g. `/nightshift/prod/`.

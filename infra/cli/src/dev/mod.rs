@@ -375,5 +375,8 @@ fn announce<A: Adapters>(stack: &Stack<A>, state: &str) {
     );
     println!("  orders:    {base}/orders/{{token}} and {base}/orders/{{token}}.json");
     println!("  outbox:    {base}/dev/outbox and {base}/dev/outbox.json");
+    if let (Some(files), Some(_)) = (&stack.files, stack.store.downloads_bucket()) {
+        println!("  downloads: files from {}", files.dir().display());
+    }
     println!("  state:     {state}");
 }
