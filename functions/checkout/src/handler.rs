@@ -9,7 +9,7 @@ use shared::app::pages::{buy_page, not_found_page};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
-use shared::domain::Sku;
+use shared::domain::{AddressForm, Sku};
 use shared::http::{form_pairs, html, json, redirect, Problem};
 use shared::ports::{OrderStore, Queue};
 
@@ -31,6 +31,8 @@ struct JsonCheckout {
     name: String,
     #[serde(default)]
     payment_method: String,
+    #[serde(default)]
+    address: AddressForm,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +76,7 @@ async fn checkout<S: OrderStore, Q: Queue>(
                 email: c.email,
                 name: c.name,
                 payment_method: c.payment_method,
+                address: c.address,
             },
             Err(e) => return bad_request(format!("the body is not a checkout: {e}")),
         }
@@ -117,6 +120,13 @@ fn from_form(body: &[u8]) -> CheckoutForm {
             "email" => form.email = value,
             "name" => form.name = value,
             "payment_method" => form.payment_method = value,
+            "address_name" => form.address.name = value,
+            "address_line1" => form.address.line1 = value,
+            "address_line2" => form.address.line2 = value,
+            "address_postal_code" => form.address.postal_code = value,
+            "address_city" => form.address.city = value,
+            "address_region" => form.address.region = value,
+            "address_country" => form.address.country = value,
             _ => {}
         }
     }
@@ -157,6 +167,12 @@ fn problem(error: CheckoutError) -> Problem {
             StatusCode::CONFLICT,
             "sold-out",
             "Sold out",
+            error.to_string(),
+        ),
+        CheckoutError::CannotShip(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot-ship",
+            "Cannot ship there",
             error.to_string(),
         ),
         CheckoutError::KeyReused => Problem::new(

@@ -94,6 +94,21 @@ pub fn session_form(order: &Order, return_url: &str) -> Vec<(String, String)> {
         ));
         form.push((item("[price_data][product_data][name]"), line.name.clone()));
     }
+    // Shipping is part of the order's total, so it is a line of the session too.
+    if let Some(shipping) = order.shipping.as_ref().filter(|s| s.price.minor() > 0) {
+        let i = order.lines.len();
+        let item = |field: &str| format!("line_items[{i}]{field}");
+        form.push((item("[quantity]"), "1".into()));
+        form.push((item("[price_data][currency]"), currency.clone()));
+        form.push((
+            item("[price_data][unit_amount]"),
+            shipping.price.minor().to_string(),
+        ));
+        form.push((
+            item("[price_data][product_data][name]"),
+            format!("Shipping to {}", shipping.address.country),
+        ));
+    }
     form
 }
 

@@ -2,9 +2,10 @@
 //! answer a repeated `Idempotency-Key` with the first answer.
 
 use crate::config::Store;
+use crate::config::Fulfillment;
 use crate::domain::{
-    BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken, ParseError,
-    PaymentMethod, Quantity, Sku,
+    AddressForm, BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken,
+    ParseError, PaymentMethod, Quantity, Shipping, ShippingAddress, Sku,
 };
 use crate::ports::{
     Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PlaceError, Queue,
@@ -24,6 +25,8 @@ pub struct CheckoutForm {
     pub name: String,
     /// `card` (the default when empty) or `bank_transfer`.
     pub payment_method: String,
+    /// The shipping address, for orders holding physical items.
+    pub address: AddressForm,
 }
 
 /// A parsed checkout: skus merged, every field valid.
@@ -33,6 +36,7 @@ pub struct Checkout {
     pub email: Email,
     pub name: BuyerName,
     pub payment_method: PaymentMethod,
+    pub address: Option<ShippingAddress>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,8 @@ pub enum CheckoutError {
     UnknownProduct(String),
     #[error("{0} is sold out")]
     SoldOut(Sku),
+    #[error(transparent)]
+    CannotShip(#[from] crate::config::ShippingRefused),
     #[error("this Idempotency-Key was already used for a different checkout")]
     KeyReused,
     #[error(transparent)]
@@ -102,11 +108,22 @@ impl Checkout {
                 })
             }
         };
+        let address = if form.address.is_empty() {
+            None
+        } else {
+            Some(
+                ShippingAddress::parse(&form.address).map_err(|e| CheckoutError::Invalid {
+                    field: e.field,
+                    problem: e.problem,
+                })?,
+            )
+        };
         Ok(Checkout {
             items,
             email: Email::parse(&form.email).map_err(invalid("email"))?,
             name: BuyerName::parse(&form.name).map_err(invalid("name"))?,
             payment_method,
+            address,
         })
     }
 
@@ -119,6 +136,20 @@ impl Checkout {
         h.update(format!("{}\0{}", self.email, self.name));
         if self.payment_method == PaymentMethod::BankTransfer {
             h.update(b"\0bank_transfer");
+        }
+        if let Some(a) = &self.address {
+            for part in [
+                &a.name,
+                &a.line1,
+                &a.line2,
+                &a.postal_code,
+                &a.city,
+                &a.region,
+                &a.country,
+            ] {
+                h.update(b"\0");
+                h.update(part.as_bytes());
+            }
         }
         hex::encode(h.finalize())
     }
@@ -175,6 +206,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     let mut lines = Vec::with_capacity(checkout.items.len());
     let mut reservations = Vec::new();
     let mut total = Money::zero(currency);
+    let mut weight: Option<u32> = None;
     for (sku, quantity) in &checkout.items {
         let product = ctx
             .store
@@ -203,6 +235,10 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
                 field: "items",
                 problem: e.to_string(),
             })?;
+        if let Fulfillment::Shipment { weight_grams } = product.fulfillment {
+            let grams = weight_grams.saturating_mul(quantity.get());
+            weight = Some(weight.unwrap_or(0).saturating_add(grams));
+        }
         lines.push(Line {
             sku: sku.clone(),
             name: product.name.clone(),
@@ -214,6 +250,39 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             failure: None,
         });
     }
+
+    // Physical items: an address, and shipping priced from the store's rates.
+    let shipping = match (weight, &checkout.address, &ctx.store.shipping) {
+        (None, _, _) => None,
+        (Some(_), None, _) => {
+            return Err(CheckoutError::Invalid {
+                field: "address",
+                problem: "this order holds physical items: give a shipping address".into(),
+            })
+        }
+        (Some(_), Some(_), None) => {
+            return Err(CheckoutError::Invalid {
+                field: "address",
+                problem: "this store has no shipping rates".into(),
+            })
+        }
+        (Some(grams), Some(address), Some(settings)) => {
+            let price = settings.quote(&address.country, grams)?;
+            total = total
+                .checked_add(price)
+                .map_err(|e| CheckoutError::Invalid {
+                    field: "items",
+                    problem: e.to_string(),
+                })?;
+            Some(Shipping {
+                address: address.clone(),
+                price,
+                weight_grams: grams,
+                parcel: None,
+                delivered_at: None,
+            })
+        }
+    };
 
     let fingerprint = checkout.fingerprint();
     let idempotency = idempotency_key.map(|key| (key, hex::encode(Sha256::digest(key.as_bytes()))));
@@ -262,6 +331,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         decline_notice: false,
         payment_issues: Vec::new(),
         store_url: Some(ctx.urls.base().to_owned()),
+        shipping,
     };
     let new = NewOrder {
         token_hash: token.hash(),

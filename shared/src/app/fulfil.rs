@@ -131,7 +131,7 @@ async fn run_step<S: OrderStore, F: Fulfillers>(
         });
     };
     match &product.fulfillment {
-        Fulfillment::Shipment => Ok(LineResult::AwaitingShipment),
+        Fulfillment::Shipment { .. } => Ok(LineResult::AwaitingShipment),
         Fulfillment::Course {
             course_id,
             provider,

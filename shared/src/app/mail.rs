@@ -2,8 +2,8 @@
 //! from templates, each sent once.
 
 use super::render::{
-    line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
-    TransferView,
+    line_views, rendered_lines, LineView, MoneyView, RenderError, ShippingView, StoreView,
+    Templates, TransferView,
 };
 use crate::config::{Grouping, SellerCopy, Store};
 use crate::domain::{LineState, Order, OrderId, OrderStatus};
@@ -51,6 +51,10 @@ pub enum MailKind {
     Transfer,
     /// Tells the seller about a payment problem (the order's n-th).
     PaymentIssue(usize),
+    /// Tells the buyer their parcel is on its way, with the tracking link.
+    Shipped,
+    /// Tells the buyer their parcel arrived.
+    Delivered,
 }
 
 /// One mail an order gets, with the key that makes it go out once.
@@ -126,6 +130,22 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
             lines: shipping,
         });
     }
+    if let Some(shipping) = &order.shipping {
+        if shipping.parcel.is_some() {
+            mails.push(PlannedMail {
+                key: "MAIL#buyer-shipped#order".into(),
+                kind: MailKind::Shipped,
+                lines: shipped_lines(order),
+            });
+        }
+        if shipping.delivered_at.is_some() {
+            mails.push(PlannedMail {
+                key: "MAIL#buyer-delivered#order".into(),
+                kind: MailKind::Delivered,
+                lines: shipped_lines(order),
+            });
+        }
+    }
     let failed = with(LineState::Failed);
     if !failed.is_empty() {
         mails.push(PlannedMail {
@@ -135,6 +155,17 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
         });
     }
     mails
+}
+
+/// The physical lines of an order, whatever step they are at.
+fn shipped_lines(order: &Order) -> Vec<usize> {
+    order
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.kind == crate::domain::FulfillmentKind::Shipment)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -152,6 +183,7 @@ struct MailContext<'a> {
     /// The payment problem a seller's alert is about.
     issue: &'a str,
     transfer: Option<TransferView>,
+    shipping: Option<ShippingView>,
 }
 
 pub fn render(
@@ -170,6 +202,8 @@ pub fn render(
         MailKind::Declined => "declined",
         MailKind::Transfer => "transfer",
         MailKind::PaymentIssue(_) => "payment",
+        MailKind::Shipped => "shipped",
+        MailKind::Delivered => "delivered",
     };
     let issue = match mail.kind {
         MailKind::PaymentIssue(n) => order.payment_issues.get(n).map_or("", String::as_str),
@@ -187,6 +221,7 @@ pub fn render(
         status: order.status.as_str(),
         issue,
         transfer: TransferView::of(store, order),
+        shipping: ShippingView::of(order),
     };
     let (template, subject) = match mail.kind {
         MailKind::Buyer | MailKind::SellerCopy => {
@@ -215,6 +250,14 @@ pub fn render(
             "mail_payment",
             format!("Bank details for your order from {}", store.settings.name),
         ),
+        MailKind::Shipped => (
+            "mail_shipping",
+            format!("Your order from {} is on its way", store.settings.name),
+        ),
+        MailKind::Delivered => (
+            "mail_shipping",
+            format!("Your order from {} was delivered", store.settings.name),
+        ),
     };
     let html = templates.render(&format!("{template}.html"), &context)?;
     let text = templates.render(&format!("{template}.txt"), &context)?;
@@ -229,7 +272,9 @@ pub fn render(
             (vec![order.email.clone()], bcc, subject)
         }
         MailKind::SellerCopy => (vec![seller], vec![], format!("[Copy] {subject}")),
-        MailKind::Declined | MailKind::Transfer => (vec![order.email.clone()], vec![], subject),
+        MailKind::Declined | MailKind::Transfer | MailKind::Shipped | MailKind::Delivered => {
+            (vec![order.email.clone()], vec![], subject)
+        }
         MailKind::Shipping | MailKind::Failure | MailKind::PaymentIssue(_) => {
             (vec![seller], vec![], subject)
         }

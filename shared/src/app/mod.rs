@@ -9,6 +9,7 @@ pub mod mail;
 pub mod pages;
 pub mod payment;
 pub mod render;
+pub mod shipping;
 
 use crate::domain::{OrderToken, Sku};
 

@@ -2,11 +2,11 @@
 //! both built from one view of the order.
 
 use super::render::{
-    line_views, rendered_lines, LineView, MoneyView, RenderError, StoreView, Templates,
-    TransferView,
+    line_views, rendered_lines, LineView, MoneyView, RenderError, ShippingView, StoreView,
+    Templates, TransferView,
 };
 use super::Urls;
-use crate::config::{Product, Store};
+use crate::config::{Fulfillment, Product, ShippingPricing, Store};
 use crate::domain::{Order, OrderStatus, OrderToken};
 use serde::Serialize;
 
@@ -32,9 +32,11 @@ impl PageState {
             OrderStatus::Paid if order.lines.iter().any(|l| !l.state.is_settled()) => {
                 PageState::Processing
             }
-            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled => {
-                PageState::Approved
-            }
+            OrderStatus::Paid
+            | OrderStatus::AwaitingShipment
+            | OrderStatus::Shipped
+            | OrderStatus::Delivered
+            | OrderStatus::Fulfilled => PageState::Approved,
             OrderStatus::Declined => PageState::Declined,
             OrderStatus::Expired => PageState::Expired,
             OrderStatus::Cancelled => PageState::Cancelled,
@@ -50,6 +52,8 @@ pub struct OrderJson {
     pub state: PageState,
     pub lines: Vec<LineView>,
     pub total: MoneyView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<ShippingView>,
 }
 
 pub fn order_json(order: &Order, templates: &Templates) -> OrderJson {
@@ -59,6 +63,7 @@ pub fn order_json(order: &Order, templates: &Templates) -> OrderJson {
         state: PageState::of(order),
         lines: line_views(order, templates),
         total: order.total.into(),
+        shipping: ShippingView::of(order),
     }
 }
 
@@ -74,6 +79,7 @@ struct OrderContext<'a> {
     /// Where to (re)try paying, while the reservation holds.
     pay_url: Option<String>,
     transfer: Option<TransferView>,
+    shipping: Option<ShippingView>,
 }
 
 pub fn order_page(
@@ -116,6 +122,7 @@ pub fn order_page(
         transfer: (json.state == PageState::AwaitingTransfer)
             .then(|| TransferView::of(store, order))
             .flatten(),
+        shipping: ShippingView::of(order),
     };
     templates.render("order.html", context)
 }
@@ -131,6 +138,12 @@ struct BuyContext<'a> {
     sold_out: bool,
     checkout_url: String,
     bank_transfer: bool,
+    /// A physical item: the form asks for the shipping address.
+    ships: bool,
+    /// What shipping costs, in words.
+    shipping_note: String,
+    /// The countries a flat rate ships to, for a list to choose from (empty: type a code).
+    countries: Vec<String>,
 }
 
 pub fn buy_page(
@@ -152,6 +165,21 @@ pub fn buy_page(
             sold_out: available == Some(0),
             checkout_url: urls.checkout(),
             bank_transfer: store.payments.bank_transfer.is_some(),
+            ships: matches!(product.fulfillment, Fulfillment::Shipment { .. }),
+            shipping_note: match store.shipping.as_ref().map(|s| &s.pricing) {
+                Some(ShippingPricing::Flat { price, .. }) => format!("Shipping: {price} per order"),
+                Some(ShippingPricing::Table(_)) => {
+                    "Shipping is added by weight and destination.".into()
+                }
+                None => String::new(),
+            },
+            countries: match store.shipping.as_ref().map(|s| &s.pricing) {
+                Some(ShippingPricing::Flat {
+                    countries: Some(list),
+                    ..
+                }) => list.clone(),
+                _ => Vec::new(),
+            },
         },
     )
 }

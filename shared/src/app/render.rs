@@ -26,6 +26,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/mail_buyer.html"),
     ),
     (
+        "mail_shipping.html",
+        include_str!("../../templates/mail_shipping.html"),
+    ),
+    (
+        "mail_shipping.txt",
+        include_str!("../../templates/mail_shipping.txt"),
+    ),
+    (
         "mail_buyer.txt",
         include_str!("../../templates/mail_buyer.txt"),
     ),
@@ -150,6 +158,8 @@ pub struct LineView {
     pub sku: String,
     pub name: String,
     pub quantity: u32,
+    /// `course`, `license_key`, `download` or `shipment`.
+    pub kind: &'static str,
     pub state: &'static str,
     pub access: Option<Access>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,6 +184,7 @@ impl LineView {
             sku: line.sku.to_string(),
             name: line.name.clone(),
             quantity: line.quantity.get(),
+            kind: line.kind.as_str(),
             state: line.state.as_str(),
             access: line.access.clone(),
             failure: line.failure.clone(),
@@ -256,6 +267,46 @@ impl TransferView {
             reference: order.transfer_reference.clone()?,
             amount: order.total.to_string(),
             pay_by: utc_date(order.reserved_until),
+        })
+    }
+}
+
+/// An order's shipping for pages and mail: the address, the price, and each step so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShippingView {
+    pub address: Vec<String>,
+    pub price: String,
+    pub weight_grams: u32,
+    /// `awaiting_shipment`, `shipped` or `delivered`.
+    pub step: &'static str,
+    pub carrier: Option<String>,
+    pub tracking: Option<String>,
+    pub tracking_url: Option<String>,
+    /// `YYYY-MM-DD` (UTC).
+    pub shipped_on: Option<String>,
+    pub delivered_on: Option<String>,
+}
+
+impl ShippingView {
+    pub fn of(order: &Order) -> Option<ShippingView> {
+        let shipping = order.shipping.as_ref()?;
+        let parcel = shipping.parcel.as_ref();
+        Some(ShippingView {
+            address: shipping.address.lines(),
+            price: shipping.price.to_string(),
+            weight_grams: shipping.weight_grams,
+            step: if shipping.delivered_at.is_some() {
+                "delivered"
+            } else if parcel.is_some() {
+                "shipped"
+            } else {
+                "awaiting_shipment"
+            },
+            carrier: parcel.map(|p| p.carrier.clone()),
+            tracking: parcel.map(|p| p.tracking.clone()),
+            tracking_url: parcel.and_then(|p| p.tracking_url.clone()),
+            shipped_on: parcel.map(|p| utc_date(p.shipped_at)),
+            delivered_on: shipping.delivered_at.map(utc_date),
         })
     }
 }

@@ -25,7 +25,94 @@ pub struct Store {
     pub mail: MailSettings,
     pub pages: PageTexts,
     pub payments: Payments,
+    /// Required when the store sells physical items.
+    pub shipping: Option<ShippingSettings>,
     pub products: BTreeMap<Sku, Product>,
+}
+
+/// How shipping is priced, where it goes, and how buyers track parcels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShippingSettings {
+    pub pricing: ShippingPricing,
+    /// Carrier name → tracking URL template holding `{tracking}`.
+    pub carriers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShippingPricing {
+    /// One price per order, to the listed countries (`None`: anywhere).
+    Flat {
+        price: Money,
+        countries: Option<Vec<String>>,
+    },
+    /// The first rate whose countries hold the destination (or `*`) and whose weight limit
+    /// holds the parcel.
+    Table(Vec<ShippingRate>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShippingRate {
+    /// ISO country codes, or `*` for any.
+    pub countries: Vec<String>,
+    pub up_to_grams: u32,
+    pub price: Money,
+}
+
+/// Why an order cannot be shipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShippingRefused {
+    #[error("this store does not ship to {0}")]
+    Country(String),
+    #[error("no shipping rate to {country} covers {grams} g")]
+    TooHeavy { country: String, grams: u32 },
+}
+
+impl ShippingSettings {
+    /// The price of shipping `grams` to `country`.
+    pub fn quote(&self, country: &str, grams: u32) -> Result<Money, ShippingRefused> {
+        match &self.pricing {
+            ShippingPricing::Flat { price, countries } => match countries {
+                Some(list) if !list.iter().any(|c| c == country) => {
+                    Err(ShippingRefused::Country(country.to_owned()))
+                }
+                _ => Ok(*price),
+            },
+            ShippingPricing::Table(rates) => {
+                let to_country: Vec<&ShippingRate> = rates
+                    .iter()
+                    .filter(|r| r.countries.iter().any(|c| c == country || c == "*"))
+                    .collect();
+                if to_country.is_empty() {
+                    return Err(ShippingRefused::Country(country.to_owned()));
+                }
+                to_country
+                    .iter()
+                    .find(|r| grams <= r.up_to_grams)
+                    .map(|r| r.price)
+                    .ok_or(ShippingRefused::TooHeavy {
+                        country: country.to_owned(),
+                        grams,
+                    })
+            }
+        }
+    }
+
+    /// The tracking link for a parcel, when the carrier has a template.
+    pub fn tracking_url(&self, carrier: &str, tracking: &str) -> Option<String> {
+        let encoded: String = tracking
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.carriers
+            .get(carrier)
+            .map(|template| template.replace("{tracking}", &encoded))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,7 +265,11 @@ pub enum Fulfillment {
         /// Downloads a link allows.
         max_downloads: u32,
     },
-    Shipment,
+    /// A physical item the seller packs and ships.
+    Shipment {
+        /// Weight of one unit, for shipping rates by weight.
+        weight_grams: u32,
+    },
 }
 
 impl Fulfillment {
@@ -187,7 +278,7 @@ impl Fulfillment {
             Fulfillment::Course { .. } => crate::domain::FulfillmentKind::Course,
             Fulfillment::LicenseKey { .. } => crate::domain::FulfillmentKind::LicenseKey,
             Fulfillment::Download { .. } => crate::domain::FulfillmentKind::Download,
-            Fulfillment::Shipment => crate::domain::FulfillmentKind::Shipment,
+            Fulfillment::Shipment { .. } => crate::domain::FulfillmentKind::Shipment,
         }
     }
 }
@@ -250,6 +341,12 @@ impl Store {
         self.products
             .values()
             .any(|p| matches!(p.fulfillment, Fulfillment::LicenseKey { .. }))
+    }
+
+    /// Whether any product is a physical item (the checkout then asks for an address).
+    pub fn ships(&self, sku: &Sku) -> bool {
+        self.product(sku)
+            .is_some_and(|p| matches!(p.fulfillment, Fulfillment::Shipment { .. }))
     }
 
     /// The bucket every download product's file lives in (config validation keeps it to one).

@@ -14,8 +14,27 @@ pub struct RawFile {
     #[serde(default)]
     pub pages: RawPages,
     pub payments: RawPayments,
+    pub shipping: Option<RawShipping>,
     #[serde(default)]
     pub products: BTreeMap<String, RawProduct>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShipping {
+    pub flat_rate: Option<toml::Value>,
+    pub countries: Option<Vec<String>>,
+    pub rates: Option<Vec<RawRate>>,
+    #[serde(default)]
+    pub carriers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    pub countries: Vec<String>,
+    pub up_to_grams: i64,
+    pub price: toml::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +177,7 @@ pub struct RawFulfillment {
     pub key: Option<String>,
     pub filename: Option<String>,
     pub max_downloads: Option<i64>,
+    pub weight_grams: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! From raw TOML to a typed [`Store`], collecting every problem with its line.
 
-use super::raw::{RawBankTransfer, RawFile, RawFulfillment, RawProduct};
+use super::raw::{RawBankTransfer, RawFile, RawFulfillment, RawProduct, RawShipping};
 use super::*;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -303,6 +303,17 @@ impl Validator<'_> {
                 );
             }
         }
+        let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
+        let shipping = raw.shipping.map(|s| self.shipping(s, price_currency));
+        let ships = products
+            .values()
+            .any(|p| matches!(p.fulfillment, Fulfillment::Shipment { .. }));
+        if ships && shipping.is_none() {
+            self.error(
+                "shipping",
+                "the store sells physical items: add a [shipping] table with `flat_rate` or `rates`",
+            );
+        }
 
         Some(Store {
             settings: StoreSettings {
@@ -339,6 +350,10 @@ impl Validator<'_> {
                     Some(b) => Some(b?),
                     None => None,
                 },
+            },
+            shipping: match shipping {
+                Some(s) => Some(s?),
+                None => None,
             },
             products,
         })
@@ -435,23 +450,7 @@ impl Validator<'_> {
     ) -> Option<Product> {
         self.non_empty(&format!("{field}.name"), &raw.name);
         let price_field = format!("{field}.price");
-        let price = match &raw.price {
-            toml::Value::String(s) => self.check(&price_field, Money::parse(s, currency)),
-            toml::Value::Integer(n) if *n >= 0 => {
-                self.check(&price_field, Money::parse(&n.to_string(), currency))
-            }
-            toml::Value::Float(_) => {
-                self.error(
-                    &price_field,
-                    "write the price as a string such as \"49.00\": decimals in TOML are inexact",
-                );
-                None
-            }
-            _ => {
-                self.error(&price_field, "must be an amount such as \"49.00\"");
-                None
-            }
-        };
+        let price = self.money(&price_field, &raw.price, currency);
         if price.is_some_and(|p| p.minor() == 0) {
             self.error(&price_field, "must be more than zero");
         }
@@ -490,6 +489,115 @@ impl Validator<'_> {
         })
     }
 
+    /// An amount in the store's currency, written as a string (`"49.00"`) or a whole number.
+    fn money(&mut self, field: &str, value: &toml::Value, currency: Currency) -> Option<Money> {
+        match value {
+            toml::Value::String(s) => self.check(field, Money::parse(s, currency)),
+            toml::Value::Integer(n) if *n >= 0 => {
+                self.check(field, Money::parse(&n.to_string(), currency))
+            }
+            toml::Value::Float(_) => {
+                self.error(
+                    field,
+                    "write the amount as a string such as \"49.00\": decimals in TOML are inexact",
+                );
+                None
+            }
+            _ => {
+                self.error(field, "must be an amount such as \"49.00\"");
+                None
+            }
+        }
+    }
+
+    /// `[shipping]`: a flat rate or a table of rates, and the carriers' tracking links.
+    fn shipping(&mut self, raw: RawShipping, currency: Currency) -> Option<ShippingSettings> {
+        let pricing = match (&raw.flat_rate, raw.rates) {
+            (Some(flat), None) => {
+                let price = self.money("shipping.flat_rate", flat, currency);
+                let countries = raw
+                    .countries
+                    .map(|list| self.countries("shipping.countries", list, false));
+                Some(ShippingPricing::Flat {
+                    price: price?,
+                    countries: match countries {
+                        Some(c) => Some(c?),
+                        None => None,
+                    },
+                })
+            }
+            (None, Some(rates)) => {
+                if raw.countries.is_some() {
+                    self.error(
+                        "shipping.countries",
+                        "not used with `rates`: each rate lists its countries",
+                    );
+                }
+                if rates.is_empty() {
+                    self.error("shipping.rates", "list at least one rate");
+                }
+                let mut table = Vec::new();
+                for (i, rate) in rates.into_iter().enumerate() {
+                    let field = format!("shipping.rates.{i}");
+                    let countries = self.countries(&format!("{field}.countries"), rate.countries, true);
+                    let price = self.money(&format!("{field}.price"), &rate.price, currency);
+                    let grams = match u32::try_from(rate.up_to_grams) {
+                        Ok(g) if g > 0 => Some(g),
+                        _ => {
+                            self.error(&format!("{field}.up_to_grams"), "must be a positive number of grams");
+                            None
+                        }
+                    };
+                    if let (Some(countries), Some(price), Some(up_to_grams)) = (countries, price, grams) {
+                        table.push(ShippingRate { countries, up_to_grams, price });
+                    }
+                }
+                Some(ShippingPricing::Table(table))
+            }
+            (Some(_), Some(_)) => {
+                self.error("shipping.rates", "use either `flat_rate` or `rates`, not both");
+                None
+            }
+            (None, None) => {
+                self.error("shipping", "set `flat_rate` (one price per order) or `rates` (by weight and country)");
+                None
+            }
+        };
+        for (carrier, template) in &raw.carriers {
+            let field = format!("shipping.carriers.{carrier}");
+            if !template.starts_with("https://") || !template.contains("{tracking}") {
+                self.error(&field, "must be an https:// link holding `{tracking}`, where the tracking number goes");
+            }
+            if carrier.is_empty() || !carrier.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+                self.error(&field, "carrier names are lower-case letters, digits, `-` and `_`");
+            }
+        }
+        Some(ShippingSettings {
+            pricing: pricing?,
+            carriers: raw.carriers,
+        })
+    }
+
+    /// Two-letter country codes (upper case), or `*` where `star` allows it.
+    fn countries(&mut self, field: &str, list: Vec<String>, star: bool) -> Option<Vec<String>> {
+        let mut ok = !list.is_empty();
+        if list.is_empty() {
+            self.error(field, "list at least one country");
+        }
+        for code in &list {
+            let valid = (code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()))
+                || (star && code == "*");
+            if !valid {
+                self.error(
+                    field,
+                    format!("`{code}` is not a two-letter country code in capitals such as `DE`{}", if star { " (or `*` for anywhere)" } else { "" }),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(list)
+    }
+
     fn fulfillment(&mut self, field: &str, raw: &RawFulfillment) -> Option<Fulfillment> {
         let kind = raw.kind.as_str();
         let provider = raw.provider.as_deref();
@@ -507,6 +615,7 @@ impl Validator<'_> {
             ],
             ("license_key", _) => &["seats", "valid_days"],
             ("download", _) => &["bucket", "key", "filename", "valid_days", "max_downloads"],
+            ("shipment", _) => &["weight_grams"],
             _ => &[],
         };
         let present = [
@@ -522,6 +631,7 @@ impl Validator<'_> {
             ("key", raw.key.is_some()),
             ("filename", raw.filename.is_some()),
             ("max_downloads", raw.max_downloads.is_some()),
+            ("weight_grams", raw.weight_grams.is_some()),
         ];
         for (name, _) in present.iter().filter(|(n, p)| *p && !allowed.contains(n)) {
             let user = match provider {
@@ -625,7 +735,16 @@ impl Validator<'_> {
                 })
             }
             "download" => self.download(field, raw),
-            "shipment" => Some(Fulfillment::Shipment),
+            "shipment" => match raw.weight_grams {
+                None => Some(Fulfillment::Shipment { weight_grams: 0 }),
+                Some(g) if (0..=1_000_000).contains(&g) => Some(Fulfillment::Shipment {
+                    weight_grams: g as u32,
+                }),
+                Some(_) => {
+                    self.error(&format!("{field}.weight_grams"), "must be from 0 to 1000000");
+                    None
+                }
+            },
             other => {
                 self.error(
                     &format!("{field}.kind"),

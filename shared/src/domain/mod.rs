@@ -3,6 +3,7 @@
 mod ids;
 mod money;
 mod order;
+mod shipping;
 
 pub use ids::{
     BuyerName, DownloadToken, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash,
@@ -12,3 +13,4 @@ pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
     PaymentMethod, PaymentOutcome, TransitionRefused,
 };
+pub use shipping::{AddressError, AddressForm, Parcel, Shipping, ShippingAddress};

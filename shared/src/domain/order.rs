@@ -17,6 +17,10 @@ pub enum OrderStatus {
     Declined,
     Paid,
     AwaitingShipment,
+    /// The seller sent the parcel (`nightshift orders ship`).
+    Shipped,
+    /// The parcel arrived (`nightshift orders deliver`).
+    Delivered,
     Fulfilled,
     Expired,
     Cancelled,
@@ -30,13 +34,15 @@ pub struct TransitionRefused {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
+    pub const ALL: [OrderStatus; 11] = [
         OrderStatus::PendingPayment,
         OrderStatus::AwaitingTransfer,
         OrderStatus::PaymentProcessing,
         OrderStatus::Declined,
         OrderStatus::Paid,
         OrderStatus::AwaitingShipment,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
         OrderStatus::Fulfilled,
         OrderStatus::Expired,
         OrderStatus::Cancelled,
@@ -50,6 +56,8 @@ impl OrderStatus {
             OrderStatus::Declined => "declined",
             OrderStatus::Paid => "paid",
             OrderStatus::AwaitingShipment => "awaiting_shipment",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
             OrderStatus::Fulfilled => "fulfilled",
             OrderStatus::Expired => "expired",
             OrderStatus::Cancelled => "cancelled",
@@ -64,8 +72,9 @@ impl OrderStatus {
             OrderStatus::Declined => 2,
             OrderStatus::Paid => 3,
             OrderStatus::AwaitingShipment => 4,
-            OrderStatus::Fulfilled => 5,
-            OrderStatus::Expired | OrderStatus::Cancelled => 6,
+            OrderStatus::Fulfilled | OrderStatus::Shipped => 5,
+            OrderStatus::Delivered => 6,
+            OrderStatus::Expired | OrderStatus::Cancelled => 7,
         }
     }
 
@@ -80,7 +89,8 @@ impl OrderStatus {
                 | (PaymentProcessing, Paid | Declined | Cancelled)
                 | (Declined, Paid | Expired | Cancelled)
                 | (Paid, AwaitingShipment | Fulfilled)
-                | (AwaitingShipment, Fulfilled)
+                | (AwaitingShipment, Fulfilled | Shipped)
+                | (Shipped, Delivered)
         )
     }
 
@@ -109,7 +119,11 @@ impl OrderStatus {
     pub fn is_paid(self) -> bool {
         matches!(
             self,
-            OrderStatus::Paid | OrderStatus::AwaitingShipment | OrderStatus::Fulfilled
+            OrderStatus::Paid
+                | OrderStatus::AwaitingShipment
+                | OrderStatus::Shipped
+                | OrderStatus::Delivered
+                | OrderStatus::Fulfilled
         )
     }
 }
@@ -148,6 +162,8 @@ pub enum LineState {
     Pending,
     Delivered,
     AwaitingShipment,
+    /// In the parcel the seller sent.
+    Shipped,
     /// The delivery failed permanently; the seller has been told.
     Failed,
 }
@@ -158,6 +174,7 @@ impl LineState {
             LineState::Pending => "pending",
             LineState::Delivered => "delivered",
             LineState::AwaitingShipment => "awaiting_shipment",
+            LineState::Shipped => "shipped",
             LineState::Failed => "failed",
         }
     }
@@ -274,6 +291,9 @@ pub struct Order {
     /// links made later, away from any request (download links), start with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_url: Option<String>,
+    /// Where the physical items go and what shipping cost (in `total`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<super::Shipping>,
 }
 
 /// How the buyer chose to pay.

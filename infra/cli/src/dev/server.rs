@@ -123,6 +123,14 @@ async fn route<A: Adapters>(
         (&Method::GET, "/dev/files") => {
             local_file(stack, request.uri().query().unwrap_or("")).await
         }
+        (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/ship") => {
+            let id = &p["/dev/orders/".len()..p.len() - "/ship".len()];
+            ship(stack, id, request.body()).await.map(full)
+        }
+        (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/deliver") => {
+            let id = &p["/dev/orders/".len()..p.len() - "/deliver".len()];
+            deliver(stack, id).await.map(full)
+        }
         (&Method::POST, p) if p.starts_with("/dev/orders/") && p.ends_with("/confirm-payment") => {
             let id = &p["/dev/orders/".len()..p.len() - "/confirm-payment".len()];
             confirm_payment(stack, id).await.map(full)
@@ -197,6 +205,57 @@ async fn local_file<A: Adapters>(
             .map(full)
         }
     }
+}
+
+/// `POST /dev/orders/{id}/ship` with `{"carrier","tracking"}`, for `nightshift orders ship`.
+async fn ship<A: Adapters>(stack: &Stack<A>, id: &str, body: &[u8]) -> Response<String> {
+    #[derive(serde::Deserialize)]
+    struct Parcel {
+        carrier: String,
+        tracking: String,
+    }
+    let Ok(order_id) = shared::domain::OrderId::parse(id) else {
+        return Problem::not_found("There is no such order.").into_response();
+    };
+    let Ok(parcel) = serde_json::from_slice::<Parcel>(body) else {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            "Send {\"carrier\": …, \"tracking\": …}.",
+        )
+        .into_response();
+    };
+    let state = &stack.payment_callback;
+    crate::orders::shipping::answer(
+        shared::app::shipping::ship_order(
+            &stack.store,
+            &state.orders,
+            &state.queue,
+            &shared::adapters::system::SystemClock,
+            &order_id,
+            &parcel.carrier,
+            &parcel.tracking,
+        )
+        .await,
+    )
+}
+
+/// `POST /dev/orders/{id}/deliver`, for `nightshift orders deliver`.
+async fn deliver<A: Adapters>(stack: &Stack<A>, id: &str) -> Response<String> {
+    let Ok(order_id) = shared::domain::OrderId::parse(id) else {
+        return Problem::not_found("There is no such order.").into_response();
+    };
+    let state = &stack.payment_callback;
+    crate::orders::shipping::answer(
+        shared::app::shipping::deliver_order(
+            &state.orders,
+            &state.queue,
+            &shared::adapters::system::SystemClock,
+            &order_id,
+        )
+        .await,
+    )
 }
 
 /// `POST /dev/orders/{id}/confirm-payment`, for `nightshift orders confirm-payment` while the

@@ -1,6 +1,7 @@
 //! `nightshift orders`: the seller's hand on an order. `confirm-payment` marks a bank transfer
-//! as arrived and runs the same path as a gateway's paid event, against the running dev stack,
-//! the dev stack's data folder when it is stopped, or the AWS table and queues.
+//! as arrived and runs the same path as a gateway's paid event; `ship` and `deliver` move a
+//! physical order along and mail the buyer. Each works against the running dev stack, the dev
+//! stack's data folder when it is stopped, or the AWS table and queues.
 
 use anyhow::Context;
 use shared::adapters::aws::SqsQueue;
@@ -14,16 +15,51 @@ use shared::environment as env;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod shipping;
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// The buyer's bank transfer arrived: mark the order paid and deliver it.
     ConfirmPayment(ConfirmOptions),
+    /// The parcel is sent: mark the physical items shipped and mail the buyer the tracking link.
+    Ship(ShipOptions),
+    /// The parcel arrived: mark the order delivered and tell the buyer.
+    Deliver(DeliverOptions),
 }
 
 #[derive(clap::Args)]
 pub struct ConfirmOptions {
     /// The order id (`ord_…`) or the payment reference the transfer carried (`NS-…`).
     pub order: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct ShipOptions {
+    /// The order id (`ord_…`).
+    pub order: String,
+    /// The carrier, one of the store's `[shipping] carriers` (its tracking link template).
+    #[arg(long)]
+    pub carrier: String,
+    /// The parcel's tracking number.
+    #[arg(long)]
+    pub tracking: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct DeliverOptions {
+    /// The order id (`ord_…`).
+    pub order: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// Which store a command acts on: the dev stack (running or stopped) or the deployed one.
+#[derive(clap::Args)]
+pub struct Target {
     #[arg(long, default_value = "store.toml")]
     pub config: PathBuf,
     /// The running dev stack.
@@ -50,17 +86,71 @@ pub struct ConfirmOptions {
 }
 
 pub fn run(command: Command) -> ExitCode {
-    let Command::ConfirmPayment(options) = command;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    match runtime.block_on(confirm(options)) {
+    let (name, result) = match command {
+        Command::ConfirmPayment(options) => ("confirm-payment", runtime.block_on(confirm(options))),
+        Command::Ship(options) => ("ship", runtime.block_on(shipping::ship(options))),
+        Command::Deliver(options) => ("deliver", runtime.block_on(shipping::deliver(options))),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nightshift orders confirm-payment: {e:#}");
+            eprintln!("nightshift orders {name}: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The deployed store's table and queues, from the flags or the environment.
+async fn aws_adapters(target: &Target) -> anyhow::Result<(DynamoStore, SqsQueue)> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &target.aws_endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let config = loader.load().await;
+    let pick = |given: &Option<String>, variable: &'static str| {
+        given
+            .clone()
+            .or_else(|| std::env::var(variable).ok())
+            .with_context(|| format!("give --{} or set {variable}", flag(variable)))
+    };
+    let orders = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        pick(&target.table, env::TABLE_NAME)?,
+    );
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&config),
+        pick(&target.fulfillment_queue_url, env::FULFILLMENT_QUEUE_URL)?,
+        pick(&target.mail_queue_url, env::MAIL_QUEUE_URL)?,
+    );
+    Ok((orders, queue))
+}
+
+/// The stopped dev stack's store (it queues due work again when it starts).
+fn stopped_dev_store(target: &Target) -> anyhow::Result<EmbeddedStore> {
+    EmbeddedStore::open(&target.data_dir.join("nightshift.redb")).with_context(|| {
+        format!(
+            "no dev stack at {} and cannot open the store in {}",
+            target.dev_url,
+            target.data_dir.display()
+        )
+    })
+}
+
+/// Posts to the running dev stack; `None` when nothing listens there.
+async fn post_to_dev_stack(
+    target: &Target,
+    path: &str,
+    body: serde_json::Value,
+) -> Option<anyhow::Result<reqwest::Response>> {
+    let url = format!("{}{path}", target.dev_url.trim_end_matches('/'));
+    match reqwest::Client::new().post(&url).json(&body).send().await {
+        Ok(r) => Some(Ok(r)),
+        Err(e) if e.is_connect() => None,
+        Err(e) => Some(Err(e.into())),
     }
 }
 
@@ -77,44 +167,21 @@ pub fn order_id(given: &str) -> anyhow::Result<OrderId> {
 
 async fn confirm(options: ConfirmOptions) -> anyhow::Result<ExitCode> {
     let order_id = order_id(&options.order)?;
-    let store = Store::load(&options.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let outcome: Outcome = if options.aws {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint) = &options.aws_endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let config = loader.load().await;
-        let pick = |given: Option<String>, variable: &'static str| {
-            given
-                .or_else(|| std::env::var(variable).ok())
-                .with_context(|| format!("give --{} or set {variable}", flag(variable)))
-        };
-        let orders = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            pick(options.table, env::TABLE_NAME)?,
-        );
-        let queue = SqsQueue::new(
-            aws_sdk_sqs::Client::new(&config),
-            pick(options.fulfillment_queue_url, env::FULFILLMENT_QUEUE_URL)?,
-            pick(options.mail_queue_url, env::MAIL_QUEUE_URL)?,
-        );
+    let target = &options.target;
+    let store = Store::load(&target.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let outcome: Outcome = if target.aws {
+        let (orders, queue) = aws_adapters(target).await?;
         confirm_transfer(&store, &orders, &queue, &SystemClock, &order_id)
             .await
             .into()
     } else {
-        match through_dev_stack(&options.dev_url, &order_id).await {
-            Some(answer) => answer?,
+        let path = format!("/dev/orders/{order_id}/confirm-payment");
+        match post_to_dev_stack(target, &path, serde_json::json!({})).await {
+            Some(response) => answer(response?).await?,
             None => {
                 // The stack is not running: write to its store; it queues the fulfilment of
                 // paid orders when it starts.
-                let orders = EmbeddedStore::open(&options.data_dir.join("nightshift.redb"))
-                    .with_context(|| {
-                        format!(
-                            "no dev stack at {} and cannot open the store in {}",
-                            options.dev_url,
-                            options.data_dir.display()
-                        )
-                    })?;
+                let orders = stopped_dev_store(target)?;
                 confirm_transfer(
                     &store,
                     &orders,
@@ -176,20 +243,6 @@ fn report(order_id: &OrderId, outcome: Outcome) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Asks the running dev stack to confirm; `None` when nothing listens there.
-async fn through_dev_stack(dev_url: &str, order_id: &OrderId) -> Option<anyhow::Result<Outcome>> {
-    let url = format!(
-        "{}/dev/orders/{order_id}/confirm-payment",
-        dev_url.trim_end_matches('/')
-    );
-    let response = match reqwest::Client::new().post(&url).send().await {
-        Ok(r) => r,
-        Err(e) if e.is_connect() => return None,
-        Err(e) => return Some(Err(e.into())),
-    };
-    Some(answer(response).await)
 }
 
 async fn answer(response: reqwest::Response) -> anyhow::Result<Outcome> {

@@ -1,0 +1,162 @@
+//! Where physical items go, what shipping cost, and how far the parcel has got.
+
+use super::Money;
+use serde::{Deserialize, Serialize};
+
+/// A shipping address as the buyer typed it, every field checked (lengths, no control
+/// characters); `country` is an ISO 3166-1 alpha-2 code such as `DE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub line2: String,
+    pub postal_code: String,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    pub country: String,
+}
+
+/// The address fields before checking, from a form or JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AddressForm {
+    pub name: String,
+    pub line1: String,
+    pub line2: String,
+    pub postal_code: String,
+    pub city: String,
+    pub region: String,
+    pub country: String,
+}
+
+impl AddressForm {
+    pub fn is_empty(&self) -> bool {
+        *self == AddressForm::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct AddressError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl ShippingAddress {
+    pub fn parse(form: &AddressForm) -> Result<ShippingAddress, AddressError> {
+        let text = |field: &'static str, value: &str, required: bool, max: usize| {
+            let value = value.trim();
+            let error = |problem: &str| AddressError {
+                field,
+                problem: problem.into(),
+            };
+            if required && value.is_empty() {
+                return Err(error("missing"));
+            }
+            if value.chars().count() > max {
+                return Err(error(&format!("at most {max} characters")));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(error("may not hold control characters"));
+            }
+            Ok(value.to_owned())
+        };
+        let country = form.country.trim().to_ascii_uppercase();
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(AddressError {
+                field: "address.country",
+                problem: "must be a two-letter country code such as `DE`".into(),
+            });
+        }
+        Ok(ShippingAddress {
+            name: text("address.name", &form.name, true, 100)?,
+            line1: text("address.line1", &form.line1, true, 100)?,
+            line2: text("address.line2", &form.line2, false, 100)?,
+            postal_code: text("address.postal_code", &form.postal_code, false, 20)?,
+            city: text("address.city", &form.city, true, 60)?,
+            region: text("address.region", &form.region, false, 60)?,
+            country,
+        })
+    }
+
+    /// The address as a label, one line per part.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![self.name.clone(), self.line1.clone()];
+        if !self.line2.is_empty() {
+            lines.push(self.line2.clone());
+        }
+        let city = [self.postal_code.as_str(), self.city.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        lines.push(city);
+        if !self.region.is_empty() {
+            lines.push(self.region.clone());
+        }
+        lines.push(self.country.clone());
+        lines
+    }
+}
+
+/// An order's shipping: where, for how much, and the parcel once it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipping {
+    pub address: ShippingAddress,
+    pub price: Money,
+    pub weight_grams: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parcel: Option<Parcel>,
+    /// Unix seconds the seller marked the order delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<i64>,
+}
+
+/// What the seller sent: the carrier, its tracking number and link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub carrier: String,
+    pub tracking: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    pub shipped_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> AddressForm {
+        AddressForm {
+            name: " Ann Lee ".into(),
+            line1: "Hauptstr. 1".into(),
+            postal_code: "10115".into(),
+            city: "Berlin".into(),
+            country: "de".into(),
+            ..AddressForm::default()
+        }
+    }
+
+    #[test]
+    fn an_address_is_trimmed_and_its_country_upper_cased() {
+        let address = ShippingAddress::parse(&form()).unwrap();
+        assert_eq!(address.name, "Ann Lee");
+        assert_eq!(address.country, "DE");
+        assert_eq!(
+            address.lines(),
+            ["Ann Lee", "Hauptstr. 1", "10115 Berlin", "DE"]
+        );
+    }
+
+    #[test]
+    fn missing_long_and_control_characters_are_refused_by_field() {
+        let refuse = |f: AddressForm| ShippingAddress::parse(&f).unwrap_err().field;
+        assert_eq!(refuse(AddressForm { city: " ".into(), ..form() }), "address.city");
+        assert_eq!(refuse(AddressForm { country: "GER".into(), ..form() }), "address.country");
+        assert_eq!(refuse(AddressForm { line2: "x".repeat(101), ..form() }), "address.line2");
+        assert_eq!(refuse(AddressForm { name: "Ann\r\nBcc: x".into(), ..form() }), "address.name");
+    }
+}
