@@ -37,6 +37,13 @@ seller_copy = "separate"
 [payments]
 gateway = "testpay"
 
+[shipping]
+rates = [
+  { countries = ["DE"], up_to_grams = 1000, price = "4.90" },
+  { countries = ["*"], up_to_grams = 1000, price = "12.00" },
+]
+carriers = { dhl = "https://track.example/dhl?code={tracking}" }
+
 [products.course]
 name = "Course"
 price = "49.00"
@@ -52,7 +59,12 @@ fulfillment = { kind = "course", provider = "builtin", course_id = "c2", login_u
 name = "Book"
 price = "20.00"
 stock = 3
-fulfillment = { kind = "shipment" }
+fulfillment = { kind = "shipment", weight_grams = 300 }
+
+[products.crate]
+name = "Crate"
+price = "80.00"
+fulfillment = { kind = "shipment", weight_grams = 2000 }
 
 [products.app]
 name = "App"
@@ -190,6 +202,7 @@ impl World {
             email: "ann@example.com".into(),
             name: "Ann".into(),
             payment_method: String::new(),
+            address: address("DE"),
         };
         place_order(
             &self.ctx(),
@@ -240,6 +253,17 @@ impl World {
     }
 }
 
+fn address(country: &str) -> shared::domain::AddressForm {
+    shared::domain::AddressForm {
+        name: "Ann Lee".into(),
+        line1: "Hauptstr. 1".into(),
+        postal_code: "10115".into(),
+        city: "Berlin".into(),
+        country: country.into(),
+        ..Default::default()
+    }
+}
+
 fn sku(s: &str) -> Sku {
     Sku::parse(s).unwrap()
 }
@@ -252,7 +276,11 @@ async fn checkout_prices_from_the_catalogue_and_reserves_stock() {
         .await
         .unwrap();
     let order = w.orders.order(&receipt.order_id).await.unwrap().unwrap();
-    assert_eq!(order.total.minor(), 2 * 2000 + 4900);
+    // Two books of 300 g to Germany: the first rate, 4.90.
+    assert_eq!(order.total.minor(), 2 * 2000 + 4900 + 490);
+    let shipping = order.shipping.as_ref().unwrap();
+    assert_eq!((shipping.weight_grams, shipping.price.minor()), (600, 490));
+    assert_eq!(shipping.address.city, "Berlin");
     assert_eq!(order.status, OrderStatus::PendingPayment);
     assert_eq!(order.reserved_until, 1_700_000_000 + 30 * 60);
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 2);
@@ -307,6 +335,7 @@ async fn unknown_products_and_bad_input_are_refused() {
         email: "x".into(),
         name: "A".into(),
         payment_method: String::new(),
+        address: Default::default(),
     };
     assert!(matches!(
         Checkout::parse(&bad_email),
@@ -514,7 +543,7 @@ async fn an_unpaid_order_expires_after_its_reservation_and_releases_stock() {
         &w.orders,
         &w.queue,
         &w.clock,
-        &w.approved("late", &r.order_id, 6000),
+        &w.approved("late", &r.order_id, 6000 + 490),
     )
     .await
     .unwrap();
@@ -687,6 +716,7 @@ async fn buyer_input_is_escaped_in_html_mail() {
         email: "ann@example.com".into(),
         name: "<script>alert(1)</script>".into(),
         payment_method: String::new(),
+        address: Default::default(),
     };
     let r = place_order(
         &w.ctx(),
@@ -763,7 +793,7 @@ async fn money_that_cannot_be_applied_is_flagged_to_the_seller_once() {
     expire_if_due(&w.store, &w.orders, &w.clock, &late.order_id)
         .await
         .unwrap();
-    let paid_late = w.approved("cs_9:paid", &late.order_id, 2000);
+    let paid_late = w.approved("cs_9:paid", &late.order_id, 2000 + 490);
     let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &paid_late)
         .await
         .unwrap();
@@ -1104,4 +1134,158 @@ async fn a_download_line_gets_one_link_that_counts_down_and_expires() {
     assert!(buyer
         .text
         .contains("The link works 2 times, until 2023-11-17."));
+}
+
+#[tokio::test]
+async fn physical_items_need_an_address_and_are_priced_by_weight_and_country() {
+    let w = World::new();
+    let place = |items: Vec<(&'static str, &'static str)>, address| {
+        let form = CheckoutForm {
+            items: items
+                .into_iter()
+                .map(|(s, q)| (s.to_owned(), q.to_owned()))
+                .collect(),
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            payment_method: String::new(),
+            address,
+        };
+        let w = &w;
+        async move {
+            place_order(
+                &w.ctx(),
+                &w.orders,
+                &w.queue,
+                &Checkout::parse(&form)?,
+                None,
+            )
+            .await
+        }
+    };
+    // No address for a book: refused, nothing reserved.
+    let refused = place(vec![("book", "1")], Default::default()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(CheckoutError::Invalid {
+                field: "address",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+    // Over every rate's weight: refused as unshippable, nothing reserved.
+    let heavy = place(vec![("book", "1"), ("crate", "1")], address("FR")).await;
+    assert!(
+        matches!(heavy, Err(CheckoutError::CannotShip(_))),
+        "{heavy:?}"
+    );
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
+    // Elsewhere, the `*` rate.
+    let receipt = place(vec![("book", "1")], address("fr")).await.unwrap();
+    let order = w.orders.order(&receipt.order_id).await.unwrap().unwrap();
+    assert_eq!(order.total.minor(), 2000 + 1200);
+    assert_eq!(order.shipping.unwrap().address.country, "FR");
+    // A digital order keeps no address even when one is sent.
+    let receipt = place(vec![("course", "1")], address("DE")).await.unwrap();
+    let order = w.orders.order(&receipt.order_id).await.unwrap().unwrap();
+    assert!(order.shipping.is_none());
+    assert_eq!(order.total.minor(), 4900);
+}
+
+#[tokio::test]
+async fn shipping_and_delivery_move_forward_once_and_mail_the_buyer_once_each() {
+    use shared::app::shipping::{deliver_order, ship_order, ShipError, Shipped};
+    let w = World::new();
+    let id = paid(&w, &[("book", 1), ("course", 1)]).await;
+    w.fulfil(&id).await.unwrap();
+    assert_eq!(w.status(&id).await, OrderStatus::AwaitingShipment);
+    let outbox = w.orders.outbox();
+    let send = || send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id);
+    send().await.unwrap();
+    // Delivering before shipping, an unknown carrier, a bad tracking number: refused.
+    assert!(matches!(
+        deliver_order(&w.orders, &w.queue, &w.clock, &id).await,
+        Err(ShipError::NotShipped { .. })
+    ));
+    let ship = |carrier: &'static str, tracking: &'static str| {
+        ship_order(
+            &w.store, &w.orders, &w.queue, &w.clock, &id, carrier, tracking,
+        )
+    };
+    assert!(matches!(
+        ship("pigeon", "1").await,
+        Err(ShipError::UnknownCarrier(..))
+    ));
+    assert!(matches!(
+        ship("dhl", "a/b").await,
+        Err(ShipError::BadTracking)
+    ));
+    assert_eq!(w.status(&id).await, OrderStatus::AwaitingShipment);
+
+    let shipped = ship("DHL", "00340434 1234").await.unwrap();
+    assert!(matches!(shipped, Shipped::Moved(_)));
+    let order = shipped.order().clone();
+    assert_eq!(order.status, OrderStatus::Shipped);
+    let parcel = order.shipping.as_ref().unwrap().parcel.clone().unwrap();
+    assert_eq!(
+        parcel.tracking_url.as_deref(),
+        Some("https://track.example/dhl?code=00340434%201234")
+    );
+    let book = order.lines.iter().find(|l| l.sku == sku("book")).unwrap();
+    assert_eq!(book.state, LineState::Shipped);
+    let course = order.lines.iter().find(|l| l.sku == sku("course")).unwrap();
+    assert_eq!(course.state, LineState::Delivered);
+    // The same command again changes nothing; another parcel is refused.
+    assert!(matches!(
+        ship("dhl", "00340434 1234").await.unwrap(),
+        Shipped::Already(_)
+    ));
+    assert!(matches!(
+        ship("dhl", "999").await,
+        Err(ShipError::ShippedOtherwise(..))
+    ));
+
+    send().await.unwrap();
+    let delivered = deliver_order(&w.orders, &w.queue, &w.clock, &id)
+        .await
+        .unwrap();
+    assert_eq!(delivered.order().status, OrderStatus::Delivered);
+    assert!(matches!(
+        deliver_order(&w.orders, &w.queue, &w.clock, &id)
+            .await
+            .unwrap(),
+        Shipped::Already(_)
+    ));
+    send().await.unwrap();
+    send().await.unwrap();
+    let mails = outbox.mails().unwrap();
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    let count = |prefix: &str| subjects.iter().filter(|s| s.starts_with(prefix)).count();
+    assert_eq!(
+        count("Your order from Test Store is on its way"),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        count("Your order from Test Store was delivered"),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(count("Ship order"), 1, "{subjects:?}");
+    let tracking = mails
+        .iter()
+        .find(|m| m.subject.contains("on its way"))
+        .unwrap();
+    assert_eq!(tracking.to[0].as_str(), "ann@example.com");
+    assert!(tracking
+        .text
+        .contains("https://track.example/dhl?code=00340434%201234"));
+    assert!(tracking.text.contains("1 x Book") && !tracking.text.contains("Course"));
+    let packing = mails
+        .iter()
+        .find(|m| m.subject.starts_with("Ship order"))
+        .unwrap();
+    assert!(packing.text.contains("Hauptstr. 1") && packing.text.contains("10115 Berlin"));
 }

@@ -107,6 +107,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The shipping address the helpers check out with (ignored for orders without physical items).
+pub const ADDRESS: &[(&str, &str)] = &[
+    ("name", "Ann Lee"),
+    ("line1", "Hauptstr. 1"),
+    ("postal_code", "10115"),
+    ("city", "Berlin"),
+    ("country", "DE"),
+];
+
 /// A running dev stack.
 pub struct DevStack {
     child: Child,
@@ -258,12 +267,26 @@ impl DevStack {
         email: &str,
         name: &str,
     ) -> anyhow::Result<Result<String, (u16, String)>> {
+        self.checkout_form_with(items, email, name, ADDRESS).await
+    }
+
+    /// The HTML checkout form with these shipping address fields (`address_*`).
+    pub async fn checkout_form_with(
+        &self,
+        items: &[(&str, u32)],
+        email: &str,
+        name: &str,
+        address: &[(&str, &str)],
+    ) -> anyhow::Result<Result<String, (u16, String)>> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         for (sku, quantity) in items {
             form.append_pair("sku", sku)
                 .append_pair("quantity", &quantity.to_string());
         }
         form.append_pair("email", email).append_pair("name", name);
+        for (field, value) in address {
+            form.append_pair(&format!("address_{field}"), value);
+        }
         let response = self
             .http
             .post(self.url("/checkout"))

@@ -146,7 +146,7 @@ mod tests {
 
     fn store(payments: &str) -> Store {
         let text = format!(
-            "[store]\nname = \"S\"\ncurrency = \"EUR\"\nseller_email = \"s@example.com\"\nsender = \"s@example.com\"\n\n[payments]\n{payments}\n\n[products.a]\nname = \"A\"\nprice = \"1.00\"\nfulfillment = {{ kind = \"shipment\" }}\n"
+            "[store]\nname = \"S\"\ncurrency = \"EUR\"\nseller_email = \"s@example.com\"\nsender = \"s@example.com\"\n\n[payments]\n{payments}\n\n[products.a]\nname = \"A\"\nprice = \"1.00\"\nfulfillment = {{ kind = \"license_key\" }}\n"
         );
         Store::parse(&text, Path::new("store.toml")).unwrap()
     }

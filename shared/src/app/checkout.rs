@@ -1,8 +1,8 @@
 //! Place an order: price from the catalogue, reserve stock atomically with the order, and
 //! answer a repeated `Idempotency-Key` with the first answer.
 
-use crate::config::Store;
 use crate::config::Fulfillment;
+use crate::config::Store;
 use crate::domain::{
     AddressForm, BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken,
     ParseError, PaymentMethod, Quantity, Shipping, ShippingAddress, Sku,

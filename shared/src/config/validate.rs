@@ -539,37 +539,63 @@ impl Validator<'_> {
                 let mut table = Vec::new();
                 for (i, rate) in rates.into_iter().enumerate() {
                     let field = format!("shipping.rates.{i}");
-                    let countries = self.countries(&format!("{field}.countries"), rate.countries, true);
+                    let countries =
+                        self.countries(&format!("{field}.countries"), rate.countries, true);
                     let price = self.money(&format!("{field}.price"), &rate.price, currency);
                     let grams = match u32::try_from(rate.up_to_grams) {
                         Ok(g) if g > 0 => Some(g),
                         _ => {
-                            self.error(&format!("{field}.up_to_grams"), "must be a positive number of grams");
+                            self.error(
+                                &format!("{field}.up_to_grams"),
+                                "must be a positive number of grams",
+                            );
                             None
                         }
                     };
-                    if let (Some(countries), Some(price), Some(up_to_grams)) = (countries, price, grams) {
-                        table.push(ShippingRate { countries, up_to_grams, price });
+                    if let (Some(countries), Some(price), Some(up_to_grams)) =
+                        (countries, price, grams)
+                    {
+                        table.push(ShippingRate {
+                            countries,
+                            up_to_grams,
+                            price,
+                        });
                     }
                 }
                 Some(ShippingPricing::Table(table))
             }
             (Some(_), Some(_)) => {
-                self.error("shipping.rates", "use either `flat_rate` or `rates`, not both");
+                self.error(
+                    "shipping.rates",
+                    "use either `flat_rate` or `rates`, not both",
+                );
                 None
             }
             (None, None) => {
-                self.error("shipping", "set `flat_rate` (one price per order) or `rates` (by weight and country)");
+                self.error(
+                    "shipping",
+                    "set `flat_rate` (one price per order) or `rates` (by weight and country)",
+                );
                 None
             }
         };
         for (carrier, template) in &raw.carriers {
             let field = format!("shipping.carriers.{carrier}");
             if !template.starts_with("https://") || !template.contains("{tracking}") {
-                self.error(&field, "must be an https:// link holding `{tracking}`, where the tracking number goes");
+                self.error(
+                    &field,
+                    "must be an https:// link holding `{tracking}`, where the tracking number goes",
+                );
             }
-            if carrier.is_empty() || !carrier.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-                self.error(&field, "carrier names are lower-case letters, digits, `-` and `_`");
+            if carrier.is_empty()
+                || !carrier
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                self.error(
+                    &field,
+                    "carrier names are lower-case letters, digits, `-` and `_`",
+                );
             }
         }
         Some(ShippingSettings {
@@ -590,7 +616,10 @@ impl Validator<'_> {
             if !valid {
                 self.error(
                     field,
-                    format!("`{code}` is not a two-letter country code in capitals such as `DE`{}", if star { " (or `*` for anywhere)" } else { "" }),
+                    format!(
+                        "`{code}` is not a two-letter country code in capitals such as `DE`{}",
+                        if star { " (or `*` for anywhere)" } else { "" }
+                    ),
                 );
                 ok = false;
             }
@@ -741,7 +770,10 @@ impl Validator<'_> {
                     weight_grams: g as u32,
                 }),
                 Some(_) => {
-                    self.error(&format!("{field}.weight_grams"), "must be from 0 to 1000000");
+                    self.error(
+                        &format!("{field}.weight_grams"),
+                        "must be from 0 to 1000000",
+                    );
                     None
                 }
             },
@@ -918,7 +950,12 @@ name = "A book"
 price = 20
 stock = 3
 fulfillment = { kind = "shipment" }
+
+[shipping]
+flat_rate = "4.90"
 "##;
+
+    const FLAT: &str = "\n[shipping]\nflat_rate = \"4.90\"\n";
 
     fn errors(text: &str) -> Vec<String> {
         match Store::parse(text, Path::new("store.toml")) {
@@ -1015,7 +1052,7 @@ fulfillment = { kind = "shipment" }
     fn a_float_price_is_reported_with_file_line_and_field() {
         let text = GOOD.replace("price = \"49.00\"", "price = 49.99");
         assert_eq!(errors(&text), vec![
-            "store.toml:13: products.course.price: write the price as a string such as \"49.00\": decimals in TOML are inexact"
+            "store.toml:13: products.course.price: write the amount as a string such as \"49.00\": decimals in TOML are inexact"
         ]);
     }
 
@@ -1140,6 +1177,68 @@ fulfillment = { kind = "shipment" }
         assert_eq!(
             errors(&two),
             vec!["store.toml:14: products.course.fulfillment.bucket: every download must come from one bucket; `shop-files` is not `other-files`"]
+        );
+    }
+
+    #[test]
+    fn shipping_is_required_for_physical_items_and_checked_with_its_lines() {
+        assert_eq!(
+            errors(&GOOD.replace(FLAT, "")),
+            vec!["store.toml:1: shipping: the store sells physical items: add a [shipping] table with `flat_rate` or `rates`"]
+        );
+        let table = GOOD.replace(FLAT, "").replace(
+            "[products.course]",
+            "[shipping]\nrates = [\n  { countries = [\"DE\"], up_to_grams = 1000, price = \"4.90\" },\n  { countries = [\"*\"], up_to_grams = 5000, price = \"15.00\" },\n]\ncarriers = { dhl = \"https://t.example/{tracking}\" }\n\n[products.course]",
+        );
+        let store = Store::parse(&table, Path::new("store.toml")).unwrap();
+        let shipping = store.shipping.as_ref().unwrap();
+        let eur = |minor| Money::from_minor(minor, store.settings.currency);
+        assert_eq!(shipping.quote("DE", 1000), Ok(eur(490)));
+        assert_eq!(
+            shipping.quote("DE", 5001),
+            Err(ShippingRefused::TooHeavy {
+                country: "DE".into(),
+                grams: 5001
+            })
+        );
+        assert_eq!(shipping.quote("FR", 1001), Ok(eur(1500)));
+        assert_eq!(
+            shipping.quote("DE", 1001),
+            Ok(eur(1500)),
+            "then the `*` rate"
+        );
+        assert_eq!(
+            shipping.tracking_url("dhl", "JJ 12/3"),
+            Some("https://t.example/JJ%2012%2F3".into())
+        );
+
+        let flat = GOOD.replace(FLAT, "").replace(
+            "[products.course]",
+            "[shipping]\nflat_rate = \"3.50\"\ncountries = [\"DE\", \"AT\"]\n\n[products.course]",
+        );
+        let store = Store::parse(&flat, Path::new("store.toml")).unwrap();
+        let shipping = store.shipping.as_ref().unwrap();
+        assert_eq!(shipping.quote("AT", 90_000).map(|m| m.minor()), Ok(350));
+        assert_eq!(
+            shipping.quote("CH", 1),
+            Err(ShippingRefused::Country("CH".into()))
+        );
+
+        let bad = GOOD.replace(FLAT, "").replace(
+            "[products.course]",
+            "[shipping]\nrates = [{ countries = [\"de\"], up_to_grams = 0, price = 4.9 }]\ncountries = [\"DE\"]\ncarriers = { DHL = \"http://t.example/\" }\n\n[products.course]",
+        ).replace("fulfillment = { kind = \"shipment\" }", "fulfillment = { kind = \"shipment\", weight_grams = -1 }");
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "store.toml:12: shipping.rates.0.countries: `de` is not a two-letter country code in capitals such as `DE` (or `*` for anywhere)",
+                "store.toml:12: shipping.rates.0.price: write the amount as a string such as \"49.00\": decimals in TOML are inexact",
+                "store.toml:12: shipping.rates.0.up_to_grams: must be a positive number of grams",
+                "store.toml:13: shipping.countries: not used with `rates`: each rate lists its countries",
+                "store.toml:14: shipping.carriers.DHL: must be an https:// link holding `{tracking}`, where the tracking number goes",
+                "store.toml:14: shipping.carriers.DHL: carrier names are lower-case letters, digits, `-` and `_`",
+                "store.toml:25: products.book.fulfillment.weight_grams: must be from 0 to 1000000",
+            ]
         );
     }
 }

@@ -154,9 +154,33 @@ mod tests {
     #[test]
     fn missing_long_and_control_characters_are_refused_by_field() {
         let refuse = |f: AddressForm| ShippingAddress::parse(&f).unwrap_err().field;
-        assert_eq!(refuse(AddressForm { city: " ".into(), ..form() }), "address.city");
-        assert_eq!(refuse(AddressForm { country: "GER".into(), ..form() }), "address.country");
-        assert_eq!(refuse(AddressForm { line2: "x".repeat(101), ..form() }), "address.line2");
-        assert_eq!(refuse(AddressForm { name: "Ann\r\nBcc: x".into(), ..form() }), "address.name");
+        assert_eq!(
+            refuse(AddressForm {
+                city: " ".into(),
+                ..form()
+            }),
+            "address.city"
+        );
+        assert_eq!(
+            refuse(AddressForm {
+                country: "GER".into(),
+                ..form()
+            }),
+            "address.country"
+        );
+        assert_eq!(
+            refuse(AddressForm {
+                line2: "x".repeat(101),
+                ..form()
+            }),
+            "address.line2"
+        );
+        assert_eq!(
+            refuse(AddressForm {
+                name: "Ann\r\nBcc: x".into(),
+                ..form()
+            }),
+            "address.name"
+        );
     }
 }

@@ -43,10 +43,18 @@ pub async fn ship(options: ShipOptions) -> anyhow::Result<ExitCode> {
     let (carrier, tracking) = (options.carrier.as_str(), options.tracking.as_str());
     let result = if target.aws {
         let (orders, queue) = aws_adapters(target).await?;
-        ship_order(&store, &orders, &queue, &SystemClock, &id, carrier, tracking)
-            .await
-            .map(Outcome::from)
-            .map_err(|e| e.to_string())
+        ship_order(
+            &store,
+            &orders,
+            &queue,
+            &SystemClock,
+            &id,
+            carrier,
+            tracking,
+        )
+        .await
+        .map(Outcome::from)
+        .map_err(|e| e.to_string())
     } else {
         let body = serde_json::json!({ "carrier": carrier, "tracking": tracking });
         match post_to_dev_stack(target, &format!("/dev/orders/{id}/ship"), body).await {
@@ -54,10 +62,18 @@ pub async fn ship(options: ShipOptions) -> anyhow::Result<ExitCode> {
             None => {
                 let orders = stopped_dev_store(target)?;
                 let queue = EmbeddedQueue::default();
-                ship_order(&store, &orders, &queue, &SystemClock, &id, carrier, tracking)
-                    .await
-                    .map(Outcome::from)
-                    .map_err(|e| e.to_string())
+                ship_order(
+                    &store,
+                    &orders,
+                    &queue,
+                    &SystemClock,
+                    &id,
+                    carrier,
+                    tracking,
+                )
+                .await
+                .map(Outcome::from)
+                .map_err(|e| e.to_string())
             }
         }
     };
@@ -74,8 +90,12 @@ pub async fn deliver(options: DeliverOptions) -> anyhow::Result<ExitCode> {
             .map(Outcome::from)
             .map_err(|e| e.to_string())
     } else {
-        match post_to_dev_stack(target, &format!("/dev/orders/{id}/deliver"), serde_json::json!({}))
-            .await
+        match post_to_dev_stack(
+            target,
+            &format!("/dev/orders/{id}/deliver"),
+            serde_json::json!({}),
+        )
+        .await
         {
             Some(response) => from_dev_stack(response?).await?,
             None => {
@@ -142,8 +162,13 @@ pub fn answer(result: Result<Shipped, ShipError>) -> http::Response<String> {
         }
         Err(e @ ShipError::UnknownOrder(_)) => Problem::not_found(e.to_string()).into_response(),
         Err(e @ (ShipError::Store(_) | ShipError::Queue(_) | ShipError::Contended)) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "Try again", e.to_string())
-                .into_response()
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "retry",
+                "Try again",
+                e.to_string(),
+            )
+            .into_response()
         }
         Err(e) => Problem::new(
             StatusCode::CONFLICT,
