@@ -50,6 +50,43 @@ async fn wait_for_ses(
     }
 }
 
+/// Runs `nightshift orders …` against the stack's table and queues in moto.
+async fn orders_on_aws(
+    dev: &DevStack,
+    endpoint: &str,
+    prefix: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let sqs = aws_sdk_sqs::Client::new(&tests::moto::sdk_config(endpoint).await);
+    let mut urls = Vec::new();
+    for name in ["fulfillment", "mail"] {
+        let out = sqs
+            .get_queue_url()
+            .queue_name(format!("{prefix}-{name}"))
+            .send()
+            .await
+            .unwrap();
+        urls.push(out.queue_url.unwrap());
+    }
+    std::process::Command::new(tests::nightshift_binary())
+        .arg("orders")
+        .args(args)
+        .args(["--aws", "--aws-endpoint", endpoint, "--table", prefix])
+        .args([
+            "--fulfillment-queue-url",
+            &urls[0],
+            "--mail-queue-url",
+            &urls[1],
+        ])
+        .arg("--config")
+        .arg(dev.dir.path().join("store.toml"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_purchase_on_the_aws_adapters_enrols_the_buyer_and_mails_through_ses() {
     let endpoint = &moto().url;
@@ -135,37 +172,13 @@ async fn a_bank_transfer_confirmed_in_the_aws_table_is_delivered() {
         .unwrap()
         .starts_with("Bank details"));
 
-    let sqs = aws_sdk_sqs::Client::new(&tests::moto::sdk_config(endpoint).await);
-    let mut urls = Vec::new();
-    for name in ["fulfillment", "mail"] {
-        let out = sqs
-            .get_queue_url()
-            .queue_name(format!("{prefix}-{name}"))
-            .send()
-            .await
-            .unwrap();
-        urls.push(out.queue_url.unwrap());
-    }
-    let out = std::process::Command::new(tests::nightshift_binary())
-        .args([
-            "orders",
-            "confirm-payment",
-            order["order_id"].as_str().unwrap(),
-        ])
-        .args(["--aws", "--aws-endpoint", endpoint, "--table", &prefix])
-        .args([
-            "--fulfillment-queue-url",
-            &urls[0],
-            "--mail-queue-url",
-            &urls[1],
-        ])
-        .arg("--config")
-        .arg(dev.dir.path().join("store.toml"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
+    let out = orders_on_aws(
+        &dev,
+        endpoint,
+        &prefix,
+        &["confirm-payment", order["order_id"].as_str().unwrap()],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -265,4 +278,70 @@ async fn an_e_book_bought_on_the_aws_adapters_downloads_from_s3_up_to_its_limit(
     assert_eq!(sixth.status(), 410);
     let to_buyer = wait_for_ses(endpoint, 1, |m| addressed_to(m, &buyer)).await;
     assert!(decoded(to_buyer[0]["body"].as_str().unwrap()).contains(url));
+}
+
+#[tokio::test]
+async fn a_book_shipped_and_delivered_in_the_aws_table_mails_the_tracking_link_through_ses() {
+    let endpoint = &moto().url;
+    let prefix = unique("ship");
+    let buyer = format!("{prefix}@example.com");
+    let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
+    let token = dev
+        .checkout_form(&[("rust-book", 1)], &buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, APPROVE).await.unwrap();
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == "awaiting_shipment")
+        .await
+        .unwrap();
+    assert_eq!(order["total"]["amount_minor"], 2990 + 490);
+    let id = order["order_id"].as_str().unwrap().to_owned();
+    let out = orders_on_aws(
+        &dev,
+        endpoint,
+        &prefix,
+        &[
+            "ship",
+            &id,
+            "--carrier",
+            "ups",
+            "--tracking",
+            "1Z999AA10123456784",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == "shipped")
+        .await
+        .unwrap();
+    let link = "https://www.ups.com/track?tracknum=1Z999AA10123456784";
+    assert_eq!(order["shipping"]["tracking_url"], link);
+    let out = orders_on_aws(&dev, endpoint, &prefix, &["deliver", &id]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dev.wait_for_order(&token, |o| o["status"] == "delivered")
+        .await
+        .unwrap();
+    let mails = wait_for_ses(endpoint, 3, |m| addressed_to(m, &buyer)).await;
+    let subjects: Vec<&str> = mails
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(mails.len(), 3, "{subjects:?}");
+    let shipped = mails
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().ends_with("is on its way"))
+        .unwrap();
+    assert!(decoded(shipped["body"].as_str().unwrap()).contains(link));
+    assert!(subjects.iter().any(|s| s.ends_with("was delivered")));
 }
