@@ -130,7 +130,7 @@ async fn only_transfer_orders_can_be_confirmed_and_bad_ids_are_refused() {
     // A store without bank details refuses the choice with a problem.
     let no_bank = sample_store().replace("[payments.bank_transfer]", "[unused]");
     let no_bank = no_bank.split("[unused]").next().unwrap().to_owned()
-        + &sample_store()[sample_store().find("[products.").unwrap()..];
+        + &sample_store()[sample_store().find("\n[shipping]").unwrap()..];
     let plain = DevStack::start(&no_bank).unwrap();
     let response = plain
         .http

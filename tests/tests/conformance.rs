@@ -55,6 +55,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         decline_notice: false,
         payment_issues: Vec::new(),
         store_url: None,
+        shipping: None,
     };
     NewOrder {
         token_hash: OrderToken::from_bytes(seed).hash(),

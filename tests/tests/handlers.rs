@@ -127,7 +127,8 @@ async fn a_form_checkout_event_redirects_to_the_payment_page() {
     assert!(location.starts_with(&format!("{HOST}/orders/")) && location.ends_with("/pay"));
     let orders = f.orders.orders().await.unwrap();
     assert_eq!(orders[0].lines.len(), 2);
-    assert_eq!(orders[0].total.minor(), 4900 + 2 * 2990);
+    // Two books (1300 g) to Germany: 4.90 shipping.
+    assert_eq!(orders[0].total.minor(), 4900 + 2 * 2990 + 490);
 }
 
 #[tokio::test]
