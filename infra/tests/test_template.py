@@ -192,3 +192,8 @@ class GatewayAccessTest(unittest.TestCase):
             self.assertNotIn("s3:", str(self.statements(name)), f"{name} should not touch S3")
         variables = self.functions["DownloadsFunction"]["Properties"]["Environment"]["Variables"]
         self.assertEqual(variables["NIGHTSHIFT_DOWNLOADS_BUCKET"], {"Ref": "DownloadsBucket"})
+
+    def test_fulfillment_may_queue_its_own_webhook_retries(self):
+        sends = [s for s in self.statements("FulfillmentFunction") if s["Action"] == "sqs:SendMessage"]
+        self.assertIn("FulfillmentQueue", str(sends))
+        self.assertIn("MailQueue", str(sends))

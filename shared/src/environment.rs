@@ -136,11 +136,16 @@ pub fn secret_names(store: &crate::config::Store) -> Vec<String> {
     names
 }
 
-/// The secrets the fulfilment function reads: each LMS's, and the licence signing key when
-/// the store sells licence keys.
+/// The secrets the fulfilment function reads: each LMS's, the licence signing key when the
+/// store sells licence keys, and each seller webhook's.
 pub fn fulfillment_secret_names(store: &crate::config::Store) -> Vec<String> {
     let mut names = lms_secret_names(store);
     names.extend(license_secret_name(store));
+    for hook in &store.webhooks {
+        if !names.contains(&hook.secret) {
+            names.push(hook.secret.clone());
+        }
+    }
     names
 }
 

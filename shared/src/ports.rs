@@ -205,8 +205,19 @@ pub enum QueueName {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
-    FulfilOrder { order_id: OrderId },
-    SendMail { order_id: OrderId },
+    FulfilOrder {
+        order_id: OrderId,
+    },
+    SendMail {
+        order_id: OrderId,
+    },
+    /// POST the paid order to the store's `webhook`-th seller webhook; `attempt` counts the
+    /// tries so far (each retry is sent again with a growing delay).
+    NotifySeller {
+        order_id: OrderId,
+        webhook: u32,
+        attempt: u32,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -238,7 +249,7 @@ impl Message {
 
     pub fn queue(&self) -> QueueName {
         match self {
-            Message::FulfilOrder { .. } => QueueName::Fulfillment,
+            Message::FulfilOrder { .. } | Message::NotifySeller { .. } => QueueName::Fulfillment,
             Message::SendMail { .. } => QueueName::Mail,
         }
     }
@@ -254,6 +265,14 @@ pub struct QueueError {
 
 pub trait Queue: Send + Sync {
     fn send(&self, message: &Message) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Sends the message to be received no sooner than `delay_seconds` from now (at most 900,
+    /// SQS's limit).
+    fn send_after(
+        &self,
+        message: &Message,
+        delay_seconds: u32,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// A rendered mail ready for the transport.
@@ -389,11 +408,32 @@ pub enum SignError {
     Format(#[from] nightshift_license::LicenseError),
 }
 
-/// Everything that delivers an order line: what the fulfilment use case needs (entropy makes
-/// download links).
-pub trait Fulfillers: CourseEnroller + LicenseSigner + Entropy {}
+/// Tells the seller's own systems about an order: a signed JSON POST.
+pub trait SellerNotifier: Send + Sync {
+    fn notify(
+        &self,
+        url: &str,
+        secret: &str,
+        body: &[u8],
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
 
-impl<T: CourseEnroller + LicenseSigner + Entropy> Fulfillers for T {}
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth retrying later (no answer, timeouts, 5xx, 429).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying will not help (another 4xx, a missing secret).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Everything that delivers an order line: what the fulfilment use case needs (entropy makes
+/// download links; the notifier calls the seller's webhooks).
+pub trait Fulfillers: CourseEnroller + LicenseSigner + Entropy + SellerNotifier {}
+
+impl<T: CourseEnroller + LicenseSigner + Entropy + SellerNotifier> Fulfillers for T {}
 
 /// Hands out short-lived links to the files downloads serve: S3 presigned URLs on AWS, the
 /// dev stack's own signed links to a local folder.

@@ -102,6 +102,29 @@ impl Entropy for CountingEntropy {
 struct FakeEnroller {
     calls: AtomicUsize,
     script: Mutex<Vec<EnrolError>>,
+    /// Seller webhook calls: (url, body).
+    notified: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Answers for the next seller webhook calls (popped from the end); none means success.
+    notify_script: Mutex<Vec<shared::ports::NotifyError>>,
+}
+
+impl shared::ports::SellerNotifier for FakeEnroller {
+    async fn notify(
+        &self,
+        url: &str,
+        _secret: &str,
+        body: &[u8],
+        _key: &str,
+    ) -> Result<(), shared::ports::NotifyError> {
+        self.notified
+            .lock()
+            .unwrap()
+            .push((url.to_owned(), body.to_vec()));
+        match self.notify_script.lock().unwrap().pop() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 impl CourseEnroller for FakeEnroller {
@@ -968,6 +991,17 @@ async fn without_a_signing_key_a_licence_line_waits_for_one() {
             Err(EnrolError::Transient("unused".into()))
         }
     }
+    impl shared::ports::SellerNotifier for NoKey {
+        async fn notify(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[u8],
+            _: &str,
+        ) -> Result<(), shared::ports::NotifyError> {
+            Ok(())
+        }
+    }
     impl Entropy for NoKey {
         fn fill(&self, buf: &mut [u8]) {
             buf.fill(1);
@@ -1288,4 +1322,109 @@ async fn shipping_and_delivery_move_forward_once_and_mail_the_buyer_once_each() 
         .find(|m| m.subject.starts_with("Ship order"))
         .unwrap();
     assert!(packing.text.contains("Hauptstr. 1") && packing.text.contains("10115 Berlin"));
+}
+
+#[tokio::test]
+async fn a_paid_order_is_queued_once_per_seller_webhook_and_retried_with_backoff_until_it_gives_up()
+{
+    use shared::app::notify::{backoff_seconds, notify_seller, Notified, MAX_ATTEMPTS};
+    use shared::ports::NotifyError;
+    let w = World::with_store(&format!(
+        "{STORE}\n[[webhooks]]\nurl = \"https://erp.example.com/hook\"\nsecret = \"erp\"\n\n[[webhooks]]\nurl = \"https://crm.example.com/hook\"\nsecret = \"crm\"\n"
+    ));
+    assert_eq!(
+        (1..MAX_ATTEMPTS)
+            .map(|a| backoff_seconds(a - 1))
+            .collect::<Vec<_>>(),
+        vec![5, 20, 80, 320, 900, 900, 900]
+    );
+    let id = paid(&w, &[("course", 1)]).await;
+    w.drained(QueueName::Fulfillment);
+    w.fulfil(&id).await.unwrap();
+    w.fulfil(&id).await.unwrap();
+    let queued: Vec<Message> = w
+        .drained(QueueName::Fulfillment)
+        .into_iter()
+        .filter(|m| matches!(m, Message::NotifySeller { .. }))
+        .collect();
+    assert_eq!(
+        queued,
+        (0..2)
+            .map(|webhook| Message::NotifySeller {
+                order_id: id.clone(),
+                webhook,
+                attempt: 0
+            })
+            .collect::<Vec<_>>(),
+        "one message per webhook, however often fulfilment runs"
+    );
+
+    let notify = |webhook: u32, attempt: u32| {
+        notify_seller(
+            &w.store,
+            &w.orders,
+            &w.queue,
+            &w.clock,
+            &w.enroller,
+            &id,
+            webhook,
+            attempt,
+        )
+    };
+    // The ERP is down, then answers: the try after the failure delivers.
+    w.enroller
+        .notify_script
+        .lock()
+        .unwrap()
+        .push(NotifyError::Transient("the webhook answered 503".into()));
+    assert_eq!(notify(0, 0).await.unwrap(), Notified::Rescheduled(5));
+    assert_eq!(notify(0, 1).await.unwrap(), Notified::Delivered);
+    assert_eq!(notify(0, 1).await.unwrap(), Notified::AlreadyDone);
+    let calls = w.enroller.notified.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].1, calls[1].1, "the same body each time");
+    let body: serde_json::Value = serde_json::from_slice(&calls[0].1).unwrap();
+    assert_eq!(body["type"], "order.paid");
+    assert_eq!(body["order"]["order_id"], id.to_string());
+    assert!(
+        !String::from_utf8_lossy(&calls[0].1).contains("pw"),
+        "no passwords"
+    );
+
+    // The CRM fails on its last try: given up, the seller is told once.
+    w.enroller
+        .notify_script
+        .lock()
+        .unwrap()
+        .push(NotifyError::Transient(
+            "no answer from the webhook: timed out".into(),
+        ));
+    let gave_up = notify(1, MAX_ATTEMPTS - 1).await.unwrap();
+    assert!(
+        matches!(gave_up, Notified::GaveUp(ref r) if r.contains("crm.example.com") && r.contains("8 tries")),
+        "{gave_up:?}"
+    );
+    assert_eq!(
+        notify(1, MAX_ATTEMPTS - 1).await.unwrap(),
+        Notified::AlreadyDone
+    );
+    let order = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(order.webhook_failures.len(), 1);
+    let outbox = w.orders.outbox();
+    for _ in 0..2 {
+        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+            .await
+            .unwrap();
+    }
+    let alerts: Vec<_> = outbox
+        .mails()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Action needed: your webhook"))
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].to[0].as_str(), "seller@example.com");
+    assert!(alerts[0].text.contains("https://crm.example.com/hook"));
+    // An unknown webhook number cannot succeed: it goes to the DLQ.
+    assert!(!notify(7, 0).await.unwrap_err().is_retryable());
 }

@@ -56,6 +56,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         payment_issues: Vec::new(),
         store_url: None,
         shipping: None,
+        webhook_failures: Vec::new(),
     };
     NewOrder {
         token_hash: OrderToken::from_bytes(seed).hash(),

@@ -1,4 +1,4 @@
-//! Translates an SQS batch into fulfil-order calls, concurrently, and reports the records to
+//! Translates an SQS batch into fulfil-order and seller-webhook calls, concurrently, and reports the records to
 //! retry. A record that can never succeed is logged and left to reach the DLQ.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -6,7 +6,9 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
 use shared::app::batch::failed_message_ids;
 use shared::app::fulfil::fulfil_order;
+use shared::app::notify::notify_seller;
 use shared::config::Store;
+use shared::domain::OrderId;
 use shared::ports::{Fulfillers, Message, OrderStore, Queue};
 
 pub struct State<S, Q, F> {
@@ -37,34 +39,69 @@ async fn process<S: OrderStore, Q: Queue, F: Fulfillers>(
     state: &State<S, Q, F>,
     body: &str,
 ) -> bool {
-    let message = match Message::from_json(body) {
-        Ok(Message::FulfilOrder { order_id }) => order_id,
+    match Message::from_json(body) {
+        Ok(Message::FulfilOrder { order_id }) => fulfil(state, &order_id).await,
+        Ok(Message::NotifySeller {
+            order_id,
+            webhook,
+            attempt,
+        }) => {
+            let result = notify_seller(
+                &state.store,
+                &state.orders,
+                &state.queue,
+                &SystemClock,
+                &state.fulfillers,
+                &order_id,
+                webhook,
+                attempt,
+            )
+            .await;
+            match result {
+                // A failed try has queued the next one itself (with its delay).
+                Ok(_) => true,
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(order_id = %order_id, webhook, error = %e, "seller webhook will be retried");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(order_id = %order_id, webhook, error = %e, "seller webhook cannot succeed; it will reach the DLQ");
+                    false
+                }
+            }
+        }
         Ok(other) => {
             tracing::error!(?other, "not a fulfilment message; it will reach the DLQ");
-            return false;
+            false
         }
         Err(e) => {
             tracing::error!(error = %e, "malformed message; it will reach the DLQ");
-            return false;
+            false
         }
-    };
+    }
+}
+
+async fn fulfil<S: OrderStore, Q: Queue, F: Fulfillers>(
+    state: &State<S, Q, F>,
+    order_id: &OrderId,
+) -> bool {
     match fulfil_order(
         &state.store,
         &state.orders,
         &state.queue,
         &SystemClock,
         &state.fulfillers,
-        &message,
+        order_id,
     )
     .await
     {
         Ok(_) => true,
         Err(e) if e.is_retryable() => {
-            tracing::warn!(order_id = %message, error = %e, "fulfilment will be retried");
+            tracing::warn!(order_id = %order_id, error = %e, "fulfilment will be retried");
             false
         }
         Err(e) => {
-            tracing::error!(order_id = %message, error = %e, "fulfilment cannot succeed; it will reach the DLQ");
+            tracing::error!(order_id = %order_id, error = %e, "fulfilment cannot succeed; it will reach the DLQ");
             false
         }
     }

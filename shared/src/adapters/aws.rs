@@ -71,6 +71,10 @@ impl SqsQueue {
 
 impl Queue for SqsQueue {
     async fn send(&self, message: &Message) -> Result<(), QueueError> {
+        self.send_after(message, 0).await
+    }
+
+    async fn send_after(&self, message: &Message, delay_seconds: u32) -> Result<(), QueueError> {
         let queue = message.queue();
         let url = match queue {
             QueueName::Fulfillment => &self.fulfillment_url,
@@ -80,6 +84,7 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(url)
             .message_body(message.to_json())
+            .set_delay_seconds((delay_seconds > 0).then(|| delay_seconds.min(900) as i32))
             .send()
             .await
             .map_err(|e| QueueError {

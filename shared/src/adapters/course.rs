@@ -41,28 +41,45 @@ impl<C: Clock> CourseProviders<C> {
         }
     }
 
+    /// POSTs `body` as JSON signed with the named secret (`Nightshift-Signature`), with an
+    /// `Idempotency-Key` the receiver can recognise a retry by.
+    async fn post_signed(
+        &self,
+        url: &str,
+        secret_name: &str,
+        body: Vec<u8>,
+        idempotency_key: &str,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, String> {
+        let secret = self
+            .secrets
+            .get(secret_name)
+            .ok_or_else(|| format!("the secret `{secret_name}` is not configured"))?;
+        let header = signature::sign(secret.expose_secret().as_bytes(), self.clock.now(), &body);
+        Ok(self
+            .http
+            .post(url)
+            .timeout(LMS_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(signature::HEADER, header)
+            .header("Idempotency-Key", idempotency_key)
+            .body(body)
+            .send()
+            .await)
+    }
+
     async fn ask_lms(
         &self,
         url: &str,
         secret_name: &str,
         e: &Enrolment,
     ) -> Result<Access, EnrolError> {
-        let secret = self.secrets.get(secret_name).ok_or_else(|| {
-            EnrolError::Permanent(format!("the secret `{secret_name}` is not configured"))
-        })?;
         let body = serde_json::to_vec(e).expect("enrolments serialise");
-        let header = signature::sign(secret.expose_secret().as_bytes(), self.clock.now(), &body);
+        // The key lets the LMS recognise a retry of the same enrolment.
+        let key = format!("{}:{}", e.order_id, e.line);
         let response = self
-            .http
-            .post(url)
-            .timeout(LMS_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(signature::HEADER, header)
-            // Lets the LMS recognise a retry of the same enrolment.
-            .header("Idempotency-Key", format!("{}:{}", e.order_id, e.line))
-            .body(body)
-            .send()
-            .await;
+            .post_signed(url, secret_name, body, &key)
+            .await
+            .map_err(EnrolError::Permanent)?;
         let response = answered("the LMS", response)?;
         let answer: LmsAnswer = response.json().await.map_err(|_| {
             EnrolError::Permanent(
@@ -94,7 +111,7 @@ pub(super) fn answered(
     }
     if !status.is_success() {
         return Err(EnrolError::Permanent(format!(
-            "{provider} refused the enrolment with {status}"
+            "{provider} answered {status}"
         )));
     }
     Ok(response)
@@ -169,5 +186,26 @@ mod tests {
         assert!(a.len() >= 12);
         assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
         assert_ne!(a, random_password());
+    }
+}
+
+impl<C: Clock> crate::ports::SellerNotifier for CourseProviders<C> {
+    async fn notify(
+        &self,
+        url: &str,
+        secret: &str,
+        body: &[u8],
+        idempotency_key: &str,
+    ) -> Result<(), crate::ports::NotifyError> {
+        use crate::ports::NotifyError;
+        let response = self
+            .post_signed(url, secret, body.to_vec(), idempotency_key)
+            .await
+            .map_err(NotifyError::Permanent)?;
+        match answered("the webhook", response) {
+            Ok(_) => Ok(()),
+            Err(EnrolError::Transient(reason)) => Err(NotifyError::Transient(reason)),
+            Err(EnrolError::Permanent(reason)) => Err(NotifyError::Permanent(reason)),
+        }
     }
 }

@@ -703,6 +703,19 @@ impl EmbeddedQueue {
 }
 
 impl Queue for EmbeddedQueue {
+    async fn send_after(&self, message: &Message, delay_seconds: u32) -> Result<(), QueueError> {
+        let (queue, message) = (self.clone(), message.clone());
+        // Kept in memory only, like the rest of this queue; a restart re-derives due work.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
+                delay_seconds.min(900),
+            )))
+            .await;
+            let _ = queue.send(&message).await;
+        });
+        Ok(())
+    }
+
     async fn send(&self, message: &Message) -> Result<(), QueueError> {
         let id = self.inner.sent.fetch_add(1, Ordering::Relaxed) + 1;
         self.push(

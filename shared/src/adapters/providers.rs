@@ -6,7 +6,8 @@ use crate::adapters::system::OsEntropy;
 use crate::config::CourseProvider;
 use crate::domain::Access;
 use crate::ports::{
-    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, SignError,
+    Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, NotifyError,
+    SellerNotifier, SignError,
 };
 use nightshift_license::License;
 
@@ -43,5 +44,19 @@ impl<C: Clock> LicenseSigner for Providers<C> {
 impl<C: Clock> Entropy for Providers<C> {
     fn fill(&self, buf: &mut [u8]) {
         OsEntropy.fill(buf);
+    }
+}
+
+impl<C: Clock> SellerNotifier for Providers<C> {
+    async fn notify(
+        &self,
+        url: &str,
+        secret: &str,
+        body: &[u8],
+        idempotency_key: &str,
+    ) -> Result<(), NotifyError> {
+        self.courses
+            .notify(url, secret, body, idempotency_key)
+            .await
     }
 }

@@ -332,6 +332,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         payment_issues: Vec::new(),
         store_url: Some(ctx.urls.base().to_owned()),
         shipping,
+        webhook_failures: Vec::new(),
     };
     let new = NewOrder {
         token_hash: token.hash(),

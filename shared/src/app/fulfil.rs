@@ -29,6 +29,8 @@ pub enum FulfilError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Notify(#[from] crate::app::notify::NotifyFailure),
 }
 
 impl FulfilError {
@@ -62,6 +64,8 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
     if !order.status.is_paid() {
         return Ok(Fulfilled::NotPayable);
     }
+    // The seller's systems hear of the paid order whatever its lines do.
+    crate::app::notify::queue_seller_webhooks(store, orders, queue, clock, &order).await?;
 
     let mut results = Vec::new();
     let mut retry = 0;

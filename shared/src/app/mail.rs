@@ -55,6 +55,8 @@ pub enum MailKind {
     Shipped,
     /// Tells the buyer their parcel arrived.
     Delivered,
+    /// Tells the seller one of their webhooks gave up on the order (the order's n-th).
+    WebhookFailure(usize),
 }
 
 /// One mail an order gets, with the key that makes it go out once.
@@ -77,6 +79,11 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
             lines: all.clone(),
         })
         .collect();
+    mails.extend((0..order.webhook_failures.len()).map(|n| PlannedMail {
+        key: format!("MAIL#seller-webhook#{n}"),
+        kind: MailKind::WebhookFailure(n),
+        lines: (0..order.lines.len()).collect(),
+    }));
     match order.status {
         OrderStatus::AwaitingTransfer => mails.push(PlannedMail {
             key: "MAIL#buyer-transfer#order".into(),
@@ -204,9 +211,11 @@ pub fn render(
         MailKind::PaymentIssue(_) => "payment",
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
+        MailKind::WebhookFailure(_) => "webhook",
     };
     let issue = match mail.kind {
         MailKind::PaymentIssue(n) => order.payment_issues.get(n).map_or("", String::as_str),
+        MailKind::WebhookFailure(n) => order.webhook_failures.get(n).map_or("", String::as_str),
         _ => "",
     };
     let context = MailContext {
@@ -250,6 +259,13 @@ pub fn render(
             "mail_payment",
             format!("Bank details for your order from {}", store.settings.name),
         ),
+        MailKind::WebhookFailure(_) => (
+            "mail_seller",
+            format!(
+                "Action needed: your webhook did not take order {}",
+                order.id
+            ),
+        ),
         MailKind::Shipped => (
             "mail_shipping",
             format!("Your order from {} is on its way", store.settings.name),
@@ -275,9 +291,10 @@ pub fn render(
         MailKind::Declined | MailKind::Transfer | MailKind::Shipped | MailKind::Delivered => {
             (vec![order.email.clone()], vec![], subject)
         }
-        MailKind::Shipping | MailKind::Failure | MailKind::PaymentIssue(_) => {
-            (vec![seller], vec![], subject)
-        }
+        MailKind::Shipping
+        | MailKind::Failure
+        | MailKind::PaymentIssue(_)
+        | MailKind::WebhookFailure(_) => (vec![seller], vec![], subject),
     };
     let from = match store.settings.sender_name.as_str() {
         "" => store.settings.sender_email.to_string(),

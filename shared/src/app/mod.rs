@@ -6,6 +6,7 @@ pub mod downloads;
 pub mod fulfil;
 pub mod licenses;
 pub mod mail;
+pub mod notify;
 pub mod pages;
 pub mod payment;
 pub mod render;

@@ -27,7 +27,19 @@ pub struct Store {
     pub payments: Payments,
     /// Required when the store sells physical items.
     pub shipping: Option<ShippingSettings>,
+    /// The seller's systems told about every paid order.
+    #[serde(default)]
+    pub webhooks: Vec<SellerWebhook>,
     pub products: BTreeMap<Sku, Product>,
+}
+
+/// One of the seller's endpoints: every paid order is POSTed there, signed with the named
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerWebhook {
+    pub url: String,
+    /// The name of the secret (never the secret itself).
+    pub secret: String,
 }
 
 /// How shipping is priced, where it goes, and how buyers track parcels.

@@ -16,7 +16,16 @@ pub struct RawFile {
     pub payments: RawPayments,
     pub shipping: Option<RawShipping>,
     #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+    #[serde(default)]
     pub products: BTreeMap<String, RawProduct>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub secret: String,
 }
 
 #[derive(Debug, Deserialize)]

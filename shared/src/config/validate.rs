@@ -305,6 +305,26 @@ impl Validator<'_> {
         }
         let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
         let shipping = raw.shipping.map(|s| self.shipping(s, price_currency));
+        let mut webhooks = Vec::new();
+        for (i, hook) in raw.webhooks.into_iter().enumerate() {
+            let field = format!("webhooks.{i}");
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| hook.url.starts_with(p));
+            if !hook.url.starts_with("https://") && !loopback {
+                self.error(
+                    &format!("{field}.url"),
+                    "must be an https:// address (http:// only on this machine, for tests)",
+                );
+            } else {
+                self.url(&format!("{field}.url"), &hook.url);
+            }
+            self.secret_name(&format!("{field}.secret"), &hook.secret);
+            webhooks.push(SellerWebhook {
+                url: hook.url,
+                secret: hook.secret,
+            });
+        }
         let ships = products
             .values()
             .any(|p| matches!(p.fulfillment, Fulfillment::Shipment { .. }));
@@ -355,6 +375,7 @@ impl Validator<'_> {
                 Some(s) => Some(s?),
                 None => None,
             },
+            webhooks,
             products,
         })
     }
@@ -868,18 +889,22 @@ impl Validator<'_> {
         }
         let secret = self.required(field, "secret", &raw.secret);
         if let Some(s) = &secret {
-            let named = (1..=64).contains(&s.len())
-                && s.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                });
-            if !named {
-                self.error(
-                    &format!("{field}.secret"),
-                    "the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
-                );
-            }
+            self.secret_name(&format!("{field}.secret"), s);
         }
         (url, secret)
+    }
+
+    fn secret_name(&mut self, field: &str, name: &str) {
+        let named = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !named {
+            self.error(
+                field,
+                "the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
+            );
+        }
     }
 
     fn required(&mut self, field: &str, name: &str, value: &Option<String>) -> Option<String> {
@@ -1238,6 +1263,31 @@ flat_rate = "4.90"
                 "store.toml:14: shipping.carriers.DHL: must be an https:// link holding `{tracking}`, where the tracking number goes",
                 "store.toml:14: shipping.carriers.DHL: carrier names are lower-case letters, digits, `-` and `_`",
                 "store.toml:25: products.book.fulfillment.weight_grams: must be from 0 to 1000000",
+            ]
+        );
+    }
+
+    #[test]
+    fn seller_webhooks_need_https_and_a_secret_name() {
+        let good = format!(
+            "{GOOD}\n[[webhooks]]\nurl = \"https://erp.example.com/orders\"\nsecret = \"erp\"\n"
+        );
+        let store = Store::parse(&good, Path::new("store.toml")).unwrap();
+        assert_eq!(
+            store.webhooks,
+            vec![SellerWebhook {
+                url: "https://erp.example.com/orders".into(),
+                secret: "erp".into()
+            }]
+        );
+        let bad = good
+            .replace("https://erp.example.com", "http://erp.example.com")
+            .replace("secret = \"erp\"", "secret = \"whsec_ABC\"");
+        assert_eq!(
+            errors(&bad),
+            vec![
+                "store.toml:25: webhooks.0.url: must be an https:// address (http:// only on this machine, for tests)",
+                "store.toml:25: webhooks.0.secret: the name of a secret (a-z, 0-9, `-`, `_`), not the secret itself",
             ]
         );
     }

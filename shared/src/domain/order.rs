@@ -294,6 +294,9 @@ pub struct Order {
     /// Where the physical items go and what shipping cost (in `total`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping: Option<super::Shipping>,
+    /// Seller webhooks that gave up on this order (each is mailed to the seller once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_failures: Vec<String>,
 }
 
 /// How the buyer chose to pay.
