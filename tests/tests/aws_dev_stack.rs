@@ -345,3 +345,54 @@ async fn a_book_shipped_and_delivered_in_the_aws_table_mails_the_tracking_link_t
     assert!(decoded(shipped["body"].as_str().unwrap()).contains(link));
     assert!(subjects.iter().any(|s| s.ends_with("was delivered")));
 }
+
+#[tokio::test]
+async fn a_seller_webhook_answering_500_is_tried_again_through_a_delayed_sqs_message() {
+    use std::sync::{Arc, Mutex};
+    let endpoint = &moto().url;
+    let prefix = unique("hook");
+    let buyer = format!("{prefix}@example.com");
+    let seen = Arc::new(Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let log = seen.clone();
+    let hook = tests::fake_http::serve(move |request| {
+        let mut log = log.lock().unwrap();
+        let signature = request
+            .headers
+            .get("nightshift-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        log.push((signature, request.body.to_vec()));
+        (if log.len() == 1 { 500 } else { 200 }, "{}".into())
+    })
+    .await;
+    let store = format!(
+        "{}\n[[webhooks]]\nurl = \"{hook}/orders\"\nsecret = \"warehouse\"\n",
+        sample_store()
+    );
+    let dev = DevStack::start_on_aws(&store, endpoint, &prefix).unwrap();
+    let token = dev
+        .checkout_form(&[("rust-course", 1)], &buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, APPROVE).await.unwrap();
+    let started = Instant::now();
+    while seen.lock().unwrap().len() < 2 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "the 500, then the retry");
+    let secret = dev.secret("warehouse").unwrap();
+    for (signature, body) in &seen {
+        let t: i64 = signature
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(&tests::sign(&secret, t, body), signature);
+        let order: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(order["order"]["email"], buyer.as_str());
+    }
+}
