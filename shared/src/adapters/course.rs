@@ -176,19 +176,6 @@ pub fn http_client() -> Result<HttpClient, reqwest::Error> {
         .build()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_long_and_differ() {
-        let a = random_password();
-        assert!(a.len() >= 12);
-        assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
-        assert_ne!(a, random_password());
-    }
-}
-
 impl<C: Clock> crate::ports::SellerNotifier for CourseProviders<C> {
     async fn notify(
         &self,
@@ -207,5 +194,18 @@ impl<C: Clock> crate::ports::SellerNotifier for CourseProviders<C> {
             Err(EnrolError::Transient(reason)) => Err(NotifyError::Transient(reason)),
             Err(EnrolError::Permanent(reason)) => Err(NotifyError::Permanent(reason)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_and_differ() {
+        let a = random_password();
+        assert!(a.len() >= 12);
+        assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        assert_ne!(a, random_password());
     }
 }
