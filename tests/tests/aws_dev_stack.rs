@@ -87,6 +87,26 @@ async fn orders_on_aws(
         .unwrap()
 }
 
+/// Checks out as `buyer`, pays with the approving card, and waits for the order's status.
+async fn bought(
+    dev: &DevStack,
+    items: &[(&str, u32)],
+    buyer: &str,
+    status: &str,
+) -> (String, Value) {
+    let token = dev
+        .checkout_form(items, buyer, "Ann")
+        .await
+        .unwrap()
+        .unwrap();
+    dev.pay(&token, APPROVE).await.unwrap();
+    let order = dev
+        .wait_for_order(&token, |o| o["status"] == status)
+        .await
+        .unwrap();
+    (token, order)
+}
+
 #[tokio::test]
 async fn a_purchase_on_the_aws_adapters_enrols_the_buyer_and_mails_through_ses() {
     let endpoint = &moto().url;
@@ -199,16 +219,7 @@ async fn a_licence_key_bought_on_the_aws_adapters_verifies_and_has_a_status() {
     let prefix = unique("licence");
     let buyer = format!("{prefix}@example.com");
     let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
-    let token = dev
-        .checkout_form(&[("ferrite-pro", 2)], &buyer, "Ann")
-        .await
-        .unwrap()
-        .unwrap();
-    dev.pay(&token, APPROVE).await.unwrap();
-    let order = dev
-        .wait_for_order(&token, |o| o["status"] == "fulfilled")
-        .await
-        .unwrap();
+    let (_, order) = bought(&dev, &[("ferrite-pro", 2)], &buyer, "fulfilled").await;
     let key = order["lines"][0]["access"]["key"].as_str().unwrap();
     assert_eq!(order["lines"][0]["access"]["seats"], 2);
 
@@ -249,16 +260,7 @@ async fn an_e_book_bought_on_the_aws_adapters_downloads_from_s3_up_to_its_limit(
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
 
-    let token = dev
-        .checkout_form(&[("rust-book-pdf", 1)], &buyer, "Ann")
-        .await
-        .unwrap()
-        .unwrap();
-    dev.pay(&token, APPROVE).await.unwrap();
-    let order = dev
-        .wait_for_order(&token, |o| o["status"] == "fulfilled")
-        .await
-        .unwrap();
+    let (_, order) = bought(&dev, &[("rust-book-pdf", 1)], &buyer, "fulfilled").await;
     let url = order["lines"][0]["access"]["url"].as_str().unwrap();
     for _ in 0..5 {
         let response = dev.http.get(url).send().await.unwrap();
@@ -286,16 +288,7 @@ async fn a_book_shipped_and_delivered_in_the_aws_table_mails_the_tracking_link_t
     let prefix = unique("ship");
     let buyer = format!("{prefix}@example.com");
     let dev = DevStack::start_on_aws(&sample_store(), endpoint, &prefix).unwrap();
-    let token = dev
-        .checkout_form(&[("rust-book", 1)], &buyer, "Ann")
-        .await
-        .unwrap()
-        .unwrap();
-    dev.pay(&token, APPROVE).await.unwrap();
-    let order = dev
-        .wait_for_order(&token, |o| o["status"] == "awaiting_shipment")
-        .await
-        .unwrap();
+    let (token, order) = bought(&dev, &[("rust-book", 1)], &buyer, "awaiting_shipment").await;
     assert_eq!(order["total"]["amount_minor"], 2990 + 490);
     let id = order["order_id"].as_str().unwrap().to_owned();
     let out = orders_on_aws(

@@ -226,6 +226,23 @@ impl DynamoStore {
             .collect()
     }
 
+    /// Writes the item unless one with its key exists; says whether it wrote.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -507,18 +524,9 @@ impl OrderStore for DynamoStore {
             "expires_at".into(),
             n(grant.expires_at + DOWNLOAD_KEEP_DAYS * 86_400),
         );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(unavailable(e)),
+        match self.put_new(item).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
         }
     }
 
@@ -572,19 +580,8 @@ impl OrderStore for DynamoStore {
         for id in ids {
             let mut item = key(REVOKED_PK.to_owned(), id);
             item.insert("revoked_at".into(), n(now));
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if condition_failed(&e) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+            // Already on the list: it stays as it was.
+            self.put_new(item).await?;
         }
         Ok(())
     }
