@@ -7,7 +7,7 @@ DATA_DIR ?= .nightshift
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: dev test lint fmt check build build-tools venv
+.PHONY: dev test lint fmt check build build-tools venv bench
 
 ## The whole store on this machine: http://127.0.0.1:3000 (no cloud account, state in .nightshift/).
 dev:
@@ -52,3 +52,13 @@ build-tools: $(VENV)/.build-installed
 $(VENV)/.build-installed: infra/requirements-build.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-build.txt
 	touch $@
+
+## Benchmarks: cold starts of the release bootstraps (built by cargo-lambda as `sam build`
+## builds them) under a fake Lambda Runtime API, beside a Python boto3 peer. Prints a
+## Markdown report; JSON in target/bench/.
+LAMBDA_BINS = checkout payment-callback order-page fulfillment mailer downloads
+
+bench: build-tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(addprefix --bin ,$(LAMBDA_BINS))
+	@ls -l $(foreach b,$(LAMBDA_BINS),target/lambda/$(b)/bootstrap)
+	$(CARGO) run --quiet -p nightshift-bench -- --bootstraps target/lambda --python $(VENV)/bin/python --peer infra/bench/peer.py --out target/bench

@@ -170,10 +170,19 @@ impl<C: Clock> CourseEnroller for CourseProviders<C> {
 pub type HttpClient = reqwest::Client;
 
 /// The HTTP client for outgoing calls (LMS, seller webhooks), built once per cold start.
+/// The HTTP client for gateways and providers. Its TLS uses rustls with aws-lc-rs, installed
+/// as the process's provider here: the AWS SDK links aws-lc-rs already, so no second crypto
+/// library (ring) is linked into the bootstraps.
 pub fn http_client() -> Result<HttpClient, reqwest::Error> {
+    install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("nightshift/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// Makes aws-lc-rs the process's rustls provider (once; later calls change nothing).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 impl<C: Clock> crate::ports::SellerNotifier for CourseProviders<C> {

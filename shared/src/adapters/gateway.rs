@@ -172,7 +172,7 @@ mod tests {
         let setup = |secrets| GatewaySetup {
             secrets,
             urls: Urls::new("https://shop.example.com"),
-            http: reqwest::Client::new(),
+            http: crate::adapters::course::http_client().unwrap(),
             stage: "prod",
             stripe_api_base: stripe::DEFAULT_API_BASE.into(),
         };

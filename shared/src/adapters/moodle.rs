@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn derived_passwords_repeat_per_step_and_meet_moodles_policy() {
-        let http = reqwest::Client::new();
+        let http = crate::adapters::course::http_client().unwrap();
         let token = SecretString::from("t0ken");
         let moodle = Moodle {
             http: &http,

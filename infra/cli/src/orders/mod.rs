@@ -147,7 +147,8 @@ async fn post_to_dev_stack(
     body: serde_json::Value,
 ) -> Option<anyhow::Result<reqwest::Response>> {
     let url = format!("{}{path}", target.dev_url.trim_end_matches('/'));
-    match reqwest::Client::new().post(&url).json(&body).send().await {
+    let client = shared::adapters::course::http_client().ok()?;
+    match client.post(&url).json(&body).send().await {
         Ok(r) => Some(Ok(r)),
         Err(e) if e.is_connect() => None,
         Err(e) => Some(Err(e.into())),
