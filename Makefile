@@ -61,4 +61,4 @@ LAMBDA_BINS = checkout payment-callback order-page fulfillment mailer downloads
 bench: build-tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(addprefix --bin ,$(LAMBDA_BINS))
 	@ls -l $(foreach b,$(LAMBDA_BINS),target/lambda/$(b)/bootstrap)
-	$(CARGO) run --quiet -p nightshift-bench -- --bootstraps target/lambda --python $(VENV)/bin/python --peer infra/bench/peer.py --out target/bench
+	$(CARGO) run --quiet --profile harness -p nightshift-bench -- --bootstraps target/lambda --python $(VENV)/bin/python --peer infra/bench/peer.py --out target/bench
