@@ -50,13 +50,8 @@ async fn wait_for_ses(
     }
 }
 
-/// Runs `nightshift orders …` against the stack's table and queues in moto.
-async fn orders_on_aws(
-    dev: &DevStack,
-    endpoint: &str,
-    prefix: &str,
-    args: &[&str],
-) -> std::process::Output {
+/// Runs `nightshift orders …` against the stack's table and queues in moto; it must succeed.
+async fn orders_on_aws(dev: &DevStack, endpoint: &str, prefix: &str, args: &[&str]) {
     let sqs = aws_sdk_sqs::Client::new(&tests::moto::sdk_config(endpoint).await);
     let mut urls = Vec::new();
     for name in ["fulfillment", "mail"] {
@@ -68,7 +63,7 @@ async fn orders_on_aws(
             .unwrap();
         urls.push(out.queue_url.unwrap());
     }
-    std::process::Command::new(tests::nightshift_binary())
+    let out = std::process::Command::new(tests::nightshift_binary())
         .arg("orders")
         .args(args)
         .args(["--aws", "--aws-endpoint", endpoint, "--table", prefix])
@@ -84,7 +79,12 @@ async fn orders_on_aws(
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .output()
-        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Checks out as `buyer`, pays with the approving card, and waits for the order's status.
@@ -192,18 +192,13 @@ async fn a_bank_transfer_confirmed_in_the_aws_table_is_delivered() {
         .unwrap()
         .starts_with("Bank details"));
 
-    let out = orders_on_aws(
+    orders_on_aws(
         &dev,
         endpoint,
         &prefix,
         &["confirm-payment", order["order_id"].as_str().unwrap()],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let order = dev
         .wait_for_order(&token, |o| o["status"] == "fulfilled")
         .await
@@ -291,7 +286,7 @@ async fn a_book_shipped_and_delivered_in_the_aws_table_mails_the_tracking_link_t
     let (token, order) = bought(&dev, &[("rust-book", 1)], &buyer, "awaiting_shipment").await;
     assert_eq!(order["total"]["amount_minor"], 2990 + 490);
     let id = order["order_id"].as_str().unwrap().to_owned();
-    let out = orders_on_aws(
+    orders_on_aws(
         &dev,
         endpoint,
         &prefix,
@@ -305,23 +300,13 @@ async fn a_book_shipped_and_delivered_in_the_aws_table_mails_the_tracking_link_t
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let order = dev
         .wait_for_order(&token, |o| o["status"] == "shipped")
         .await
         .unwrap();
     let link = "https://www.ups.com/track?tracknum=1Z999AA10123456784";
     assert_eq!(order["shipping"]["tracking_url"], link);
-    let out = orders_on_aws(&dev, endpoint, &prefix, &["deliver", &id]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    orders_on_aws(&dev, endpoint, &prefix, &["deliver", &id]).await;
     dev.wait_for_order(&token, |o| o["status"] == "delivered")
         .await
         .unwrap();

@@ -83,15 +83,7 @@ async fn file_links_are_signed_and_unknown_download_links_are_not_found() {
     let dev = DevStack::start(&sample_store()).unwrap();
     let (url, _, token) = bought_link(&dev, "Ann").await;
     // The order page shows the link.
-    let page = dev
-        .http
-        .get(dev.url(&format!("/orders/{token}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = dev.order_page(&token).await.unwrap();
     assert!(
         decoded(&page).contains(&format!("href=\"{url}\"")),
         "{page}"

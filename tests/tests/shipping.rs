@@ -26,16 +26,7 @@ fn subject_starts(mail: &Value, prefix: &str) -> bool {
 }
 
 async fn page(dev: &DevStack, token: &str) -> String {
-    let html = dev
-        .http
-        .get(dev.url(&format!("/orders/{token}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    decoded(&html)
+    decoded(&dev.order_page(token).await.unwrap().1)
 }
 
 #[tokio::test]

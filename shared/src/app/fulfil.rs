@@ -1,6 +1,7 @@
 //! Fulfil a paid order: run each line's action once, keep its result on the order, and queue
 //! the mail once every line has settled.
 
+use super::{update_order, Updated};
 use crate::config::{Fulfillment, Store};
 use crate::domain::{
     Access, DownloadToken, FulfillmentKind, LineResult, LineState, Order, OrderId,
@@ -13,7 +14,6 @@ use nightshift_license::License;
 
 /// How long a worker may hold a step before another may take it over.
 const STEP_LEASE_SECONDS: i64 = 120;
-const RACE_RETRIES: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FulfilError {
@@ -229,11 +229,7 @@ async fn save_results<S: OrderStore>(
     order_id: &OrderId,
     results: &[(usize, LineResult)],
 ) -> Result<Order, FulfilError> {
-    for _ in 0..RACE_RETRIES {
-        let current = orders
-            .order(order_id)
-            .await?
-            .ok_or_else(|| FulfilError::UnknownOrder(order_id.clone()))?;
+    let saved = update_order(orders, order_id, |current| {
         let mut next = current.clone();
         for (index, result) in results {
             if next.lines[*index].state == LineState::Pending {
@@ -245,15 +241,12 @@ async fn save_results<S: OrderStore>(
                 next.status = status;
             }
         }
-        if next == current {
-            return Ok(current);
-        }
-        next.version = current.version + 1;
-        match orders.save_order(&next, current.version).await {
-            Ok(()) => return Ok(next),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok::<_, FulfilError>((next != *current).then_some(next))
+    })
+    .await?;
+    match saved {
+        Updated::Saved(order) | Updated::Unchanged(order) => Ok(order),
+        Updated::Missing => Err(FulfilError::UnknownOrder(order_id.clone())),
+        Updated::Contended => Err(FulfilError::Contended),
     }
-    Err(FulfilError::Contended)
 }

@@ -12,7 +12,46 @@ pub mod payment;
 pub mod render;
 pub mod shipping;
 
-use crate::domain::{OrderToken, Sku};
+use crate::domain::{Order, OrderId, OrderToken, Sku};
+use crate::ports::{OrderStore, StoreError};
+
+/// Lost races a read-change-save of one order retries before it gives up.
+const RACE_RETRIES: usize = 16;
+
+/// What [`update_order`] came to.
+pub(crate) enum Updated {
+    /// The change was saved; the order as it now is.
+    Saved(Order),
+    /// `change` had nothing to do; the order as it was read.
+    Unchanged(Order),
+    Missing,
+    /// Other writers won every race.
+    Contended,
+}
+
+/// Reads the order, asks `change` for its next state (`None`: nothing to do), and saves that
+/// conditional on the version read (bumping it); a lost race reads again.
+pub(crate) async fn update_order<S: OrderStore, E: From<StoreError>>(
+    orders: &S,
+    id: &OrderId,
+    mut change: impl FnMut(&Order) -> Result<Option<Order>, E>,
+) -> Result<Updated, E> {
+    for _ in 0..RACE_RETRIES {
+        let Some(order) = orders.order(id).await? else {
+            return Ok(Updated::Missing);
+        };
+        let Some(mut next) = change(&order)? else {
+            return Ok(Updated::Unchanged(order));
+        };
+        next.version = order.version + 1;
+        match orders.save_order(&next, order.version).await {
+            Ok(()) => return Ok(Updated::Saved(next)),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Updated::Contended)
+}
 
 /// The store's public URLs, from its base (`https://shop.example.com`, no trailing slash).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! sent again with a growing delay, and after the last one (or at once, for an answer that
 //! retrying cannot change) the seller gets an alert mail.
 
+use super::{update_order, Updated};
 use crate::config::Store;
 use crate::domain::{Order, OrderId};
 use crate::ports::{
@@ -14,7 +15,6 @@ use serde_json::json;
 /// (SQS's longest delay) three times, about 52 minutes in all.
 pub const MAX_ATTEMPTS: u32 = 8;
 const LEASE_SECONDS: i64 = 60;
-const RACE_RETRIES: usize = 16;
 
 /// The delay before try `attempt + 1` (tries count from 0).
 pub fn backoff_seconds(attempt: u32) -> u32 {
@@ -145,10 +145,6 @@ pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>
         .webhooks
         .get(index)
         .ok_or(NotifyFailure::UnknownWebhook(webhook))?;
-    let order = orders
-        .order(order_id)
-        .await?
-        .ok_or_else(|| NotifyFailure::UnknownOrder(order_id.clone()))?;
     let key = once_key(index);
     let now = clock.now();
     match orders
@@ -159,6 +155,11 @@ pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>
         Claim::Busy => return Err(NotifyFailure::Busy),
         Claim::Acquired => {}
     }
+    // Read only once the work is ours: a repeated message costs no order read.
+    let Some(order) = orders.order(order_id).await? else {
+        orders.release(order_id, &key).await?;
+        return Err(NotifyFailure::UnknownOrder(order_id.clone()));
+    };
     let body = serde_json::to_vec(&payload(&order)).expect("payloads serialise");
     let idempotency_key = format!("{order_id}:order.paid");
     let reason = match notifier
@@ -209,22 +210,18 @@ async fn record_failure<S: OrderStore>(
     order_id: &OrderId,
     reason: &str,
 ) -> Result<(), NotifyFailure> {
-    for _ in 0..RACE_RETRIES {
-        let order = orders
-            .order(order_id)
-            .await?
-            .ok_or_else(|| NotifyFailure::UnknownOrder(order_id.clone()))?;
+    let recorded = update_order(orders, order_id, |order| {
         if order.webhook_failures.iter().any(|r| r == reason) {
-            return Ok(());
+            return Ok::<_, NotifyFailure>(None);
         }
         let mut next = order.clone();
         next.webhook_failures.push(reason.to_owned());
-        next.version = order.version + 1;
-        match orders.save_order(&next, order.version).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok(Some(next))
+    })
+    .await?;
+    match recorded {
+        Updated::Saved(_) | Updated::Unchanged(_) => Ok(()),
+        Updated::Missing => Err(NotifyFailure::UnknownOrder(order_id.clone())),
+        Updated::Contended => Err(StoreError::Conflict.into()),
     }
-    Err(StoreError::Conflict.into())
 }

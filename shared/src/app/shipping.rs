@@ -1,11 +1,10 @@
 //! The seller's side of a shipment: mark an order's physical lines shipped (with the carrier's
 //! tracking link), then delivered. Each step mails the buyer once, and never goes backward.
 
+use super::{update_order, Updated};
 use crate::config::Store;
 use crate::domain::{LineState, Order, OrderId, OrderStatus, Parcel};
 use crate::ports::{Clock, Message, OrderStore, Queue, QueueError, StoreError};
-
-const RACE_RETRIES: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShipError {
@@ -152,42 +151,32 @@ pub async fn deliver_order<S: OrderStore, Q: Queue, C: Clock>(
     .await
 }
 
-/// Reads the order, asks `step` for its next state (`None`: already there), and saves it
-/// conditional on the version read, then queues the mail the step is due.
+/// Moves the order on with `step` (`None`: already there), then queues the mail the step is
+/// due; a repeat queues it too, since it goes out once whatever happens.
 async fn advance<S: OrderStore, Q: Queue>(
     orders: &S,
     queue: &Q,
     id: &OrderId,
     step: impl Fn(&Order) -> Result<Option<Order>, ShipError>,
 ) -> Result<Shipped, ShipError> {
-    for _ in 0..RACE_RETRIES {
-        let order = orders
-            .order(id)
-            .await?
-            .ok_or_else(|| ShipError::UnknownOrder(id.clone()))?;
-        let Some(mut next) = step(&order)? else {
-            // A repeat: make sure its mail is on its way (it goes out once).
-            queue
-                .send(&Message::SendMail {
-                    order_id: id.clone(),
-                })
-                .await?;
-            return Ok(Shipped::Already(Box::new(order)));
-        };
-        debug_assert!(order.status.can_move_to(next.status));
-        next.version = order.version + 1;
-        match orders.save_order(&next, order.version).await {
-            Ok(()) => {
-                queue
-                    .send(&Message::SendMail {
-                        order_id: id.clone(),
-                    })
-                    .await?;
-                return Ok(Shipped::Moved(Box::new(next)));
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ShipError::Contended)
+    let shipped = match update_order(orders, id, |order| {
+        let next = step(order)?;
+        debug_assert!(next
+            .as_ref()
+            .is_none_or(|n| order.status.can_move_to(n.status)));
+        Ok::<_, ShipError>(next)
+    })
+    .await?
+    {
+        Updated::Saved(order) => Shipped::Moved(Box::new(order)),
+        Updated::Unchanged(order) => Shipped::Already(Box::new(order)),
+        Updated::Missing => return Err(ShipError::UnknownOrder(id.clone())),
+        Updated::Contended => return Err(ShipError::Contended),
+    };
+    queue
+        .send(&Message::SendMail {
+            order_id: id.clone(),
+        })
+        .await?;
+    Ok(shipped)
 }

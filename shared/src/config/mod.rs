@@ -355,12 +355,6 @@ impl Store {
             .any(|p| matches!(p.fulfillment, Fulfillment::LicenseKey { .. }))
     }
 
-    /// Whether any product is a physical item (the checkout then asks for an address).
-    pub fn ships(&self, sku: &Sku) -> bool {
-        self.product(sku)
-            .is_some_and(|p| matches!(p.fulfillment, Fulfillment::Shipment { .. }))
-    }
-
     /// The bucket every download product's file lives in (config validation keeps it to one).
     pub fn downloads_bucket(&self) -> Option<&str> {
         self.products.values().find_map(|p| match &p.fulfillment {

@@ -275,15 +275,15 @@ impl Validator<'_> {
         if raw.products.is_empty() {
             self.error("products", "the store has no products");
         }
+        // With a broken currency, prices are still checked against a stand-in so every other
+        // problem shows in the same run; the store itself is refused anyway.
+        let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
         let mut products = BTreeMap::new();
         for (sku, product) in raw.products {
             let field = format!("products.{sku}");
             let Some(sku) = self.check(&field, Sku::parse(&sku)) else {
                 continue;
             };
-            // With a broken currency, prices are still checked against a stand-in so every
-            // other problem shows in the same run; the store itself is refused anyway.
-            let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
             if let Some(p) = self.product(&field, sku.clone(), product, price_currency) {
                 products.insert(sku, p);
             }
@@ -303,7 +303,6 @@ impl Validator<'_> {
                 );
             }
         }
-        let price_currency = currency.unwrap_or(Currency::parse("EUR").expect("EUR is known"));
         let shipping = raw.shipping.map(|s| self.shipping(s, price_currency));
         let mut webhooks = Vec::new();
         for (i, hook) in raw.webhooks.into_iter().enumerate() {

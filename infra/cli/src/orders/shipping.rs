@@ -1,12 +1,15 @@
 //! `nightshift orders ship` and `nightshift orders deliver`.
 
-use super::{aws_adapters, post_to_dev_stack, stopped_dev_store, DeliverOptions, ShipOptions};
+use super::{
+    aws_adapters, post_to_dev_stack, stopped_dev_store, DeliverOptions, ShipOptions, Target,
+};
 use anyhow::Context;
 use shared::adapters::embedded::EmbeddedQueue;
 use shared::adapters::system::SystemClock;
 use shared::app::shipping::{deliver_order, ship_order, ShipError, Shipped};
 use shared::config::Store;
 use shared::domain::{OrderId, OrderStatus};
+use shared::ports::{OrderStore, Queue};
 use std::process::ExitCode;
 
 /// What a ship or deliver command came to, wherever it ran.
@@ -36,78 +39,87 @@ fn parse_id(given: &str) -> anyhow::Result<OrderId> {
     OrderId::parse(given.trim()).with_context(|| format!("`{given}` is not an order id (ord_…)"))
 }
 
-pub async fn ship(options: ShipOptions) -> anyhow::Result<ExitCode> {
-    let id = parse_id(&options.order)?;
-    let target = &options.target;
-    let store = Store::load(&target.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (carrier, tracking) = (options.carrier.as_str(), options.tracking.as_str());
-    let result = if target.aws {
-        let (orders, queue) = aws_adapters(target).await?;
-        ship_order(
-            &store,
-            &orders,
-            &queue,
-            &SystemClock,
-            &id,
-            carrier,
-            tracking,
-        )
-        .await
-        .map(Outcome::from)
-        .map_err(|e| e.to_string())
-    } else {
-        let body = serde_json::json!({ "carrier": carrier, "tracking": tracking });
-        match post_to_dev_stack(target, &format!("/dev/orders/{id}/ship"), body).await {
-            Some(response) => from_dev_stack(response?).await?,
-            None => {
-                let orders = stopped_dev_store(target)?;
-                let queue = EmbeddedQueue::default();
-                ship_order(
-                    &store,
-                    &orders,
-                    &queue,
-                    &SystemClock,
-                    &id,
-                    carrier,
-                    tracking,
-                )
-                .await
-                .map(Outcome::from)
-                .map_err(|e| e.to_string())
-            }
+/// One move of a physical order, wherever the order lives.
+enum Step<'a> {
+    Ship {
+        store: &'a Store,
+        carrier: &'a str,
+        tracking: &'a str,
+    },
+    Deliver,
+}
+
+impl Step<'_> {
+    fn done(&self) -> &'static str {
+        match self {
+            Step::Ship { .. } => "shipped",
+            Step::Deliver => "delivered",
         }
+    }
+
+    /// The running dev stack's route and body for this step.
+    fn dev_request(&self, id: &OrderId) -> (String, serde_json::Value) {
+        match self {
+            Step::Ship {
+                carrier, tracking, ..
+            } => (
+                format!("/dev/orders/{id}/ship"),
+                serde_json::json!({ "carrier": carrier, "tracking": tracking }),
+            ),
+            Step::Deliver => (format!("/dev/orders/{id}/deliver"), serde_json::json!({})),
+        }
+    }
+
+    async fn apply<S: OrderStore, Q: Queue>(
+        &self,
+        orders: &S,
+        queue: &Q,
+        id: &OrderId,
+    ) -> Result<Outcome, String> {
+        let result = match self {
+            Step::Ship {
+                store,
+                carrier,
+                tracking,
+            } => ship_order(store, orders, queue, &SystemClock, id, carrier, tracking).await,
+            Step::Deliver => deliver_order(orders, queue, &SystemClock, id).await,
+        };
+        result.map(Outcome::from).map_err(|e| e.to_string())
+    }
+}
+
+pub async fn ship(options: ShipOptions) -> anyhow::Result<ExitCode> {
+    let store = Store::load(&options.target.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let step = Step::Ship {
+        store: &store,
+        carrier: &options.carrier,
+        tracking: &options.tracking,
     };
-    Ok(report(&id, "shipped", result))
+    run(step, &options.order, &options.target).await
 }
 
 pub async fn deliver(options: DeliverOptions) -> anyhow::Result<ExitCode> {
-    let id = parse_id(&options.order)?;
-    let target = &options.target;
+    run(Step::Deliver, &options.order, &options.target).await
+}
+
+/// Applies the step to the deployed store (`--aws`), the running dev stack, or the stopped
+/// dev stack's data folder.
+async fn run(step: Step<'_>, order: &str, target: &Target) -> anyhow::Result<ExitCode> {
+    let id = parse_id(order)?;
     let result = if target.aws {
         let (orders, queue) = aws_adapters(target).await?;
-        deliver_order(&orders, &queue, &SystemClock, &id)
-            .await
-            .map(Outcome::from)
-            .map_err(|e| e.to_string())
+        step.apply(&orders, &queue, &id).await
     } else {
-        match post_to_dev_stack(
-            target,
-            &format!("/dev/orders/{id}/deliver"),
-            serde_json::json!({}),
-        )
-        .await
-        {
+        let (path, body) = step.dev_request(&id);
+        match post_to_dev_stack(target, &path, body).await {
             Some(response) => from_dev_stack(response?).await?,
             None => {
                 let orders = stopped_dev_store(target)?;
-                deliver_order(&orders, &EmbeddedQueue::default(), &SystemClock, &id)
-                    .await
-                    .map(Outcome::from)
-                    .map_err(|e| e.to_string())
+                step.apply(&orders, &EmbeddedQueue::default(), &id).await
             }
         }
     };
-    Ok(report(&id, "delivered", result))
+    Ok(report(&id, step.done(), result))
 }
 
 async fn from_dev_stack(response: reqwest::Response) -> anyhow::Result<Result<Outcome, String>> {
