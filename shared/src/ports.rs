@@ -158,6 +158,39 @@ pub trait OrderStore: Send + Sync {
         result: &serde_json::Value,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Claims several works of one order, as [`OrderStore::claim`] does each, in one request
+    /// where the store can: the claims in the order of `keys`.
+    fn claim_all(
+        &self,
+        order: &OrderId,
+        keys: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send {
+        async move {
+            let mut claims = Vec::with_capacity(keys.len());
+            for key in keys {
+                claims.push(self.claim(order, key, now, lease_until).await?);
+            }
+            Ok(claims)
+        }
+    }
+
+    /// Marks several claimed works done, as [`OrderStore::complete`] does each, in one request
+    /// where the store can.
+    fn complete_all(
+        &self,
+        order: &OrderId,
+        done: &[(String, serde_json::Value)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for (key, result) in done {
+                self.complete(order, key, result).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Gives up a claim so the work can be retried.
     fn release(
         &self,

@@ -47,13 +47,13 @@ carriers = { dhl = "https://track.example/dhl?code={tracking}" }
 [products.course]
 name = "Course"
 price = "49.00"
-fulfillment = { kind = "course", provider = "builtin", course_id = "c1", login_url = "https://learn.example.com" }
+fulfillment = { kind = "course", provider = "webhook", course_id = "c1", url = "https://lms.example.com/enrol", secret = "lms" }
 
 [products.seats]
 name = "Seats"
 price = "10.00"
 stock = 5
-fulfillment = { kind = "course", provider = "builtin", course_id = "c2", login_url = "https://learn.example.com" }
+fulfillment = { kind = "course", provider = "webhook", course_id = "c2", url = "https://lms.example.com/enrol", secret = "lms" }
 
 [products.book]
 name = "Book"
@@ -618,6 +618,45 @@ async fn fulfilment_delivers_each_line_once_even_when_run_concurrently() {
     assert_eq!(order.status, OrderStatus::AwaitingShipment);
     assert_eq!(order.lines[0].state, LineState::Delivered);
     assert_eq!(order.lines[2].state, LineState::AwaitingShipment);
+}
+
+#[tokio::test]
+async fn a_builtin_login_is_kept_once_without_a_claim_even_when_fulfilled_concurrently() {
+    // A built-in login exists only once it is saved on the order, so its step takes no claim
+    // (two writes fewer per line); the order's versioned write keeps one login only.
+    let text = STORE.replacen(
+        r#"provider = "webhook", course_id = "c1", url = "https://lms.example.com/enrol", secret = "lms""#,
+        r#"provider = "builtin", course_id = "c1", login_url = "https://learn.example.com""#,
+        1,
+    );
+    let w = Arc::new(World::with_store(&text));
+    let id = paid(&w, &[("course", 1)]).await;
+    let runs = (0..8).map(|_| {
+        let (w, id) = (w.clone(), id.clone());
+        tokio::spawn(async move { w.fulfil(&id).await })
+    });
+    for result in futures::future::join_all(runs).await {
+        match result.unwrap() {
+            Ok(_) | Err(FulfilError::Retry(_) | FulfilError::Contended) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let first = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(first.status, OrderStatus::Fulfilled);
+    assert_eq!(first.lines[0].state, LineState::Delivered);
+    // A redelivery changes nothing: the login shown is the one kept.
+    w.fulfil(&id).await.unwrap();
+    let again = w.orders.order(&id).await.unwrap().unwrap();
+    assert_eq!(again.lines[0].access, first.lines[0].access);
+    assert_eq!(again.version, first.version);
+    assert!(
+        w.orders
+            .claim(&id, "STEP#0#course", w.clock.now(), w.clock.now() + 1)
+            .await
+            .unwrap()
+            == shared::ports::Claim::Acquired,
+        "no claim was written for a built-in login"
+    );
 }
 
 #[tokio::test]

@@ -413,6 +413,64 @@ async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + 'static>
     );
 }
 
+async fn several_works_are_claimed_and_completed_together<S: OrderStore + 'static>(store: S) {
+    let order = OrderId::from_random([5; 10]);
+    let keys: Vec<String> = [
+        "MAIL#buyer#order",
+        "MAIL#seller-copy#order",
+        "MAIL#extra#order",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Nothing claimed yet: all at once.
+    assert_eq!(
+        store.claim_all(&order, &keys, 100, 160).await.unwrap(),
+        vec![Claim::Acquired; 3]
+    );
+    assert_eq!(
+        store.claim_all(&order, &keys, 120, 180).await.unwrap(),
+        vec![Claim::Busy; 3]
+    );
+    let sent = serde_json::json!({ "sent_at": 130 });
+    store
+        .complete_all(
+            &order,
+            &[
+                (keys[0].clone(), sent.clone()),
+                (keys[1].clone(), sent.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    store.release(&order, &keys[2]).await.unwrap();
+    // Some done, one free: each gets its own answer.
+    assert_eq!(
+        store.claim_all(&order, &keys, 140, 200).await.unwrap(),
+        vec![
+            Claim::Done(sent.clone()),
+            Claim::Done(sent),
+            Claim::Acquired
+        ]
+    );
+
+    // Concurrent batches of the same works: each work goes to exactly one of them.
+    let store = Arc::new(store);
+    let other = OrderId::from_random([6; 10]);
+    let tasks = (0..10).map(|_| {
+        let (store, other, keys) = (store.clone(), other.clone(), keys.clone());
+        tokio::spawn(async move { store.claim_all(&other, &keys, 100, 160).await.unwrap() })
+    });
+    let batches: Vec<Vec<Claim>> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for i in 0..keys.len() {
+        let winners = batches.iter().filter(|b| b[i] == Claim::Acquired).count();
+        assert_eq!(winners, 1, "work {} went to {winners} claimants", keys[i]);
+    }
+}
+
 async fn revoked_licences_are_listed_once_each_in_order<S: OrderStore>(store: S) {
     assert!(store.revoked_licenses().await.unwrap().is_empty());
     let ids = ["ord_bbbbbbbbbbbbbbbbbbbb/1", "ord_aaaaaaaaaaaaaaaaaaaa/0"].map(String::from);
@@ -540,6 +598,7 @@ every_adapter!(
     an_expiring_event_gives_the_stock_back_with_the_order_update,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,
+    several_works_are_claimed_and_completed_together,
     revoked_licences_are_listed_once_each_in_order,
     a_download_link_counts_to_its_limit_and_stops_at_its_expiry,
     concurrent_downloads_take_exactly_the_limit,

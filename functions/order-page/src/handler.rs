@@ -6,7 +6,7 @@ use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::pages::{not_found_page, order_json, order_page};
-use shared::app::payment::{apply_payment_event, expire_if_due, open_payment};
+use shared::app::payment::{apply_payment_event, expire_if_due, open_payment_for};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
@@ -204,12 +204,11 @@ async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
         },
         View::Pay => {
             let order_url = urls.order(token);
-            match open_payment(
-                &state.store,
+            match open_payment_for(
                 &state.orders,
                 &state.gateway,
                 &SystemClock,
-                &order.id,
+                order.clone(),
                 &order_url,
             )
             .await

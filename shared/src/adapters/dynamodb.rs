@@ -18,7 +18,9 @@ use crate::ports::{
     PlaceError, Recorded, Reservation, StoreError,
 };
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -37,6 +39,13 @@ pub struct DynamoStore {
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
+
+/// Work that is free to claim: never claimed, or claimed, not done, and its lease run out.
+const CLAIMABLE: &str = "attribute_not_exists(sk) OR (done = :false AND lease_until <= :now)";
+/// Most items one DynamoDB transaction takes.
+const TRANSACTION_ITEMS: usize = 100;
+/// Most items one `BatchWriteItem` takes.
+const BATCH_WRITE_ITEMS: usize = 25;
 
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
@@ -167,6 +176,23 @@ impl DynamoStore {
             .build()
             .map_err(unavailable)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A claim on once-only work, leased until `lease_until`.
+    fn claim_item(order: &OrderId, work: &str, lease_until: i64) -> Item {
+        let mut item = key(order_key(order), work);
+        item.insert("done".into(), AttributeValue::Bool(false));
+        item.insert("lease_until".into(), n(lease_until));
+        item
+    }
+
+    /// Once-only work done, with its result.
+    fn done_item(order: &OrderId, work: &str, result: &serde_json::Value) -> Item {
+        let mut item = key(order_key(order), work);
+        item.insert("done".into(), AttributeValue::Bool(true));
+        item.insert("lease_until".into(), n(0));
+        item.insert("result".into(), json(result));
+        item
     }
 
     fn order_item(order: &Order) -> Item {
@@ -426,17 +452,12 @@ impl OrderStore for DynamoStore {
         now: i64,
         lease_until: i64,
     ) -> Result<Claim, StoreError> {
-        let mut item = key(order_key(order), work);
-        item.insert("done".into(), AttributeValue::Bool(false));
-        item.insert("lease_until".into(), n(lease_until));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(sk) OR (done = :false AND lease_until <= :now)",
-            )
+            .set_item(Some(Self::claim_item(order, work, lease_until)))
+            .condition_expression(CLAIMABLE)
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", n(now))
             .send()
@@ -457,16 +478,96 @@ impl OrderStore for DynamoStore {
         }
     }
 
+    async fn claim_all(
+        &self,
+        order: &OrderId,
+        works: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        // All at once in one transaction (the common case: nothing claimed yet); should any
+        // be taken or done, one by one to learn which.
+        if works.len() > 1 && works.len() <= TRANSACTION_ITEMS {
+            let values = HashMap::from([
+                (":false".to_owned(), AttributeValue::Bool(false)),
+                (":now".to_owned(), n(now)),
+            ]);
+            let items = works
+                .iter()
+                .map(|work| {
+                    self.put(
+                        Self::claim_item(order, work, lease_until),
+                        Some(CLAIMABLE),
+                        Some(values.clone()),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if self.transact(items).await?.is_ok() {
+                return Ok(vec![Claim::Acquired; works.len()]);
+            }
+        }
+        let mut claims = Vec::with_capacity(works.len());
+        for work in works {
+            claims.push(self.claim(order, work, now, lease_until).await?);
+        }
+        Ok(claims)
+    }
+
+    async fn complete_all(
+        &self,
+        order: &OrderId,
+        done: &[(String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        if done.len() < 2 {
+            for (work, result) in done {
+                self.complete(order, work, result).await?;
+            }
+            return Ok(());
+        }
+        // Unconditional puts: one batch write (25 items at most each), again for any
+        // items DynamoDB leaves unprocessed.
+        for chunk in done.chunks(BATCH_WRITE_ITEMS) {
+            let mut requests = chunk
+                .iter()
+                .map(|(work, result)| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(Self::done_item(order, work, result)))
+                        .build()
+                        .map_err(unavailable)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            for attempt in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 4 {
+                    return Err(StoreError::Conflict);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn complete(
         &self,
         order: &OrderId,
         work: &str,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut item = key(order_key(order), work);
-        item.insert("done".into(), AttributeValue::Bool(true));
-        item.insert("lease_until".into(), n(0));
-        item.insert("result".into(), json(result));
+        let item = Self::done_item(order, work, result);
         self.client
             .put_item()
             .table_name(&self.table)

@@ -1,7 +1,7 @@
 //! Fulfil a paid order: run each line's action once, keep its result on the order, and queue
 //! the mail once every line has settled.
 
-use super::{update_order, Updated};
+use super::{update_order_from, Updated};
 use crate::config::{Fulfillment, Store};
 use crate::domain::{
     Access, DownloadToken, FulfillmentKind, LineResult, LineState, Order, OrderId,
@@ -75,6 +75,19 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
         }
         let key = step_key(index, line.kind);
         let now = clock.now();
+        if !reaches_outside(store, line) {
+            // Nothing outside the order sees this step's result until the order is saved
+            // with it (a versioned write, so only one worker's result is ever kept): it needs
+            // no claim of its own.
+            match run_step(store, orders, fulfillers, &order, index, now).await {
+                Ok(result) => results.push((index, result)),
+                Err(reason) => {
+                    tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
+                    retry += 1;
+                }
+            }
+            continue;
+        }
         match orders
             .claim(order_id, &key, now, now + STEP_LEASE_SECONDS)
             .await?
@@ -101,7 +114,7 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
         }
     }
 
-    let order = save_results(orders, order_id, &results).await?;
+    let order = save_results(orders, order, &results).await?;
     if retry > 0 {
         return Err(FulfilError::Retry(retry));
     }
@@ -113,6 +126,18 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
             .await?;
     }
     Ok(Fulfilled::Settled(Box::new(order)))
+}
+
+/// Whether a line's step acts outside Nightshift (a seller's LMS or Moodle enrols the
+/// buyer), so that running it twice would be seen, and it must claim its step first. A built-in
+/// login, a licence key, a download link and a parcel to ship only exist once saved on the order.
+fn reaches_outside(store: &Store, line: &crate::domain::Line) -> bool {
+    match store.product(&line.sku).map(|p| &p.fulfillment) {
+        Some(Fulfillment::Course { provider, .. }) => {
+            !matches!(provider, crate::config::CourseProvider::Builtin { .. })
+        }
+        _ => false,
+    }
 }
 
 fn step_key(index: usize, kind: FulfillmentKind) -> String {
@@ -224,12 +249,14 @@ fn unix_u32(seconds: i64) -> u32 {
 }
 
 /// Writes step results onto the order and moves its status once every line has settled.
+/// Puts the steps' results on the order, starting from the copy fulfilment read.
 async fn save_results<S: OrderStore>(
     orders: &S,
-    order_id: &OrderId,
+    order: Order,
     results: &[(usize, LineResult)],
 ) -> Result<Order, FulfilError> {
-    let saved = update_order(orders, order_id, |current| {
+    let order_id = order.id.clone();
+    let saved = update_order_from(orders, &order_id, Some(order), |current| {
         let mut next = current.clone();
         for (index, result) in results {
             if next.lines[*index].state == LineState::Pending {
@@ -246,7 +273,7 @@ async fn save_results<S: OrderStore>(
     .await?;
     match saved {
         Updated::Saved(order) | Updated::Unchanged(order) => Ok(order),
-        Updated::Missing => Err(FulfilError::UnknownOrder(order_id.clone())),
+        Updated::Missing => Err(FulfilError::UnknownOrder(order_id)),
         Updated::Contended => Err(FulfilError::Contended),
     }
 }

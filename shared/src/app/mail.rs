@@ -324,37 +324,59 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
         .order(order_id)
         .await?
         .ok_or_else(|| SendMailError::UnknownOrder(order_id.clone()))?;
-    let mut sent = 0;
-    for mail in plan(store, &order) {
-        let now = clock.now();
-        match orders
-            .claim(order_id, &mail.key, now, now + MAIL_LEASE_SECONDS)
-            .await?
-        {
+    let plan = plan(store, &order);
+    if plan.is_empty() {
+        return Ok(0);
+    }
+    // Every mail due is claimed at once, and every one sent is marked done at once: two
+    // writes for an order's mails however many there are.
+    let keys: Vec<String> = plan.iter().map(|m| m.key.clone()).collect();
+    let now = clock.now();
+    let claims = orders
+        .claim_all(order_id, &keys, now, now + MAIL_LEASE_SECONDS)
+        .await?;
+    let mut sent = Vec::new();
+    let mut failure = None;
+    for (mail, claim) in plan.iter().zip(claims) {
+        match claim {
             Claim::Done(_) => continue,
-            Claim::Busy => return Err(SendMailError::Busy(mail.key)),
+            // Another worker has it; this message comes back for it later.
+            Claim::Busy => {
+                failure.get_or_insert(SendMailError::Busy(mail.key.clone()));
+                continue;
+            }
             Claim::Acquired => {}
         }
-        let outgoing = match render(store, templates, &order, &mail) {
-            Ok(m) => m,
-            Err(e) => {
-                orders.release(order_id, &mail.key).await?;
-                return Err(e.into());
-            }
+        let outcome = match (&failure, render(store, templates, &order, mail)) {
+            // After a failure to send, the rest wait for the retry.
+            (Some(e), _) if !matches!(e, SendMailError::Busy(_)) => Err(None),
+            (_, Err(e)) => Err(Some(e.into())),
+            (_, Ok(outgoing)) => sender.send(&outgoing).await.map_err(|e| Some(e.into())),
         };
-        if let Err(e) = sender.send(&outgoing).await {
-            orders.release(order_id, &mail.key).await?;
-            return Err(e.into());
+        match outcome {
+            Ok(()) => {
+                tracing::info!(order_id = %order_id, mail = %mail.key, "mail sent");
+                sent.push((
+                    mail.key.clone(),
+                    serde_json::json!({ "sent_at": clock.now() }),
+                ));
+            }
+            Err(error) => {
+                orders.release(order_id, &mail.key).await?;
+                if let Some(error) = error {
+                    if failure
+                        .as_ref()
+                        .is_none_or(|f| matches!(f, SendMailError::Busy(_)))
+                    {
+                        failure = Some(error);
+                    }
+                }
+            }
         }
-        orders
-            .complete(
-                order_id,
-                &mail.key,
-                &serde_json::json!({ "sent_at": clock.now() }),
-            )
-            .await?;
-        tracing::info!(order_id = %order_id, mail = %mail.key, "mail sent");
-        sent += 1;
     }
-    Ok(sent)
+    orders.complete_all(order_id, &sent).await?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(sent.len()),
+    }
 }

@@ -34,11 +34,27 @@ pub(crate) enum Updated {
 pub(crate) async fn update_order<S: OrderStore, E: From<StoreError>>(
     orders: &S,
     id: &OrderId,
+    change: impl FnMut(&Order) -> Result<Option<Order>, E>,
+) -> Result<Updated, E> {
+    update_order_from(orders, id, None, change).await
+}
+
+/// As [`update_order`], starting from `known`, a copy the caller has just read, instead of
+/// reading the order again: one read fewer when nothing changed it meanwhile, and the usual
+/// failed write and re-read when something did.
+pub(crate) async fn update_order_from<S: OrderStore, E: From<StoreError>>(
+    orders: &S,
+    id: &OrderId,
+    mut known: Option<Order>,
     mut change: impl FnMut(&Order) -> Result<Option<Order>, E>,
 ) -> Result<Updated, E> {
     for _ in 0..RACE_RETRIES {
-        let Some(order) = orders.order(id).await? else {
-            return Ok(Updated::Missing);
+        let order = match known.take() {
+            Some(order) => order,
+            None => match orders.order(id).await? {
+                Some(order) => order,
+                None => return Ok(Updated::Missing),
+            },
         };
         let Some(mut next) = change(&order)? else {
             return Ok(Updated::Unchanged(order));

@@ -207,6 +207,18 @@ pub async fn open_payment<S: OrderStore, G: PaymentGateway, C: Clock>(
     let Some(order) = expire_if_due(store, orders, clock, order_id).await? else {
         return Ok(order_url.to_owned());
     };
+    open_payment_for(orders, gateway, clock, order, order_url).await
+}
+
+/// As [`open_payment`], for an order the caller has just read through [`expire_if_due`]
+/// (the order page has): one read fewer. A copy gone stale costs a failed write and a re-read.
+pub async fn open_payment_for<S: OrderStore, G: PaymentGateway, C: Clock>(
+    orders: &S,
+    gateway: &G,
+    clock: &C,
+    order: Order,
+    order_url: &str,
+) -> Result<String, PaymentError> {
     if !order.status.takes_card_payment() {
         return Ok(order_url.to_owned());
     }
