@@ -53,12 +53,15 @@ $(VENV)/.build-installed: infra/requirements-build.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-build.txt
 	touch $@
 
-## Benchmarks: cold starts of the release bootstraps (built by cargo-lambda as `sam build`
-## builds them) under a fake Lambda Runtime API, beside a Python boto3 peer. Prints a
-## Markdown report; JSON in target/bench/.
+## Benchmarks: warm handler latency; cold starts of the release bootstraps (built by
+## cargo-lambda as `sam build` builds them) under a fake Lambda Runtime API, beside a Python
+## boto3 peer; 1,000 orders by 16 buyers end to end on the dev stack; AWS requests and cost
+## per order through moto (prices in infra/bench/prices.toml). Prints a Markdown report with
+## every target marked pass or MISS; JSON in target/bench/.
 LAMBDA_BINS = checkout payment-callback order-page fulfillment mailer downloads
 
 bench: build-tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(addprefix --bin ,$(LAMBDA_BINS))
 	@ls -l $(foreach b,$(LAMBDA_BINS),target/lambda/$(b)/bootstrap)
-	$(CARGO) run --quiet --profile harness -p nightshift-bench -- --bootstraps target/lambda --python $(VENV)/bin/python --peer infra/bench/peer.py --out target/bench
+	$(CARGO) build --quiet --locked --profile harness -p nightshift -p nightshift-bench
+	target/harness/nightshift-bench --bootstraps target/lambda --python $(VENV)/bin/python --peer infra/bench/peer.py --nightshift target/harness/nightshift --moto infra/moto_server.py --prices infra/bench/prices.toml --out target/bench

@@ -152,6 +152,33 @@ impl EmbeddedStore {
     }
 }
 
+/// Claims once-only work `key` in an open table: done, leased to another, or taken now.
+fn claim_in(
+    table: &mut redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Claim, StoreError> {
+    let existing: Option<OnceItem> = match table.get(key).map_err(unavailable)? {
+        Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
+        None => None,
+    };
+    match existing {
+        Some(item) if item.done => return Ok(Claim::Done(item.result)),
+        Some(item) if item.lease_until > now => return Ok(Claim::Busy),
+        _ => {}
+    }
+    let item = OnceItem {
+        done: false,
+        lease_until,
+        result: serde_json::Value::Null,
+    };
+    table
+        .insert(key, to_json(&item).as_slice())
+        .map_err(unavailable)?;
+    Ok(Claim::Acquired)
+}
+
 fn read_order(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &str,
@@ -378,32 +405,35 @@ impl OrderStore for EmbeddedStore {
         now: i64,
         lease_until: i64,
     ) -> Result<Claim, StoreError> {
-        let key = format!("{order}#{key}");
+        let mut claims = self
+            .claim_all(order, &[key.to_owned()], now, lease_until)
+            .await?;
+        Ok(claims.pop().unwrap_or(Claim::Busy))
+    }
+
+    /// Every claim in one write transaction: one commit, one sync to disk (the dev stack's
+    /// throughput is bound by those syncs).
+    async fn claim_all(
+        &self,
+        order: &OrderId,
+        keys: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let keys: Vec<String> = keys.iter().map(|k| format!("{order}#{k}")).collect();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
+            let mut claims = Vec::with_capacity(keys.len());
             {
                 let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                let existing: Option<OnceItem> =
-                    match table.get(key.as_str()).map_err(unavailable)? {
-                        Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
-                        None => None,
-                    };
-                match existing {
-                    Some(item) if item.done => return Ok(Claim::Done(item.result)),
-                    Some(item) if item.lease_until > now => return Ok(Claim::Busy),
-                    _ => {}
+                for key in &keys {
+                    claims.push(claim_in(&mut table, key, now, lease_until)?);
                 }
-                let item = OnceItem {
-                    done: false,
-                    lease_until,
-                    result: serde_json::Value::Null,
-                };
-                table
-                    .insert(key.as_str(), to_json(&item).as_slice())
-                    .map_err(unavailable)?;
             }
-            tx.commit().map_err(unavailable)?;
-            Ok(Claim::Acquired)
+            if claims.contains(&Claim::Acquired) {
+                tx.commit().map_err(unavailable)?;
+            }
+            Ok(claims)
         })
         .await
     }
@@ -414,18 +444,40 @@ impl OrderStore for EmbeddedStore {
         key: &str,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let key = format!("{order}#{key}");
-        let item = OnceItem {
-            done: true,
-            lease_until: 0,
-            result: result.clone(),
-        };
+        self.complete_all(order, &[(key.to_owned(), result.clone())])
+            .await
+    }
+
+    /// Every completion in one write transaction.
+    async fn complete_all(
+        &self,
+        order: &OrderId,
+        done: &[(String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(String, Vec<u8>)> = done
+            .iter()
+            .map(|(key, result)| {
+                let item = OnceItem {
+                    done: true,
+                    lease_until: 0,
+                    result: result.clone(),
+                };
+                (format!("{order}#{key}"), to_json(&item))
+            })
+            .collect();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
-            tx.open_table(ONCE)
-                .map_err(unavailable)?
-                .insert(key.as_str(), to_json(&item).as_slice())
-                .map_err(unavailable)?;
+            {
+                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
+                for (key, item) in &items {
+                    table
+                        .insert(key.as_str(), item.as_slice())
+                        .map_err(unavailable)?;
+                }
+            }
             tx.commit().map_err(unavailable)
         })
         .await
@@ -577,7 +629,11 @@ impl MailSender for Outbox {
         let db = self.db.clone();
         let mail = mail.clone();
         let write = move || -> Result<(), StoreError> {
-            let tx = db.begin_write().map_err(unavailable)?;
+            let mut tx = db.begin_write().map_err(unavailable)?;
+            // Not synced to disk on its own: the mail's completion, written next, makes it
+            // durable. A crash before that loses both, and the mail is sent again, as it
+            // would be if it had never gone out.
+            tx.set_durability(redb::Durability::None);
             {
                 let mut table = tx.open_table(OUTBOX).map_err(unavailable)?;
                 let next = table.len().map_err(unavailable)?;
