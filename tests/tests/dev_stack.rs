@@ -63,6 +63,26 @@ async fn an_approved_course_shows_the_login_on_the_page_and_in_the_mail_with_a_s
     assert_eq!(copies.len(), 1);
     assert!(copies[0]["subject"].as_str().unwrap().starts_with("[Copy]"));
     assert!(copies[0]["text"].as_str().unwrap().contains(&password));
+
+    // The outbox can be followed: `?from=N` gives only the mails after the first N.
+    let all = dev.outbox().await.unwrap();
+    let later: Vec<Value> = dev
+        .http
+        .get(dev.url("/dev/outbox.json?from=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(later, all[1..]);
+    let bad = dev
+        .http
+        .get(dev.url("/dev/outbox.json?from=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }
 
 #[tokio::test]

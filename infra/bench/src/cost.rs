@@ -287,9 +287,6 @@ pub async fn run(
         };
         let used = |before: &Counts| meter.counts().minus(before);
 
-        if measured {
-            eprintln!("-- order {i}");
-        }
         let (before, started) = (meter.counts(), Instant::now());
         let placed: Placed = functions.checkout(i).await?;
         account(Step::Checkout, used(&before), started.elapsed());
@@ -384,5 +381,70 @@ pub fn bill(per_order: &PerOrder, prices: &Prices, include: impl Fn(Step) -> boo
             + per_million(all.read_units, prices.dynamodb.read_units_per_million),
         sqs: per_million(all.sqs, prices.sqs.requests_per_million),
         ses: all.mails * prices.ses.mails_per_thousand,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bill_multiplies_counts_by_list_prices() {
+        let prices: Prices = toml::from_str(
+            "[lambda]\nrequests_per_million = 0.2\ngb_second = 0.0000166667\nmemory_mb = 128\n\
+             [http_api]\nrequests_per_million = 1.0\n\
+             [dynamodb]\nwrite_units_per_million = 0.625\nread_units_per_million = 0.125\n\
+             [sqs]\nrequests_per_million = 0.4\n[ses]\nmails_per_thousand = 0.1\n",
+        )
+        .unwrap();
+        let checkout = Counts {
+            dynamodb: 1.0,
+            write_units: 4.0,
+            read_units: 2.0,
+            ..Counts::default()
+        };
+        let polling = Counts {
+            sqs: 4.0,
+            ..Counts::default()
+        };
+        let mail = Counts {
+            mails: 2.0,
+            ..Counts::default()
+        };
+        let per_order = PerOrder {
+            steps: vec![
+                (Step::Checkout, checkout, Duration::from_micros(9_200)),
+                (Step::Polling, polling, Duration::ZERO),
+                (Step::Mail, mail, Duration::from_millis(20)),
+                (Step::View, checkout, Duration::from_millis(5)),
+            ],
+        };
+        let bill = bill(&per_order, &prices, |s| s != Step::View);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // Two invocations and one HTTP request per order, 1,000 orders.
+        assert!(close(bill.lambda_requests, 2.0 * 1000.0 * 0.2 / 1e6));
+        assert!(close(bill.http_api, 1000.0 * 1.0 / 1e6));
+        // 10 ms (rounded up) + 20 ms at 128 MB.
+        assert!(close(
+            bill.lambda_duration,
+            0.030 * 0.125 * 1000.0 * 0.0000166667
+        ));
+        assert!(close(
+            bill.dynamodb,
+            1000.0 * (4.0 * 0.625 + 2.0 * 0.125) / 1e6
+        ));
+        assert!(close(bill.sqs, 4.0 * 1000.0 * 0.4 / 1e6));
+        assert!(close(bill.ses, 2.0 * 0.1));
+        assert!(close(
+            bill.infrastructure(),
+            bill.lambda_requests + bill.lambda_duration + bill.http_api + bill.dynamodb + bill.sqs
+        ));
+    }
+
+    #[test]
+    fn the_price_table_in_the_repository_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prices.toml");
+        let prices = Prices::load(&path).unwrap();
+        assert!(prices.lambda.memory_mb >= 128.0);
     }
 }

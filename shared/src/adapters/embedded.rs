@@ -613,10 +613,15 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn mails(&self) -> Result<Vec<OutgoingMail>, StoreError> {
+        self.mails_from(0)
+    }
+
+    /// The mails after the first `skip`, oldest first.
+    pub fn mails_from(&self, skip: u64) -> Result<Vec<OutgoingMail>, StoreError> {
         let tx = self.db.begin_read().map_err(unavailable)?;
         let table = tx.open_table(OUTBOX).map_err(unavailable)?;
         let mut mails = Vec::new();
-        for row in table.iter().map_err(unavailable)? {
+        for row in table.range(skip..).map_err(unavailable)? {
             let (_, value) = row.map_err(unavailable)?;
             mails.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
         }

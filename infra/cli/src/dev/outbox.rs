@@ -82,11 +82,29 @@ pub fn page<A: Adapters>(stack: &Stack<A>) -> Response<String> {
     }
 }
 
-pub fn json<A: Adapters>(stack: &Stack<A>) -> Response<String> {
+/// Every mail in the outbox, oldest first; `?from=N` skips the first `N` (to follow it).
+pub fn json<A: Adapters>(stack: &Stack<A>, query: Option<&str>) -> Response<String> {
     let Some(local) = &stack.local else {
         return not_local();
     };
-    match local.outbox.mails() {
+    let from = match shared::http::form_pairs(query.unwrap_or_default().as_bytes())
+        .into_iter()
+        .find(|(k, _)| k == "from")
+        .map(|(_, v)| v.parse::<u64>())
+    {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                "Bad query",
+                "`from` must be a number of mails to skip.",
+            )
+            .into_response()
+        }
+    };
+    match local.outbox.mails_from(from) {
         Ok(mails) => json_answer(&mails),
         Err(_) => Problem::internal().into_response(),
     }

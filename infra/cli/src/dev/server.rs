@@ -136,7 +136,7 @@ async fn route<A: Adapters>(
             confirm_payment(stack, id).await.map(full)
         }
         (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
-        (&Method::GET, "/dev/outbox.json") => outbox::json(stack).map(full),
+        (&Method::GET, "/dev/outbox.json") => outbox::json(stack, request.uri().query()).map(full),
         (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
         (&Method::GET, "/") => outbox::index(stack).map(full),
         _ => Problem::not_found("No such route.")
