@@ -405,9 +405,14 @@ impl DevStack {
     }
 
     pub async fn outbox(&self) -> anyhow::Result<Vec<Value>> {
+        self.outbox_from(0).await
+    }
+
+    /// The outbox's mails after the first `skip` (`GET /dev/outbox.json?from=`).
+    pub async fn outbox_from(&self, skip: usize) -> anyhow::Result<Vec<Value>> {
         Ok(self
             .http
-            .get(self.url("/dev/outbox.json"))
+            .get(self.url(&format!("/dev/outbox.json?from={skip}")))
             .send()
             .await?
             .json()

@@ -66,16 +66,7 @@ async fn an_approved_course_shows_the_login_on_the_page_and_in_the_mail_with_a_s
 
     // The outbox can be followed: `?from=N` gives only the mails after the first N.
     let all = dev.outbox().await.unwrap();
-    let later: Vec<Value> = dev
-        .http
-        .get(dev.url("/dev/outbox.json?from=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(later, all[1..]);
+    assert_eq!(dev.outbox_from(1).await.unwrap(), all[1..]);
     let bad = dev
         .http
         .get(dev.url("/dev/outbox.json?from=x"))
