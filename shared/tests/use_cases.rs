@@ -267,6 +267,22 @@ impl World {
         .await
     }
 
+    /// Sends the order's mails into the outbox; every mail in it.
+    async fn send_mails(&self, id: &OrderId) -> Vec<shared::ports::OutgoingMail> {
+        let outbox = self.orders.outbox();
+        send_order_mails(
+            &self.store,
+            &self.templates,
+            &self.orders,
+            &outbox,
+            &self.clock,
+            id,
+        )
+        .await
+        .unwrap();
+        outbox.mails().unwrap()
+    }
+
     fn drained(&self, queue: QueueName) -> Vec<Message> {
         self.queue
             .try_receive(queue, 1000)
@@ -596,17 +612,30 @@ async fn paid(w: &World, items: &[(&str, u32)]) -> OrderId {
     r.order_id
 }
 
+/// `n` fulfilments of the order at once; their results.
+async fn fulfil_concurrently(
+    w: &Arc<World>,
+    id: &OrderId,
+    n: usize,
+) -> Vec<Result<shared::app::fulfil::Fulfilled, FulfilError>> {
+    let runs = (0..n).map(|_| {
+        let (w, id) = (w.clone(), id.clone());
+        tokio::spawn(async move { w.fulfil(&id).await })
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.expect("a fulfilment task"))
+        .collect()
+}
+
 #[tokio::test]
 async fn fulfilment_delivers_each_line_once_even_when_run_concurrently() {
     let w = Arc::new(World::new());
     let id = paid(&w, &[("course", 1), ("seats", 1), ("book", 1)]).await;
-    let runs = (0..8).map(|_| {
-        let (w, id) = (w.clone(), id.clone());
-        tokio::spawn(async move { w.fulfil(&id).await })
-    });
-    for result in futures::future::join_all(runs).await {
+    for result in fulfil_concurrently(&w, &id, 8).await {
         // A run that found a step leased by another asks to be retried, and nothing else.
-        match result.unwrap() {
+        match result {
             Ok(_) | Err(FulfilError::Retry(_)) => {}
             Err(e) => panic!("unexpected {e}"),
         }
@@ -631,12 +660,8 @@ async fn a_builtin_login_is_kept_once_without_a_claim_even_when_fulfilled_concur
     );
     let w = Arc::new(World::with_store(&text));
     let id = paid(&w, &[("course", 1)]).await;
-    let runs = (0..8).map(|_| {
-        let (w, id) = (w.clone(), id.clone());
-        tokio::spawn(async move { w.fulfil(&id).await })
-    });
-    for result in futures::future::join_all(runs).await {
-        match result.unwrap() {
+    for result in fulfil_concurrently(&w, &id, 8).await {
+        match result {
             Ok(_) | Err(FulfilError::Retry(_) | FulfilError::Contended) => {}
             Err(e) => panic!("unexpected {e}"),
         }
@@ -1007,13 +1032,7 @@ async fn a_licence_line_gets_one_signed_key_that_verifies_offline() {
     assert_eq!(license.issued_at as i64, now);
     assert!(license.is_for("ANN@example.com"));
 
-    let mails = {
-        let outbox = w.orders.outbox();
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
-            .await
-            .unwrap();
-        outbox.mails().unwrap()
-    };
+    let mails = w.send_mails(&id).await;
     let buyer = mails
         .iter()
         .find(|m| m.to[0].as_str() == "ann@example.com")
@@ -1191,13 +1210,7 @@ async fn a_download_line_gets_one_link_that_counts_down_and_expires() {
     assert_eq!(open().await.unwrap().remaining, 0);
     assert!(matches!(open().await, Err(DownloadError::Exhausted)));
 
-    let mails = {
-        let outbox = w.orders.outbox();
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
-            .await
-            .unwrap();
-        outbox.mails().unwrap()
-    };
+    let mails = w.send_mails(&id).await;
     let buyer = mails
         .iter()
         .find(|m| m.to[0].as_str() == "ann@example.com")

@@ -336,47 +336,46 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
         .claim_all(order_id, &keys, now, now + MAIL_LEASE_SECONDS)
         .await?;
     let mut sent = Vec::new();
-    let mut failure = None;
+    let mut busy = None;
+    let mut failed: Option<SendMailError> = None;
     for (mail, claim) in plan.iter().zip(claims) {
         match claim {
             Claim::Done(_) => continue,
             // Another worker has it; this message comes back for it later.
             Claim::Busy => {
-                failure.get_or_insert(SendMailError::Busy(mail.key.clone()));
+                busy.get_or_insert_with(|| mail.key.clone());
                 continue;
             }
             Claim::Acquired => {}
         }
-        let outcome = match (&failure, render(store, templates, &order, mail)) {
-            // After a failure to send, the rest wait for the retry.
-            (Some(e), _) if !matches!(e, SendMailError::Busy(_)) => Err(None),
-            (_, Err(e)) => Err(Some(e.into())),
-            (_, Ok(outgoing)) => sender.send(&outgoing).await.map_err(|e| Some(e.into())),
+        // After a failure to send, the rest wait for the retry.
+        let outcome = if failed.is_some() {
+            None
+        } else {
+            Some(match render(store, templates, &order, mail) {
+                Ok(outgoing) => sender.send(&outgoing).await.map_err(SendMailError::from),
+                Err(e) => Err(e.into()),
+            })
         };
         match outcome {
-            Ok(()) => {
+            Some(Ok(())) => {
                 tracing::info!(order_id = %order_id, mail = %mail.key, "mail sent");
                 sent.push((
                     mail.key.clone(),
                     serde_json::json!({ "sent_at": clock.now() }),
                 ));
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 orders.release(order_id, &mail.key).await?;
-                if let Some(error) = error {
-                    if failure
-                        .as_ref()
-                        .is_none_or(|f| matches!(f, SendMailError::Busy(_)))
-                    {
-                        failure = Some(error);
-                    }
-                }
+                failed = Some(error);
             }
+            None => orders.release(order_id, &mail.key).await?,
         }
     }
     orders.complete_all(order_id, &sent).await?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(sent.len()),
+    match (failed, busy) {
+        (Some(error), _) => Err(error),
+        (None, Some(key)) => Err(SendMailError::Busy(key)),
+        (None, None) => Ok(sent.len()),
     }
 }
