@@ -2,7 +2,7 @@
 //! ones for the dev stack and tests, AWS ones in Lambda.
 
 use crate::config::CourseProvider;
-use crate::domain::{Access, Email, Order, OrderId, PaymentEvent, Sku, TokenHash};
+use crate::domain::{Access, Email, Order, OrderId, OrderToken, PaymentEvent, Sku, TokenHash};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -52,7 +52,6 @@ pub struct IdempotencyRecord {
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     pub order: Order,
-    pub token_hash: TokenHash,
     pub reservations: Vec<Reservation>,
     pub idempotency: Option<IdempotencyRecord>,
 }
@@ -67,23 +66,6 @@ pub enum PlaceError {
     Store(#[from] StoreError),
 }
 
-/// A payment event as kept for deduplication and audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub event: PaymentEvent,
-    pub received_at: i64,
-    /// Whether the event moved the order; if not, why.
-    pub applied: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    New,
-    Duplicate,
-}
-
 /// The state of a once-only piece of work (a fulfillment step, a mail).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -96,8 +78,8 @@ pub enum Claim {
 }
 
 pub trait OrderStore: Send + Sync {
-    /// Stores the order, its token, its stock reservations and its idempotency record
-    /// together, or nothing.
+    /// Stores the order, its stock reservations and its idempotency record together, or
+    /// nothing.
     fn place_order(&self, new: &NewOrder) -> impl Future<Output = Result<(), PlaceError>> + Send;
 
     fn idempotency_record(
@@ -108,10 +90,17 @@ pub trait OrderStore: Send + Sync {
     fn order(&self, id: &OrderId)
         -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
 
-    fn order_id_by_token(
+    /// The order a page token opens: one read of the order the token names, which must
+    /// recognise the token.
+    fn order_by_token(
         &self,
-        token: &TokenHash,
-    ) -> impl Future<Output = Result<Option<OrderId>, StoreError>> + Send;
+        token: &OrderToken,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
+        async move {
+            let order = self.order(&token.order_id()).await?;
+            Ok(order.filter(|o| o.opened_by(token)))
+        }
+    }
 
     /// Units of a sku taken so far by orders.
     fn stock_taken(&self, sku: &Sku) -> impl Future<Output = Result<u32, StoreError>> + Send;
@@ -130,16 +119,6 @@ pub trait OrderStore: Send + Sync {
         expected_version: u64,
         reservations: &[Reservation],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Keeps the event unless one with its id was kept before; when `update` is given, the
-    /// order is written in the same step, conditional on `expected_version`, and the
-    /// reservations in `release` are given back with it.
-    fn record_payment_event(
-        &self,
-        record: &EventRecord,
-        update: Option<(&Order, u64)>,
-        release: &[Reservation],
-    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
     /// Takes the once-only work `key` of an order, unless it is done or leased to someone else.
     fn claim(

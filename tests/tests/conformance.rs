@@ -5,11 +5,11 @@ use shared::adapters::dynamodb::{create_table, DynamoStore};
 use shared::adapters::embedded::EmbeddedStore;
 use shared::domain::{
     BuyerName, Currency, DownloadToken, Email, FulfillmentKind, Line, LineState, Money, Order,
-    OrderId, OrderStatus, OrderToken, PaymentEvent, PaymentMethod, PaymentOutcome, Quantity, Sku,
+    OrderId, OrderStatus, OrderToken, PaymentMethod, Quantity, SeenEvent, Sku,
 };
 use shared::ports::{
-    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, NewOrder, OrderStore,
-    PlaceError, Recorded, Reservation, StoreError,
+    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, PlaceError,
+    Reservation, StoreError,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -57,9 +57,14 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         store_url: None,
         shipping: None,
         webhook_failures: Vec::new(),
+        token: None,
+        events: Vec::new(),
+    };
+    let order = Order {
+        token: Some(page_token(&order.id).check()),
+        ..order
     };
     NewOrder {
-        token_hash: OrderToken::from_bytes(seed).hash(),
         reservations: skus
             .iter()
             .map(|(s, q, limit)| Reservation {
@@ -89,21 +94,9 @@ fn rand_bytes() -> [u8; 8] {
     h.finish().to_le_bytes()
 }
 
-fn event(order: &OrderId, id: &str) -> EventRecord {
-    let eur = Currency::parse("EUR").unwrap();
-    EventRecord {
-        event: PaymentEvent {
-            gateway: "testpay".into(),
-            event_id: id.into(),
-            order_id: order.clone(),
-            outcome: PaymentOutcome::Approved {
-                amount: Money::from_minor(1000, eur),
-            },
-        },
-        received_at: 1_700_000_100,
-        applied: true,
-        note: None,
-    }
+/// The page token of a test order.
+fn page_token(order: &OrderId) -> OrderToken {
+    OrderToken::new(order, [9; 16])
 }
 
 async fn an_order_reads_back_by_id_and_by_token<S: OrderStore>(store: S) {
@@ -114,9 +107,17 @@ async fn an_order_reads_back_by_id_and_by_token<S: OrderStore>(store: S) {
         Some(new.order.clone())
     );
     assert_eq!(
-        store.order_id_by_token(&new.token_hash).await.unwrap(),
-        Some(new.order.id.clone())
+        store
+            .order_by_token(&page_token(&new.order.id))
+            .await
+            .unwrap(),
+        Some(new.order.clone())
     );
+    // Another secret for the same order, or a token naming an order that does not exist.
+    let forged = OrderToken::new(&new.order.id, [8; 16]);
+    assert_eq!(store.order_by_token(&forged).await.unwrap(), None);
+    let elsewhere = page_token(&OrderId::from_random([7; 10]));
+    assert_eq!(store.order_by_token(&elsewhere).await.unwrap(), None);
     assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 1);
     assert_eq!(
         store.order(&OrderId::from_random([7; 10])).await.unwrap(),
@@ -160,7 +161,10 @@ async fn a_refused_order_leaves_nothing_behind<S: OrderStore>(store: S) {
     assert_eq!(store.stock_taken(&sku("a")).await.unwrap(), 0);
     assert_eq!(store.order(&refused.order.id).await.unwrap(), None);
     assert_eq!(
-        store.order_id_by_token(&refused.token_hash).await.unwrap(),
+        store
+            .order_by_token(&page_token(&refused.order.id))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(store.idempotency_record("key-refused").await.unwrap(), None);
@@ -231,103 +235,46 @@ async fn releasing_an_order_returns_its_stock_once<S: OrderStore>(store: S) {
     assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 0);
 }
 
-async fn a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_all<S: OrderStore>(
-    store: S,
-) {
+async fn payment_events_are_kept_with_the_order_by_its_conditional_write<S: OrderStore>(store: S) {
     let new = new_order(&[("book", 1, 10)], None);
     store.place_order(&new).await.unwrap();
-    let paid = Order {
+    let mut paid = Order {
         status: OrderStatus::Paid,
         version: 2,
         ..new.order.clone()
     };
-    // A stale update fails the whole step: the event is not kept either.
+    paid.events.push(SeenEvent {
+        id: "testpay:e1".into(),
+        at: 1_700_000_100,
+    });
+    // A stale write keeps neither the status nor the event.
     assert!(matches!(
-        store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 7)), &[])
-            .await,
+        store.save_order(&paid, 7).await,
         Err(StoreError::Conflict)
     ));
-    assert_eq!(
-        store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 1)), &[])
-            .await
-            .unwrap(),
-        Recorded::New
-    );
-    assert_eq!(
-        store.order(&new.order.id).await.unwrap().unwrap().status,
-        OrderStatus::Paid
-    );
-    assert_eq!(
-        store
-            .record_payment_event(&event(&new.order.id, "e1"), Some((&paid, 2)), &[])
-            .await
-            .unwrap(),
-        Recorded::Duplicate
-    );
-    assert_eq!(
-        store
-            .record_payment_event(&event(&new.order.id, "e1"), None, &[])
-            .await
-            .unwrap(),
-        Recorded::Duplicate
-    );
-    assert_eq!(
-        store
-            .record_payment_event(&event(&new.order.id, "e2"), None, &[])
-            .await
-            .unwrap(),
-        Recorded::New
-    );
-}
-
-async fn an_expiring_event_gives_the_stock_back_with_the_order_update<S: OrderStore>(store: S) {
-    let new = new_order(&[("poster", 2, 2)], None);
-    store.place_order(&new).await.unwrap();
-    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 2);
-    let expired = Order {
-        status: OrderStatus::Expired,
-        version: 2,
-        ..new.order.clone()
-    };
-    // Refused with a stale version: neither the event nor the stock moves.
+    assert!(store
+        .order(&new.order.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .events
+        .is_empty());
+    store.save_order(&paid, 1).await.unwrap();
+    let stored = store.order(&new.order.id).await.unwrap().unwrap();
+    assert_eq!(stored, paid);
+    // The same write again, as a second delivery racing the first would make: refused.
     assert!(matches!(
-        store
-            .record_payment_event(
-                &event(&new.order.id, "x1"),
-                Some((&expired, 5)),
-                &new.reservations
-            )
-            .await,
+        store.save_order(&paid, 1).await,
         Err(StoreError::Conflict)
     ));
-    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 2);
+    // And the page token still opens the order after the write.
     assert_eq!(
         store
-            .record_payment_event(
-                &event(&new.order.id, "x1"),
-                Some((&expired, 1)),
-                &new.reservations
-            )
+            .order_by_token(&page_token(&new.order.id))
             .await
             .unwrap(),
-        Recorded::New
+        Some(paid)
     );
-    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 0);
-    // Delivered again: a duplicate, and the stock is not given back twice.
-    assert_eq!(
-        store
-            .record_payment_event(
-                &event(&new.order.id, "x1"),
-                Some((&expired, 1)),
-                &new.reservations
-            )
-            .await
-            .unwrap(),
-        Recorded::Duplicate
-    );
-    assert_eq!(store.stock_taken(&sku("poster")).await.unwrap(), 0);
 }
 
 async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore>(store: S) {
@@ -594,8 +541,7 @@ every_adapter!(
     an_idempotency_key_places_one_order,
     saving_an_order_is_conditional_on_its_version,
     releasing_an_order_returns_its_stock_once,
-    a_payment_event_is_recorded_once_and_with_its_order_update_or_not_at_all,
-    an_expiring_event_gives_the_stock_back_with_the_order_update,
+    payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,
     several_works_are_claimed_and_completed_together,

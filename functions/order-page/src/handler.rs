@@ -6,7 +6,7 @@ use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::pages::{not_found_page, order_json, order_page};
-use shared::app::payment::{apply_payment_event, expire_if_due, open_payment_for};
+use shared::app::payment::{apply_payment_event, expire_read_order_if_due, open_payment_for};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
@@ -122,16 +122,16 @@ async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
         tracing::error!(error = %e, "order lookup failed");
         Problem::internal().into_response()
     };
-    let Some(id) = state
+    let Some(order) = state
         .orders
-        .order_id_by_token(&token.hash())
+        .order_by_token(&token)
         .await
         .map_err(|e| fail(&e))?
     else {
         return Ok(None);
     };
     // An unpaid order past its reservation is expired (and its stock released) on sight.
-    let order = expire_if_due(&state.store, &state.orders, &SystemClock, &id)
+    let order = expire_read_order_if_due(&state.store, &state.orders, &SystemClock, order)
         .await
         .map_err(|e| fail(&e))?;
     Ok(order.map(|o| (o, token)))

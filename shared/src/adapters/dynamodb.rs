@@ -3,10 +3,8 @@
 //!
 //! | pk | sk | holds |
 //! | --- | --- | --- |
-//! | `ORDER#<id>` | `ORDER` | the order (JSON in `data`), `version`, `status` |
-//! | `ORDER#<id>` | `EVENT#<gateway>#<event id>` | a payment event, kept 90 days (`expires_at` TTL) |
-//! | `ORDER#<id>` | `STEP#…` / `MAIL#…` | once-only work: `done`, `lease_until`, `result` |
-//! | `TOKEN#<sha256>` | `TOKEN` | order-page token hash → `order_id` |
+//! | `ORDER#<id>` | `ORDER` | the order (JSON in `data`, with its payment events and its page token's check), `version`, `status` |
+//! | `ORDER#<id>` | `WORK` | once-only work (`STEP#…`, `MAIL#…`): one attribute each, a map of `done`, `lease_until`, `result` |
 //! | `IDEM#<sha256>` | `IDEM` | an idempotency record, kept 24 hours |
 //! | `SKU#<sku>` | `STOCK` | `taken`: units held by orders |
 //! | `DOWNLOAD#<sha256>` | `DOWNLOAD` | a download link: its line, `link_expires_at`, `max_downloads`, `used` |
@@ -14,18 +12,15 @@
 
 use crate::domain::{Order, OrderId, Sku, TokenHash};
 use crate::ports::{
-    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, NewOrder, OrderStore,
-    PlaceError, Recorded, Reservation, StoreError,
+    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, PlaceError,
+    Reservation, StoreError,
 };
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use std::collections::HashMap;
 
-const EVENT_DAYS: i64 = 90;
 const IDEMPOTENCY_HOURS: i64 = 24;
 
 type Item = HashMap<String, AttributeValue>;
@@ -40,12 +35,12 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-/// Work that is free to claim: never claimed, or claimed, not done, and its lease run out.
-const CLAIMABLE: &str = "attribute_not_exists(sk) OR (done = :false AND lease_until <= :now)";
-/// Most items one DynamoDB transaction takes.
-const TRANSACTION_ITEMS: usize = 100;
-/// Most items one `BatchWriteItem` takes.
-const BATCH_WRITE_ITEMS: usize = 25;
+/// The sort key of an order's once-only work: one item per order, one attribute per work
+/// (a map of `done`, `lease_until` and `result`), so claiming or completing several works is
+/// one small write.
+const WORK_SK: &str = "WORK";
+/// Most works one update claims or completes (expressions are limited to 4 KB).
+const WORKS_PER_UPDATE: usize = 25;
 
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
@@ -178,21 +173,46 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// A claim on once-only work, leased until `lease_until`.
-    fn claim_item(order: &OrderId, work: &str, lease_until: i64) -> Item {
-        let mut item = key(order_key(order), work);
-        item.insert("done".into(), AttributeValue::Bool(false));
-        item.insert("lease_until".into(), n(lease_until));
-        item
-    }
-
-    /// Once-only work done, with its result.
-    fn done_item(order: &OrderId, work: &str, result: &serde_json::Value) -> Item {
-        let mut item = key(order_key(order), work);
-        item.insert("done".into(), AttributeValue::Bool(true));
-        item.insert("lease_until".into(), n(0));
-        item.insert("result".into(), json(result));
-        item
+    /// Takes every work in `works` of the order, if each is free to take (never claimed, or
+    /// not done and its lease run out), in one conditional update of the order's work item;
+    /// says whether it took them.
+    async fn take_works(
+        &self,
+        order: &OrderId,
+        works: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let lease = HashMap::from([
+            ("done".to_owned(), AttributeValue::Bool(false)),
+            ("lease_until".to_owned(), n(lease_until)),
+        ]);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(order_key(order), WORK_SK)))
+            .expression_attribute_values(":lease", AttributeValue::M(lease))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now));
+        let (mut sets, mut free) = (Vec::new(), Vec::new());
+        for (i, work) in works.iter().enumerate() {
+            sets.push(format!("#w{i} = :lease"));
+            free.push(format!(
+                "(attribute_not_exists(#w{i}) OR (#w{i}.done = :false AND #w{i}.lease_until <= :now))"
+            ));
+            update = update.expression_attribute_names(format!("#w{i}"), work);
+        }
+        let result = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(free.join(" AND "))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     fn order_item(order: &Order) -> Item {
@@ -254,12 +274,17 @@ impl DynamoStore {
 
     /// Writes the item unless one with its key exists; says whether it wrote.
     async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        self.put_item(item, "attribute_not_exists(pk)").await
+    }
+
+    /// Writes the item if `condition` holds; says whether it wrote.
+    async fn put_item(&self, item: Item, condition: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
             .send()
             .await;
         match result {
@@ -323,10 +348,16 @@ impl OrderStore for DynamoStore {
             Some("attribute_not_exists(pk)"),
             None,
         )?);
-        let mut token = key(format!("TOKEN#{}", new.token_hash.as_str()), "TOKEN");
-        token.insert("order_id".into(), s(new.order.id.as_str()));
-        items.push(self.put(token, Some("attribute_not_exists(pk)"), None)?);
-
+        if items.len() == 1 {
+            // The common case, nothing else to write with the order: one conditional put.
+            return match self
+                .put_item(Self::order_item(&new.order), "attribute_not_exists(pk)")
+                .await?
+            {
+                true => Ok(()),
+                false => Err(StoreError::Conflict.into()),
+            };
+        }
         let Err(failed) = self.transact(items).await? else {
             return Ok(());
         };
@@ -362,18 +393,6 @@ impl OrderStore for DynamoStore {
         match self.get(order_key(id), "ORDER").await? {
             Some(item) => Ok(Some(
                 serde_json::from_str(text(&item, "data")?).map_err(corrupt)?,
-            )),
-            None => Ok(None),
-        }
-    }
-
-    async fn order_id_by_token(&self, token: &TokenHash) -> Result<Option<OrderId>, StoreError> {
-        match self
-            .get(format!("TOKEN#{}", token.as_str()), "TOKEN")
-            .await?
-        {
-            Some(item) => Ok(Some(
-                OrderId::parse(text(&item, "order_id")?).map_err(corrupt)?,
             )),
             None => Ok(None),
         }
@@ -417,34 +436,6 @@ impl OrderStore for DynamoStore {
         }
     }
 
-    async fn record_payment_event(
-        &self,
-        record: &EventRecord,
-        update: Option<(&Order, u64)>,
-        release: &[Reservation],
-    ) -> Result<Recorded, StoreError> {
-        let event = &record.event;
-        let mut item = key(
-            order_key(&event.order_id),
-            &format!("EVENT#{}#{}", event.gateway, event.event_id),
-        );
-        item.insert("data".into(), json(record));
-        item.insert(
-            "expires_at".into(),
-            n(record.received_at + EVENT_DAYS * 86_400),
-        );
-        let mut items = vec![self.put(item, Some("attribute_not_exists(sk)"), None)?];
-        if let Some((order, expected)) = update {
-            items.push(self.put_order_if(order, expected)?);
-            items.extend(self.give_back(release)?);
-        }
-        match self.transact(items).await? {
-            Ok(()) => Ok(Recorded::New),
-            Err(failed) if failed.first() == Some(&true) => Ok(Recorded::Duplicate),
-            Err(_) => Err(StoreError::Conflict),
-        }
-    }
-
     async fn claim(
         &self,
         order: &OrderId,
@@ -452,30 +443,25 @@ impl OrderStore for DynamoStore {
         now: i64,
         lease_until: i64,
     ) -> Result<Claim, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::claim_item(order, work, lease_until)))
-            .condition_expression(CLAIMABLE)
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Acquired),
-            Err(e) if condition_failed(&e) => match self.get(order_key(order), work).await? {
-                Some(item) if item.get("done").and_then(|v| v.as_bool().ok()) == Some(&true) => {
-                    let result = item
-                        .get("result")
-                        .and_then(|v| v.as_s().ok())
-                        .map_or("null", String::as_str);
-                    Ok(Claim::Done(serde_json::from_str(result).map_err(corrupt)?))
-                }
-                _ => Ok(Claim::Busy),
-            },
-            Err(e) => Err(unavailable(e)),
+        if self
+            .take_works(order, &[work.to_owned()], now, lease_until)
+            .await?
+        {
+            return Ok(Claim::Acquired);
         }
+        let item = self.get(order_key(order), WORK_SK).await?;
+        let Some(AttributeValue::M(entry)) = item.as_ref().and_then(|i| i.get(work)) else {
+            // Given back in between: a later try will take it.
+            return Ok(Claim::Busy);
+        };
+        if entry.get("done").and_then(|v| v.as_bool().ok()) != Some(&true) {
+            return Ok(Claim::Busy);
+        }
+        let result = entry
+            .get("result")
+            .and_then(|v| v.as_s().ok())
+            .map_or("null", String::as_str);
+        Ok(Claim::Done(serde_json::from_str(result).map_err(corrupt)?))
     }
 
     async fn claim_all(
@@ -485,26 +471,13 @@ impl OrderStore for DynamoStore {
         now: i64,
         lease_until: i64,
     ) -> Result<Vec<Claim>, StoreError> {
-        // All at once in one transaction (the common case: nothing claimed yet); should any
-        // be taken or done, one by one to learn which.
-        if works.len() > 1 && works.len() <= TRANSACTION_ITEMS {
-            let values = HashMap::from([
-                (":false".to_owned(), AttributeValue::Bool(false)),
-                (":now".to_owned(), n(now)),
-            ]);
-            let items = works
-                .iter()
-                .map(|work| {
-                    self.put(
-                        Self::claim_item(order, work, lease_until),
-                        Some(CLAIMABLE),
-                        Some(values.clone()),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if self.transact(items).await?.is_ok() {
-                return Ok(vec![Claim::Acquired; works.len()]);
-            }
+        // All at once in one conditional update (the common case: nothing claimed yet);
+        // should any be taken or done, one by one to learn which.
+        if works.len() > 1
+            && works.len() <= WORKS_PER_UPDATE
+            && self.take_works(order, works, now, lease_until).await?
+        {
+            return Ok(vec![Claim::Acquired; works.len()]);
         }
         let mut claims = Vec::with_capacity(works.len());
         for work in works {
@@ -518,45 +491,29 @@ impl OrderStore for DynamoStore {
         order: &OrderId,
         done: &[(String, serde_json::Value)],
     ) -> Result<(), StoreError> {
-        if done.len() < 2 {
-            for (work, result) in done {
-                self.complete(order, work, result).await?;
+        for chunk in done.chunks(WORKS_PER_UPDATE) {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(order_key(order), WORK_SK)));
+            let mut sets = Vec::with_capacity(chunk.len());
+            for (i, (work, result)) in chunk.iter().enumerate() {
+                sets.push(format!("#w{i} = :d{i}"));
+                let entry = HashMap::from([
+                    ("done".to_owned(), AttributeValue::Bool(true)),
+                    ("lease_until".to_owned(), n(0)),
+                    ("result".to_owned(), json(result)),
+                ]);
+                update = update
+                    .expression_attribute_names(format!("#w{i}"), work)
+                    .expression_attribute_values(format!(":d{i}"), AttributeValue::M(entry));
             }
-            return Ok(());
-        }
-        // Unconditional puts: one batch write (25 items at most each), again for any
-        // items DynamoDB leaves unprocessed.
-        for chunk in done.chunks(BATCH_WRITE_ITEMS) {
-            let mut requests = chunk
-                .iter()
-                .map(|(work, result)| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(Self::done_item(order, work, result)))
-                        .build()
-                        .map_err(unavailable)?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            for attempt in 0..5u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt == 4 {
-                    return Err(StoreError::Conflict);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-            }
+            update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .send()
+                .await
+                .map_err(unavailable)?;
         }
         Ok(())
     }
@@ -567,15 +524,8 @@ impl OrderStore for DynamoStore {
         work: &str,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let item = Self::done_item(order, work, result);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.complete_all(order, &[(work.to_owned(), result.clone())])
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     async fn revoked_licenses(&self) -> Result<Vec<String>, StoreError> {
@@ -690,10 +640,12 @@ impl OrderStore for DynamoStore {
     async fn release(&self, order: &OrderId, work: &str) -> Result<(), StoreError> {
         let result = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(order_key(order), work)))
-            .condition_expression("done = :false")
+            .set_key(Some(key(order_key(order), WORK_SK)))
+            .update_expression("REMOVE #w")
+            .condition_expression("#w.done = :false")
+            .expression_attribute_names("#w", work)
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;

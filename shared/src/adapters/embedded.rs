@@ -4,23 +4,23 @@
 
 use crate::domain::{Order, OrderId, Sku, TokenHash};
 use crate::ports::{
-    Claim, DownloadGrant, DownloadTake, EventRecord, IdempotencyRecord, MailError, MailSender,
-    Message, NewOrder, OrderStore, OutgoingMail, PlaceError, Queue, QueueError, QueueName,
-    Recorded, Reservation, StoreError,
+    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, MailError, MailSender, Message,
+    NewOrder, OrderStore, OutgoingMail, PlaceError, Queue, QueueError, QueueName, Reservation,
+    StoreError,
 };
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::Notify;
 
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
-const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const STOCK_TAKEN: TableDefinition<&str, u64> = TableDefinition::new("stock_taken");
-const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payment_events");
 const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// Revoked licence id → when it was revoked.
@@ -58,7 +58,80 @@ struct OnceItem {
 /// The embedded state store: one redb file in the data folder (or memory, for tests).
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Arc<Db>,
+}
+
+/// The database, and the group commit that makes its writes durable.
+struct Db {
+    redb: Database,
+    /// How many writes have committed so far (each without syncing to disk).
+    committed: AtomicU64,
+    synced: Mutex<SyncState>,
+    synced_changed: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Every write up to this count is on disk.
+    durable: u64,
+    /// A writer is syncing for everyone.
+    syncing: bool,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        &self.redb
+    }
+}
+
+impl Db {
+    fn new(redb: Database) -> Db {
+        Db {
+            redb,
+            committed: AtomicU64::new(0),
+            synced: Mutex::new(SyncState::default()),
+            synced_changed: Condvar::new(),
+        }
+    }
+
+    /// Commits `tx` and returns once it is on disk, as a commit with redb's default
+    /// durability would, but concurrent writers share one sync to disk (a group commit): each
+    /// commits without syncing, then one of them syncs every write so far with one durable
+    /// empty commit while the others wait for it. The dev stack's throughput is bound by
+    /// those syncs; readers may see a write a moment before it is on disk.
+    fn commit(&self, mut tx: WriteTransaction) -> Result<(), StoreError> {
+        tx.set_durability(Durability::None);
+        tx.commit().map_err(unavailable)?;
+        // Counted after the commit: a sync that starts after reading this count covers it.
+        let mine = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut state = self.synced.lock().expect("sync lock");
+        loop {
+            if state.durable >= mine {
+                return Ok(());
+            }
+            if state.syncing {
+                state = self.synced_changed.wait(state).expect("sync lock");
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let upto = self.committed.load(Ordering::SeqCst);
+            let synced = self
+                .redb
+                .begin_write()
+                .map_err(unavailable)
+                .and_then(|tx| tx.commit().map_err(unavailable));
+            state = self.synced.lock().expect("sync lock");
+            state.syncing = false;
+            if synced.is_ok() {
+                state.durable = state.durable.max(upto);
+            }
+            self.synced_changed.notify_all();
+            synced?;
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -86,22 +159,22 @@ impl EmbeddedStore {
     fn with_tables(db: Database) -> Result<Self, StoreError> {
         let tx = db.begin_write().map_err(unavailable)?;
         tx.open_table(ORDERS).map_err(unavailable)?;
-        tx.open_table(TOKENS).map_err(unavailable)?;
         tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
         tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
-        tx.open_table(EVENTS).map_err(unavailable)?;
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
         tx.open_table(DOWNLOADS).map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore {
+            db: Arc::new(Db::new(db)),
+        })
     }
 
     /// Runs blocking database work off the async runtime's threads.
     async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'static>(
         &self,
-        work: impl FnOnce(&Database) -> Result<T, E> + Send + 'static,
+        work: impl FnOnce(&Db) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E> {
         let db = self.db.clone();
         match tokio::task::spawn_blocking(move || work(&db)).await {
@@ -121,25 +194,6 @@ impl EmbeddedStore {
                 orders.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
             }
             Ok(orders)
-        })
-        .await
-    }
-
-    /// Payment events recorded for an order.
-    pub async fn payment_events(&self, order: &OrderId) -> Result<Vec<EventRecord>, StoreError> {
-        let prefix = format!("{order}#");
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let table = tx.open_table(EVENTS).map_err(unavailable)?;
-            let mut events = Vec::new();
-            for row in table.range(prefix.as_str()..).map_err(unavailable)? {
-                let (key, value) = row.map_err(unavailable)?;
-                if !key.value().starts_with(&prefix) {
-                    break;
-                }
-                events.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
-            }
-            Ok(events)
         })
         .await
     }
@@ -265,19 +319,8 @@ impl OrderStore for EmbeddedStore {
                 orders
                     .insert(new.order.id.as_str(), to_json(&new.order).as_slice())
                     .map_err(unavailable)?;
-                let mut tokens = tx.open_table(TOKENS).map_err(unavailable)?;
-                if tokens
-                    .get(new.token_hash.as_str())
-                    .map_err(unavailable)?
-                    .is_some()
-                {
-                    return Err(PlaceError::Store(StoreError::Conflict));
-                }
-                tokens
-                    .insert(new.token_hash.as_str(), new.order.id.as_str())
-                    .map_err(unavailable)?;
             }
-            tx.commit().map_err(unavailable)?;
+            db.commit(tx)?;
             Ok(())
         })
         .await
@@ -309,21 +352,6 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn order_id_by_token(&self, token: &TokenHash) -> Result<Option<OrderId>, StoreError> {
-        let hash = token.as_str().to_owned();
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let table = tx.open_table(TOKENS).map_err(unavailable)?;
-            let id = table
-                .get(hash.as_str())
-                .map_err(unavailable)?
-                .map(|v| v.value().to_owned());
-            id.map(|id| OrderId::parse(&id).map_err(|e| StoreError::Corrupt(Box::new(e))))
-                .transpose()
-        })
-        .await
-    }
-
     async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
         let sku = sku.to_string();
         self.blocking(move |db| {
@@ -343,7 +371,7 @@ impl OrderStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
             write_order_if(&tx, &order, expected_version)?;
-            tx.commit().map_err(unavailable)
+            db.commit(tx)
         })
         .await
     }
@@ -359,41 +387,7 @@ impl OrderStore for EmbeddedStore {
             let tx = db.begin_write().map_err(unavailable)?;
             write_order_if(&tx, &order, expected_version)?;
             give_back(&tx, &reservations)?;
-            tx.commit().map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn record_payment_event(
-        &self,
-        record: &EventRecord,
-        update: Option<(&Order, u64)>,
-        release: &[Reservation],
-    ) -> Result<Recorded, StoreError> {
-        let record = record.clone();
-        let update = update.map(|(o, v)| (o.clone(), v));
-        let release = release.to_vec();
-        self.blocking(move |db| {
-            let key = format!(
-                "{}#{}#{}",
-                record.event.order_id, record.event.gateway, record.event.event_id
-            );
-            let tx = db.begin_write().map_err(unavailable)?;
-            {
-                let mut events = tx.open_table(EVENTS).map_err(unavailable)?;
-                if events.get(key.as_str()).map_err(unavailable)?.is_some() {
-                    return Ok(Recorded::Duplicate);
-                }
-                events
-                    .insert(key.as_str(), to_json(&record).as_slice())
-                    .map_err(unavailable)?;
-            }
-            if let Some((order, expected)) = &update {
-                write_order_if(&tx, order, *expected)?;
-                give_back(&tx, &release)?;
-            }
-            tx.commit().map_err(unavailable)?;
-            Ok(Recorded::New)
+            db.commit(tx)
         })
         .await
     }
@@ -431,7 +425,7 @@ impl OrderStore for EmbeddedStore {
                 }
             }
             if claims.contains(&Claim::Acquired) {
-                tx.commit().map_err(unavailable)?;
+                db.commit(tx)?;
             }
             Ok(claims)
         })
@@ -478,7 +472,7 @@ impl OrderStore for EmbeddedStore {
                         .map_err(unavailable)?;
                 }
             }
-            tx.commit().map_err(unavailable)
+            db.commit(tx)
         })
         .await
     }
@@ -527,7 +521,7 @@ impl OrderStore for EmbeddedStore {
                     .insert(key.as_str(), item.as_slice())
                     .map_err(unavailable)?;
             }
-            tx.commit().map_err(unavailable)
+            db.commit(tx)
         })
         .await
     }
@@ -558,7 +552,7 @@ impl OrderStore for EmbeddedStore {
                     used: item.used,
                 }
             };
-            tx.commit().map_err(unavailable)?;
+            db.commit(tx)?;
             Ok(taken)
         })
         .await
@@ -576,7 +570,7 @@ impl OrderStore for EmbeddedStore {
                     }
                 }
             }
-            tx.commit().map_err(unavailable)
+            db.commit(tx)
         })
         .await
     }
@@ -599,7 +593,7 @@ impl OrderStore for EmbeddedStore {
                     table.remove(key.as_str()).map_err(unavailable)?;
                 }
             }
-            tx.commit().map_err(unavailable)
+            db.commit(tx)
         })
         .await
     }
@@ -608,7 +602,7 @@ impl OrderStore for EmbeddedStore {
 /// Sent mail, kept in the store's database so it survives restarts.
 #[derive(Clone)]
 pub struct Outbox {
-    db: Arc<Database>,
+    db: Arc<Db>,
 }
 
 impl Outbox {

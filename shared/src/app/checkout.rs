@@ -291,18 +291,18 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             return replay(ctx, &record, &fingerprint, key, checkout.payment_method);
         }
     }
+    let mut id = [0u8; 10];
+    ctx.entropy.fill(&mut id);
+    let id = OrderId::from_random(id);
     let token = match &idempotency {
-        Some((key, _)) => derived_token(ctx.token_key, key, &fingerprint),
+        Some((key, _)) => derived_token(ctx.token_key, &id, key, &fingerprint),
         None => {
             let mut bytes = [0u8; 16];
             ctx.entropy.fill(&mut bytes);
-            OrderToken::from_bytes(bytes)
+            OrderToken::new(&id, bytes)
         }
     };
-    let mut id = [0u8; 10];
-    ctx.entropy.fill(&mut id);
     let now = ctx.clock.now();
-    let id = OrderId::from_random(id);
     let (status, reserved_until, transfer_reference) = match transfer {
         None => (
             OrderStatus::PendingPayment,
@@ -333,9 +333,10 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         store_url: Some(ctx.urls.base().to_owned()),
         shipping,
         webhook_failures: Vec::new(),
+        token: Some(token.check()),
+        events: Vec::new(),
     };
     let new = NewOrder {
-        token_hash: token.hash(),
         reservations,
         idempotency: idempotency.as_ref().map(|(_, key_hash)| IdempotencyRecord {
             key_hash: key_hash.clone(),
@@ -374,7 +375,7 @@ fn replay<C: Clock, E: Entropy>(
     if record.fingerprint != fingerprint {
         return Err(CheckoutError::KeyReused);
     }
-    let token = derived_token(ctx.token_key, key, fingerprint);
+    let token = derived_token(ctx.token_key, &record.order_id, key, fingerprint);
     Ok(receipt(ctx.urls, record.order_id.clone(), &token, method))
 }
 
@@ -397,7 +398,12 @@ fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken, method: PaymentMe
     }
 }
 
-fn derived_token(key: &[u8], idempotency_key: &str, fingerprint: &str) -> OrderToken {
+fn derived_token(
+    key: &[u8],
+    order: &OrderId,
+    idempotency_key: &str,
+    fingerprint: &str,
+) -> OrderToken {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(b"nightshift order token\0");
     mac.update(idempotency_key.as_bytes());
@@ -406,5 +412,5 @@ fn derived_token(key: &[u8], idempotency_key: &str, fingerprint: &str) -> OrderT
     let digest = mac.finalize().into_bytes();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    OrderToken::from_bytes(bytes)
+    OrderToken::new(order, bytes)
 }

@@ -2,10 +2,10 @@
 //! and only forward, and expire orders whose reservation ran out.
 
 use crate::config::Store;
-use crate::domain::{Order, OrderId, OrderStatus, PaymentEvent, PaymentOutcome};
+use crate::domain::{Order, OrderId, OrderStatus, PaymentEvent, PaymentOutcome, SeenEvent};
 use crate::ports::{
-    Clock, EventRecord, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError,
-    Recorded, Reservation, StoreError,
+    Clock, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError, Reservation,
+    StoreError,
 };
 
 /// How often a write that lost a race is retried before giving up.
@@ -47,36 +47,37 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
         let Some(order) = orders.order(&event.order_id).await? else {
             return Ok(Applied::UnknownOrder);
         };
+        if order.has_seen(event) {
+            // A repeat may follow a delivery whose enqueue failed after the write: send the
+            // follow-up work again. Fulfilment and mail are idempotent, so this is safe.
+            follow_up(store, queue, &order, true).await?;
+            return Ok(Applied::Duplicate);
+        }
         let decision = decide(&order, event, clock.now());
-        let updated = (decision.order != order).then(|| Order {
+        // The event is kept on the order in the same conditional write that applies it:
+        // of two deliveries racing, one writes and the other re-reads it as a repeat.
+        let mut updated = Order {
             version: order.version + 1,
             ..decision.order.clone()
+        };
+        updated.events.push(SeenEvent {
+            id: SeenEvent::key(event),
+            at: clock.now(),
         });
-        let release = if decision.moved == Some(OrderStatus::Expired) {
-            reservations(store, &order)
+        let written = if decision.moved == Some(OrderStatus::Expired) {
+            let release = reservations(store, &order);
+            orders
+                .release_order(&updated, order.version, &release)
+                .await
         } else {
-            Vec::new()
+            orders.save_order(&updated, order.version).await
         };
-        let record = EventRecord {
-            event: event.clone(),
-            received_at: clock.now(),
-            applied: decision.moved.is_some(),
-            note: decision.note.clone(),
-        };
-        match orders
-            .record_payment_event(
-                &record,
-                updated.as_ref().map(|o| (o, order.version)),
-                &release,
-            )
-            .await
-        {
-            Ok(Recorded::New) => {
-                let now = updated.as_ref().unwrap_or(&order);
+        match written {
+            Ok(()) => {
                 follow_up(
                     store,
                     queue,
-                    now,
+                    &updated,
                     decision.moved.is_some() || decision.alert,
                 )
                 .await?;
@@ -87,12 +88,6 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
                     Some(status) => Applied::Moved(status),
                     None => Applied::Recorded(decision.note.unwrap_or_default()),
                 });
-            }
-            Ok(Recorded::Duplicate) => {
-                // A repeat may follow a delivery whose enqueue failed after the write: send the
-                // follow-up work again. Fulfilment and mail are idempotent, so this is safe.
-                follow_up(store, queue, &order, true).await?;
-                return Ok(Applied::Duplicate);
             }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -276,10 +271,21 @@ pub async fn expire_if_due<S: OrderStore, C: Clock>(
     clock: &C,
     order_id: &OrderId,
 ) -> Result<Option<Order>, PaymentError> {
+    match orders.order(order_id).await? {
+        Some(order) => expire_read_order_if_due(store, orders, clock, order).await,
+        None => Ok(None),
+    }
+}
+
+/// As [`expire_if_due`], for an order the caller has just read (one read fewer); it is read
+/// again only if it changed before it could be expired.
+pub async fn expire_read_order_if_due<S: OrderStore, C: Clock>(
+    store: &Store,
+    orders: &S,
+    clock: &C,
+    mut order: Order,
+) -> Result<Option<Order>, PaymentError> {
     for _ in 0..RACE_RETRIES {
-        let Some(order) = orders.order(order_id).await? else {
-            return Ok(None);
-        };
         if !order.status.can_expire() || order.reservation_holds(clock.now()) {
             return Ok(Some(order));
         }
@@ -293,7 +299,10 @@ pub async fn expire_if_due<S: OrderStore, C: Clock>(
             .await
         {
             Ok(()) => return Ok(Some(expired)),
-            Err(StoreError::Conflict) => continue,
+            Err(StoreError::Conflict) => match orders.order(&order.id).await? {
+                Some(again) => order = again,
+                None => return Ok(None),
+            },
             Err(e) => return Err(e.into()),
         }
     }

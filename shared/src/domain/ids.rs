@@ -223,22 +223,93 @@ impl OrderId {
 /// Crockford's base32: no I, L, O or U, so references survive being read aloud and retyped.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// The secret in an order page's URL: 128 random bits, URL-safe base64 (22 characters).
-/// Only its SHA-256 hash is ever stored.
+/// 128 random bits in URL-safe base64 (22 characters), as order and download links carry.
+fn random_part_ok(s: &str) -> bool {
+    s.len() == 22
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The secret in an order page's URL: the order's id (its 20 hex digits) followed by 128
+/// random bits in URL-safe base64, 42 characters in all. The id lets the page read the order
+/// directly; the order keeps only a digest of the whole token ([`TokenCheck`]), so the URL
+/// cannot be rebuilt from the store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OrderToken(String);
 
+/// Hex digits of an order id inside an [`OrderToken`].
+const TOKEN_ID_DIGITS: usize = 20;
+
 impl OrderToken {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let ok = s.len() == 22
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = s.len() == TOKEN_ID_DIGITS + 22
+            && s.is_char_boundary(TOKEN_ID_DIGITS)
+            && s[..TOKEN_ID_DIGITS]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && random_part_ok(&s[TOKEN_ID_DIGITS..]);
         ok.then(|| OrderToken(s.to_owned()))
             .ok_or(ParseError::Token)
     }
 
+    /// The token of `order` with the secret `random`.
+    pub fn new(order: &OrderId, random: [u8; 16]) -> Self {
+        OrderToken(format!(
+            "{}{}",
+            &order.as_str()["ord_".len()..],
+            base64url(&random)
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The order this token claims to open (the claim holds only if the order's
+    /// [`TokenCheck`] matches).
+    pub fn order_id(&self) -> OrderId {
+        OrderId(format!("ord_{}", &self.0[..TOKEN_ID_DIGITS]))
+    }
+
+    /// What the order keeps to recognise this token.
+    pub fn check(&self) -> TokenCheck {
+        TokenCheck(base64url(&Sha256::digest(self.0.as_bytes())[..16]))
+    }
+}
+
+impl fmt::Debug for OrderToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderToken(***)")
+    }
+}
+
+/// What an order keeps of its page token: the first 128 bits of the token's SHA-256, in
+/// URL-safe base64 (short, because it is written with every change of the order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenCheck(String);
+
+impl TokenCheck {
+    /// Whether `token` is the one this check was made from, compared in constant time.
+    pub fn matches(&self, token: &OrderToken) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), token.check().0.as_bytes()).into()
+    }
+}
+
+/// The secret in a download link's URL: 128 random bits, URL-safe base64 (22 characters);
+/// only its SHA-256 hash is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadToken(String);
+
+impl DownloadToken {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        random_part_ok(s)
+            .then(|| DownloadToken(s.to_owned()))
+            .ok_or(ParseError::Token)
+    }
+
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        OrderToken(base64url(&bytes))
+        DownloadToken(base64url(&bytes))
     }
 
     pub fn as_str(&self) -> &str {
@@ -255,42 +326,13 @@ impl OrderToken {
     }
 }
 
-impl fmt::Debug for OrderToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OrderToken(***)")
-    }
-}
-
-/// The secret in a download link's URL, made and kept like an [`OrderToken`]: 128 random
-/// bits, URL-safe base64; only its SHA-256 hash is stored.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DownloadToken(OrderToken);
-
-impl DownloadToken {
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        OrderToken::parse(s).map(DownloadToken)
-    }
-
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        DownloadToken(OrderToken::from_bytes(bytes))
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    pub fn hash(&self) -> TokenHash {
-        self.0.hash()
-    }
-}
-
 impl fmt::Debug for DownloadToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DownloadToken(***)")
     }
 }
 
-/// Hex SHA-256 of an order token: what the store keeps.
+/// Hex SHA-256 of a download token: what the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TokenHash(String);
 
@@ -370,25 +412,49 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_22_url_safe_characters_and_hash_to_hex() {
-        let t = OrderToken::from_bytes([0xff; 16]);
+    fn order_tokens_carry_their_order_and_are_recognised_by_their_check() {
+        let id = OrderId::from_random([7; 10]);
+        let t = OrderToken::new(&id, [0xff; 16]);
+        assert_eq!(t.as_str().len(), 42);
+        assert_eq!(OrderToken::parse(t.as_str()).unwrap(), t);
+        assert_eq!(t.order_id(), id);
+        assert!(t.check().matches(&t));
+        assert!(!t.check().matches(&OrderToken::new(&id, [0xfe; 16])));
+        assert_eq!(t.check().0.len(), 22);
+        assert!(!format!("{t:?}").contains(t.as_str()));
+        for bad in [
+            "",
+            &t.as_str()[1..],
+            &t.as_str().replacen('0', "A", 1),
+            &format!("{}=", &t.as_str()[..41]),
+            "ord_07070707070707070707AAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(OrderToken::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn download_tokens_are_22_url_safe_characters_and_hash_to_hex() {
+        let t = DownloadToken::from_bytes([0xff; 16]);
         assert_eq!(t.as_str().len(), 22);
-        assert!(OrderToken::parse(t.as_str()).is_ok());
+        assert!(DownloadToken::parse(t.as_str()).is_ok());
         assert_eq!(t.hash().as_str().len(), 64);
         assert!(!format!("{t:?}").contains(t.as_str()));
     }
 
     proptest! {
         #[test]
-        fn every_random_token_parses(bytes in any::<[u8; 16]>()) {
-            let t = OrderToken::from_bytes(bytes);
-            prop_assert!(OrderToken::parse(t.as_str()).is_ok());
+        fn every_random_token_parses(id in any::<[u8; 10]>(), bytes in any::<[u8; 16]>()) {
+            let id = OrderId::from_random(id);
+            let t = OrderToken::new(&id, bytes);
+            prop_assert_eq!(OrderToken::parse(t.as_str()).map(|t| t.order_id()), Ok(id));
         }
 
         #[test]
         fn distinct_bytes_give_distinct_tokens(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
             prop_assume!(a != b);
-            let (ta, tb) = (OrderToken::from_bytes(a), OrderToken::from_bytes(b));
+            let id = OrderId::from_random([1; 10]);
+            let (ta, tb) = (OrderToken::new(&id, a), OrderToken::new(&id, b));
             prop_assert_ne!(ta.as_str(), tb.as_str());
         }
 

@@ -6,11 +6,12 @@ mod order;
 mod shipping;
 
 pub use ids::{
-    BuyerName, DownloadToken, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenHash,
+    BuyerName, DownloadToken, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenCheck,
+    TokenHash,
 };
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
-    PaymentMethod, PaymentOutcome, TransitionRefused,
+    PaymentMethod, PaymentOutcome, SeenEvent, TransitionRefused,
 };
 pub use shipping::{AddressError, AddressForm, Parcel, Shipping, ShippingAddress};

@@ -297,6 +297,28 @@ pub struct Order {
     /// Seller webhooks that gave up on this order (each is mailed to the seller once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_failures: Vec<String>,
+    /// Recognises the order page's token (`None`: the order has no page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<super::TokenCheck>,
+    /// Every payment event the order has taken in, applied or not, kept with the order so
+    /// that the write applying an event also records it (a repeat then changes nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<SeenEvent>,
+}
+
+/// A payment event an order has taken in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenEvent {
+    /// `<gateway>:<event id>`.
+    pub id: String,
+    /// When it arrived (Unix seconds).
+    pub at: i64,
+}
+
+impl SeenEvent {
+    pub fn key(event: &super::PaymentEvent) -> String {
+        format!("{}:{}", event.gateway, event.event_id)
+    }
 }
 
 /// How the buyer chose to pay.
@@ -310,6 +332,17 @@ pub enum PaymentMethod {
 }
 
 impl Order {
+    /// Whether `token` opens this order's page.
+    pub fn opened_by(&self, token: &super::OrderToken) -> bool {
+        token.order_id() == self.id && self.token.as_ref().is_some_and(|c| c.matches(token))
+    }
+
+    /// Whether the order has taken in this payment event before.
+    pub fn has_seen(&self, event: &PaymentEvent) -> bool {
+        let key = SeenEvent::key(event);
+        self.events.iter().any(|e| e.id == key)
+    }
+
     /// The status the order reaches once every line is settled, if it has settled.
     pub fn settled_status(&self) -> Option<OrderStatus> {
         if self
