@@ -210,6 +210,7 @@ impl World {
             clock: &self.clock,
             entropy: &self.entropy,
             token_key: b"k",
+            session_seconds: 0,
         }
     }
 
@@ -1163,6 +1164,107 @@ async fn a_second_click_on_the_pay_link_reopens_the_same_session() {
     open().await.unwrap();
     let last = *gateway.0.lock().unwrap().last().unwrap();
     assert!(last.0 > opened.0 && last.1 >= w.clock.now() + 30 * 60 + 60);
+}
+
+/// A gateway that cannot be reached.
+struct DownGateway;
+
+impl shared::ports::PaymentGateway for DownGateway {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+
+    async fn open_session(
+        &self,
+        _order: &shared::domain::Order,
+        _return_url: &str,
+    ) -> Result<shared::ports::PaymentSession, shared::ports::GatewayError> {
+        Err(shared::ports::GatewayError::Refused("down".into()))
+    }
+
+    fn verify_webhook(
+        &self,
+        _headers: &http::HeaderMap,
+        _body: &[u8],
+        _now: i64,
+    ) -> Result<Option<PaymentEvent>, shared::ports::WebhookError> {
+        Ok(None)
+    }
+}
+
+impl World {
+    /// The buy page's form checkout: the receipt, and where the buyer is sent.
+    async fn checkout_and_pay<G: shared::ports::PaymentGateway>(
+        &self,
+        gateway: &G,
+        key: Option<&str>,
+    ) -> (Receipt, String) {
+        let form = CheckoutForm {
+            items: vec![("course".into(), "1".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            ..CheckoutForm::default()
+        };
+        let ctx = CheckoutContext {
+            session_seconds: gateway.minimum_session_seconds(),
+            ..self.ctx()
+        };
+        shared::app::checkout::place_order_and_pay(
+            &ctx,
+            &self.orders,
+            &self.queue,
+            gateway,
+            &Checkout::parse(&form).unwrap(),
+            key,
+        )
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_form_checkout_opens_the_session_at_once_and_holds_stock_long_enough_for_it() {
+    let w = World::new();
+    let gateway = LongSessions::default();
+    let (receipt, destination) = w.checkout_and_pay(&gateway, Some("k1")).await;
+    assert_eq!(destination, "https://pay.example.com/s1");
+    // Placed holding its stock past the session's 30 minutes: opening it wrote nothing more.
+    let order = w.order(&receipt.order_id).await;
+    assert_eq!(order.version, 1);
+    assert!(order.reserved_until >= w.clock.now() + 30 * 60 + 60);
+    assert_eq!(
+        gateway.0.lock().unwrap().clone(),
+        vec![(1, order.reserved_until)]
+    );
+    // The pay link, followed at once, finds the reservation long enough and reuses it.
+    let again = shared::app::payment::open_payment(
+        &w.store,
+        &w.orders,
+        &gateway,
+        &w.clock,
+        &receipt.order_id,
+        &receipt.order_url,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, destination);
+    // A replayed checkout places nothing and sends the buyer to the pay link.
+    let (replayed, to) = w.checkout_and_pay(&gateway, Some("k1")).await;
+    assert_eq!(replayed, receipt);
+    assert_eq!(to, receipt.payment_url);
+    assert_eq!(w.orders.orders().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_form_checkout_whose_gateway_fails_sends_the_buyer_to_the_pay_link() {
+    let w = World::new();
+    let (receipt, destination) = w.checkout_and_pay(&DownGateway, None).await;
+    assert_eq!(destination, receipt.payment_url);
+    assert!(destination.ends_with("/pay"));
+    assert_eq!(
+        w.status(&receipt.order_id).await,
+        OrderStatus::PendingPayment
+    );
 }
 
 /// Links that name what they were asked for.

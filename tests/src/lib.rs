@@ -270,8 +270,46 @@ impl DevStack {
         self.checkout_form_with(items, email, name, ADDRESS).await
     }
 
-    /// The HTML checkout form with these shipping address fields (`address_*`).
+    /// The HTML checkout form with these shipping address fields (`address_*`); `Ok(token)`
+    /// when it sent the buyer to testpay's page (or to the pay link).
     pub async fn checkout_form_with(
+        &self,
+        items: &[(&str, u32)],
+        email: &str,
+        name: &str,
+        address: &[(&str, &str)],
+    ) -> anyhow::Result<Result<String, (u16, String)>> {
+        match self.checkout_form_to(items, email, name, address).await? {
+            Ok(location) => Ok(Ok(self.token_at(&location)?)),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// The order token behind where a form checkout sent the buyer: testpay's page (its
+    /// session carries the order page as the return address) or the pay link.
+    pub fn token_at(&self, location: &str) -> anyhow::Result<String> {
+        use base64::Engine as _;
+        if let Some((_, id)) = location.split_once("/testpay/sessions/ts_") {
+            let payload = id.split('.').next().unwrap_or_default();
+            let session: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
+            )?;
+            let back = session["return_url"].as_str().unwrap_or_default();
+            return back
+                .strip_prefix(&self.url("/orders/"))
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("the testpay session returns to {back}"));
+        }
+        location
+            .strip_prefix(&self.url("/orders/"))
+            .and_then(|rest| rest.strip_suffix("/pay"))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("checkout sent the buyer to {location}"))
+    }
+
+    /// Posts the HTML checkout form: `Ok(where it sent the buyer)` on 303, else the status
+    /// and body.
+    pub async fn checkout_form_to(
         &self,
         items: &[(&str, u32)],
         email: &str,
@@ -297,12 +335,7 @@ impl DevStack {
         if response.status().as_u16() != 303 {
             return Ok(Err((response.status().as_u16(), response.text().await?)));
         }
-        let location = location(&response)?;
-        let token = location
-            .strip_prefix(&self.url("/orders/"))
-            .and_then(|rest| rest.strip_suffix("/pay"))
-            .ok_or_else(|| anyhow!("unexpected payment URL {location}"))?;
-        Ok(Ok(token.to_owned()))
+        Ok(Ok(location(&response)?))
     }
 
     /// Checks out one unit of `sku` to be paid by bank transfer; returns the order token.

@@ -42,7 +42,7 @@ struct Functions {
     store: Store,
     orders: EmbeddedStore,
     queue: EmbeddedQueue,
-    checkout: checkout::State<EmbeddedStore, EmbeddedQueue>,
+    checkout: checkout::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
     callback: payment_callback::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
     page: order_page::State<EmbeddedStore, EmbeddedQueue, Arc<Testpay>>,
 }
@@ -62,6 +62,7 @@ fn functions() -> Functions {
             templates: Templates::new(&store).unwrap(),
             orders: orders.clone(),
             queue: queue.clone(),
+            gateway: testpay.clone(),
             urls: None,
             token_key: "token-key".to_owned().into(),
         },
@@ -124,8 +125,12 @@ async fn a_form_checkout_event_redirects_to_the_payment_page() {
     .unwrap();
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap();
-    assert!(location.starts_with(&format!("{HOST}/orders/")) && location.ends_with("/pay"));
+    // Straight to the gateway's page, whose session returns the buyer to the order page.
+    let (_, id) = location.split_once("/testpay/sessions/").unwrap();
+    let session = f.checkout.gateway.session(id).unwrap();
+    assert!(session.return_url.starts_with(&format!("{HOST}/orders/")));
     let orders = f.orders.orders().await.unwrap();
+    assert_eq!(session.order_id, orders[0].id);
     assert_eq!(orders[0].lines.len(), 2);
     // Two books (1300 g) to Germany: 4.90 shipping.
     assert_eq!(orders[0].total.minor(), 4900 + 2 * 2990 + 490);

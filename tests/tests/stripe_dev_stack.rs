@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use tests::stripe::FakeStripe;
-use tests::{decoded, now, recipients, sample_store, DevStack};
+use tests::{decoded, now, recipients, sample_store, DevStack, ADDRESS};
 
 fn stripe_store() -> String {
     sample_store().replace("gateway = \"testpay\"", "gateway = \"stripe\"")
@@ -19,24 +19,31 @@ fn to_buyer(mail: &Value) -> bool {
     recipients(mail, "to") == ["ann@example.com"]
 }
 
-/// Checks out one course and follows the pay link: returns the order token and the session.
+/// Checks out one course, which sends the buyer to Stripe's page: returns the order token
+/// (from the session's return address) and the session.
 async fn checkout_to_stripe(dev: &DevStack, fake: &FakeStripe) -> (String, String) {
-    let token = dev
-        .checkout_form(&[("rust-course", 1)], "ann@example.com", "Ann")
+    let location = dev
+        .checkout_form_to(&[("rust-course", 1)], "ann@example.com", "Ann", ADDRESS)
         .await
         .unwrap()
-        .unwrap();
-    let response = dev
-        .http
-        .get(dev.url(&format!("/orders/{token}/pay")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "{:?}", fake.refused());
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
+        .unwrap_or_else(|e| {
+            panic!(
+                "checkout refused: {e:?}; Stripe refused {:?}",
+                fake.refused()
+            )
+        });
     let session = location
         .strip_prefix("https://checkout.stripe.test/c/pay/")
-        .unwrap_or_else(|| panic!("the pay link went to {location}"))
+        .unwrap_or_else(|| panic!("checkout went to {location}"))
+        .to_owned();
+    let back = fake.session(&session)["success_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = back
+        .strip_prefix(&dev.url("/orders/"))
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_else(|| panic!("the session returns to {back}"))
         .to_owned();
     (token, session)
 }

@@ -4,21 +4,25 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use shared::adapters::system::{OsEntropy, SystemClock};
-use shared::app::checkout::{place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm};
+use shared::app::checkout::{
+    place_order, place_order_and_pay, Checkout, CheckoutContext, CheckoutError, CheckoutForm,
+};
 use shared::app::pages::{buy_page, not_found_page};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::{AddressForm, Sku};
 use shared::http::{form_pairs, html, json, redirect, Problem};
-use shared::ports::{OrderStore, Queue};
+use shared::ports::{OrderStore, PaymentGateway, Queue};
 
-pub struct State<S, Q> {
+pub struct State<S, Q, G> {
     pub store: Store,
     pub templates: Templates,
     pub orders: S,
     /// For the bank details mail of an order paid by transfer.
     pub queue: Q,
+    /// Opens the payment session of a form checkout, which then goes straight to it.
+    pub gateway: G,
     /// The public base URL, or `None` to take it from each request's `Host`.
     pub urls: Option<Urls>,
     pub token_key: SecretString,
@@ -41,8 +45,8 @@ struct JsonItem {
     quantity: u32,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue>(
-    state: &State<S, Q>,
+pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let urls = Urls::configured_or_from(&state.urls, request.headers());
@@ -55,8 +59,8 @@ pub async fn handle<S: OrderStore, Q: Queue>(
     Ok(response.map(Body::from))
 }
 
-async fn checkout<S: OrderStore, Q: Queue>(
-    state: &State<S, Q>,
+async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     urls: &Urls,
     request: &Request,
 ) -> http::Response<String> {
@@ -97,16 +101,30 @@ async fn checkout<S: OrderStore, Q: Queue>(
         clock: &SystemClock,
         entropy: &OsEntropy,
         token_key: state.token_key.expose_secret().as_bytes(),
+        session_seconds: state.gateway.minimum_session_seconds(),
     };
-    let placed = match Checkout::parse(&form) {
-        Ok(checkout) => place_order(&ctx, &state.orders, &state.queue, &checkout, key).await,
-        Err(e) => Err(e),
+    let checkout = match Checkout::parse(&form) {
+        Ok(checkout) => checkout,
+        Err(e) => return problem(e).into_response(),
     };
-    match placed {
-        Ok(receipt) if is_json => json(StatusCode::CREATED, &receipt),
-        Ok(receipt) => redirect(&receipt.payment_url),
-        Err(e) => problem(e).into_response(),
-    }
+    // A JSON client gets the pay link to use when it likes; a browser goes to the gateway.
+    let placed = if is_json {
+        place_order(&ctx, &state.orders, &state.queue, &checkout, key)
+            .await
+            .map(|receipt| json(StatusCode::CREATED, &receipt))
+    } else {
+        place_order_and_pay(
+            &ctx,
+            &state.orders,
+            &state.queue,
+            &state.gateway,
+            &checkout,
+            key,
+        )
+        .await
+        .map(|(_, destination)| redirect(&destination))
+    };
+    placed.unwrap_or_else(|e| problem(e).into_response())
 }
 
 /// The HTML form: `sku` and `quantity` repeat, one pair per item.
@@ -192,8 +210,8 @@ fn problem(error: CheckoutError) -> Problem {
     }
 }
 
-async fn buy<S: OrderStore, Q: Queue>(
-    state: &State<S, Q>,
+async fn buy<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
     urls: &Urls,
     sku: &str,
 ) -> http::Response<String> {

@@ -124,7 +124,7 @@ impl Step {
     pub fn label(self) -> &'static str {
         match self {
             Step::Checkout => "checkout (`POST /checkout`)",
-            Step::PayLink => "order page: the pay link (counted apart)",
+            Step::PayLink => "order page: the pay link, to pay again (counted apart, billed apart)",
             Step::Callback => "payment callback (webhook)",
             Step::Fulfilment => "fulfilment",
             Step::Mail => "mail",
@@ -145,8 +145,8 @@ impl Step {
         self != Step::Polling
     }
 
-    /// The order-page function's own requests (the pay link and views), which the request
-    /// targets count apart.
+    /// The order-page function's own requests (views, and the pay link a buyer follows to pay
+    /// again), which the request targets count and the bill prices apart.
     pub fn order_page(self) -> bool {
         matches!(self, Step::PayLink | Step::View)
     }

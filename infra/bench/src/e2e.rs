@@ -1,5 +1,5 @@
 //! End to end on the dev stack (`nightshift dev`, embedded state): concurrent buyers each
-//! check out a course, follow the pay link, pay on testpay's card page and watch their order
+//! check out a course (straight to testpay's card page), pay on it and watch their order
 //! page until the login shows; the run ends when every buyer's mail is in the outbox.
 
 use anyhow::{anyhow, bail, ensure, Context as _};
@@ -111,14 +111,12 @@ async fn buy(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<
         "checkout answered {}",
         checkout.status()
     );
-    let pay = location(&checkout, base)?;
-    let token = pay
-        .strip_prefix(&format!("{base}/orders/"))
-        .and_then(|rest| rest.strip_suffix("/pay"))
-        .ok_or_else(|| anyhow!("checkout went to {pay}"))?
-        .to_owned();
-    let to_gateway = http.get(&pay).send().await?;
-    let session = location(&to_gateway, base)?;
+    // Checkout opens the payment session and sends the buyer straight to testpay's page.
+    let session = location(&checkout, base)?;
+    ensure!(
+        session.contains("/testpay/sessions/"),
+        "checkout went to {session}"
+    );
     let page = http.get(&session).send().await?;
     ensure!(
         page.status() == 200,
@@ -139,6 +137,13 @@ async fn buy(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<
         .await?;
     ensure!(paid.status() == 303, "testpay answered {}", paid.status());
     let accepted = Instant::now();
+    // testpay sends the buyer back to their order page.
+    let back = location(&paid, base)?;
+    let token = back
+        .strip_prefix(&format!("{base}/orders/"))
+        .and_then(|rest| rest.split(['?', '/', '#']).next())
+        .ok_or_else(|| anyhow!("testpay sent the buyer to {back}"))?
+        .to_owned();
     let deadline = accepted + Duration::from_secs(30);
     let order_url = format!("{base}/orders/{token}.json");
     loop {

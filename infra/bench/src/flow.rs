@@ -1,5 +1,5 @@
-//! One buyer's order through the functions' own handlers, on whichever adapters: checkout,
-//! the pay link, the gateway's signed webhook, fulfilment and mail from their queue records,
+//! One buyer's order through the functions' own handlers, on whichever adapters: the checkout
+//! form (which opens the payment session), the gateway's signed webhook, fulfilment and mail from their queue records,
 //! and the buyer's order page. The warm bench times these steps; the cost bench meters the
 //! AWS requests each one makes.
 
@@ -41,7 +41,7 @@ pub struct Record {
 
 /// The five functions on one set of adapters.
 pub struct Functions<S, Q, M> {
-    pub checkout: checkout::State<S, Q>,
+    pub checkout: checkout::State<S, Q, Arc<Testpay>>,
     pub callback: payment_callback::State<S, Q, Arc<Testpay>>,
     pub page: order_page::State<S, Q, Arc<Testpay>>,
     pub fulfil: fulfillment::State<S, Q, Providers<SystemClock>>,
@@ -55,8 +55,13 @@ fn http(
     signature: Option<String>,
 ) -> lambda_http::Request {
     let mut headers = json!({ "host": "shop.example.com", "x-forwarded-proto": "https" });
-    if body.is_some() {
-        headers["content-type"] = json!("application/json");
+    if let Some(body) = &body {
+        let kind = if body.starts_with('{') {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
+        headers["content-type"] = json!(kind);
     }
     if let Some(signature) = signature {
         headers["nightshift-signature"] = json!(signature);
@@ -109,6 +114,7 @@ where
                 templates: Templates::new(store)?,
                 orders: orders.clone(),
                 queue: queue.clone(),
+                gateway: testpay.clone(),
                 urls: None,
                 token_key: "bench-token-key".to_owned().into(),
             },
@@ -146,32 +152,37 @@ where
         })
     }
 
-    /// `POST /checkout` (JSON) for one course, by buyer `i`.
+    /// `POST /checkout` with the buy page's form for one course, by buyer `i`: the answer
+    /// sends the buyer to the gateway's page, whose session names the order and its page.
     pub async fn checkout(&self, i: usize) -> anyhow::Result<Placed> {
-        let body = json!({ "items": [{ "sku": SKU, "quantity": 1 }],
-                           "email": format!("buyer-{i}@example.com"), "name": "Ann" })
-        .to_string();
+        let body = format!("sku={SKU}&quantity=1&email=buyer-{i}%40example.com&name=Ann");
         let response =
             checkout::handle(&self.checkout, http("POST", "/checkout", Some(body), None))
                 .await
                 .map_err(failed)?;
         ensure!(
-            response.status() == 201,
+            response.status() == 303,
             "checkout answered {}",
             response.status()
         );
-        let receipt: serde_json::Value = serde_json::from_slice(response.body())?;
-        let token = receipt["order_url"]
-            .as_str()
-            .and_then(|u| u.rsplit('/').next())
-            .ok_or_else(|| anyhow!("no order_url in {receipt}"))?;
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let session = location
+            .rsplit_once("/testpay/sessions/")
+            .and_then(|(_, id)| self.checkout.gateway.session(id).ok())
+            .ok_or_else(|| anyhow!("checkout sent the buyer to {location:?}, not to testpay"))?;
+        let token = session.return_url.rsplit('/').next().unwrap_or_default();
         Ok(Placed {
-            order_id: receipt["order_id"].as_str().unwrap_or_default().to_owned(),
+            order_id: session.order_id.to_string(),
             token: token.to_owned(),
         })
     }
 
-    /// `GET /orders/{token}/pay`: the buyer follows the pay link to the gateway.
+    /// `GET /orders/{token}/pay`: the pay link, which a buyer follows to pay again (a retry
+    /// after a decline, or a JSON client's way to the gateway).
     pub async fn pay_link(&self, placed: &Placed) -> anyhow::Result<()> {
         let path = format!("/orders/{}/pay", placed.token);
         let response = order_page::handle(&self.page, http("GET", &path, None, None))

@@ -8,8 +8,8 @@ use crate::domain::{
     ParseError, PaymentMethod, Quantity, Shipping, ShippingAddress, Sku,
 };
 use crate::ports::{
-    Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PlaceError, Queue,
-    QueueError, Reservation, StoreError,
+    Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PaymentGateway, PlaceError,
+    Queue, QueueError, Reservation, StoreError,
 };
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -164,6 +164,10 @@ pub struct CheckoutContext<'a, C: Clock, E: Entropy> {
     /// Secret that derives order tokens for idempotent checkouts, so replays can answer with
     /// the same order URL while only the token's hash is stored.
     pub token_key: &'a [u8],
+    /// The shortest time the gateway keeps a payment session open
+    /// ([`PaymentGateway::minimum_session_seconds`]): a card order holds its stock at least
+    /// that long, so its session can be opened at once without extending it.
+    pub session_seconds: i64,
 }
 
 /// Places the order; an order paid by bank transfer also gets its mail with the bank details
@@ -175,7 +179,57 @@ pub async fn place_order<S: OrderStore, Q: Queue, C: Clock, E: Entropy>(
     checkout: &Checkout,
     idempotency_key: Option<&str>,
 ) -> Result<Receipt, CheckoutError> {
-    let receipt = place(ctx, orders, checkout, idempotency_key).await?;
+    Ok(
+        place_and_queue(ctx, orders, queue, checkout, idempotency_key)
+            .await?
+            .0,
+    )
+}
+
+/// Places the order as [`place_order`] does, then opens its payment session, so that a buyer
+/// who checked out with a form goes straight to the gateway's page. Gives the receipt and
+/// where to send the buyer: the gateway's page, or the pay link (which opens a session
+/// itself) for a replayed checkout or when the gateway fails here.
+pub async fn place_order_and_pay<
+    S: OrderStore,
+    Q: Queue,
+    G: PaymentGateway,
+    C: Clock,
+    E: Entropy,
+>(
+    ctx: &CheckoutContext<'_, C, E>,
+    orders: &S,
+    queue: &Q,
+    gateway: &G,
+    checkout: &Checkout,
+    idempotency_key: Option<&str>,
+) -> Result<(Receipt, String), CheckoutError> {
+    let (receipt, placed) = place_and_queue(ctx, orders, queue, checkout, idempotency_key).await?;
+    let destination = match placed {
+        Some(order) if order.status.takes_card_payment() => {
+            match gateway.open_session(&order, &receipt.order_url).await {
+                Ok(session) => session.url,
+                Err(e) => {
+                    tracing::warn!(order_id = %order.id, error = %e, "no payment session at checkout; the pay link opens one");
+                    receipt.payment_url.clone()
+                }
+            }
+        }
+        _ => receipt.payment_url.clone(),
+    };
+    Ok((receipt, destination))
+}
+
+/// Places the order and queues its bank details mail; gives the order too when it was placed
+/// now (not for a replay).
+async fn place_and_queue<S: OrderStore, Q: Queue, C: Clock, E: Entropy>(
+    ctx: &CheckoutContext<'_, C, E>,
+    orders: &S,
+    queue: &Q,
+    checkout: &Checkout,
+    idempotency_key: Option<&str>,
+) -> Result<(Receipt, Option<Order>), CheckoutError> {
+    let (receipt, placed) = place(ctx, orders, checkout, idempotency_key).await?;
     if receipt.status == OrderStatus::AwaitingTransfer {
         // Also on a replay: the mail goes out once whatever happens, so a lost send is redone.
         queue
@@ -184,7 +238,7 @@ pub async fn place_order<S: OrderStore, Q: Queue, C: Clock, E: Entropy>(
             })
             .await?;
     }
-    Ok(receipt)
+    Ok((receipt, placed))
 }
 
 async fn place<S: OrderStore, C: Clock, E: Entropy>(
@@ -192,7 +246,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     orders: &S,
     checkout: &Checkout,
     idempotency_key: Option<&str>,
-) -> Result<Receipt, CheckoutError> {
+) -> Result<(Receipt, Option<Order>), CheckoutError> {
     let transfer = match checkout.payment_method {
         PaymentMethod::Card => None,
         PaymentMethod::BankTransfer => Some(ctx.store.payments.bank_transfer.as_ref().ok_or(
@@ -288,7 +342,8 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     let idempotency = idempotency_key.map(|key| (key, hex::encode(Sha256::digest(key.as_bytes()))));
     if let Some((key, key_hash)) = &idempotency {
         if let Some(record) = orders.idempotency_record(key_hash).await? {
-            return replay(ctx, &record, &fingerprint, key, checkout.payment_method);
+            return replay(ctx, &record, &fingerprint, key, checkout.payment_method)
+                .map(|r| (r, None));
         }
     }
     let mut id = [0u8; 10];
@@ -306,7 +361,8 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     let (status, reserved_until, transfer_reference) = match transfer {
         None => (
             OrderStatus::PendingPayment,
-            now + i64::from(ctx.store.settings.reservation_minutes) * 60,
+            (now + i64::from(ctx.store.settings.reservation_minutes) * 60)
+                .max(super::payment::session_hold_until(now, ctx.session_seconds)),
             None,
         ),
         Some(bank) => (
@@ -346,11 +402,14 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         order,
     };
     match orders.place_order(&new).await {
-        Ok(()) => Ok(receipt(
-            ctx.urls,
-            new.order.id,
-            &token,
-            checkout.payment_method,
+        Ok(()) => Ok((
+            receipt(
+                ctx.urls,
+                new.order.id.clone(),
+                &token,
+                checkout.payment_method,
+            ),
+            Some(new.order),
         )),
         Err(PlaceError::SoldOut(sku)) => Err(CheckoutError::SoldOut(sku)),
         // A concurrent request with the same key won the race: answer as it did.
@@ -360,7 +419,8 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             &fingerprint,
             idempotency.map(|(k, _)| k).unwrap_or(""),
             checkout.payment_method,
-        ),
+        )
+        .map(|r| (r, None)),
         Err(PlaceError::Store(e)) => Err(e.into()),
     }
 }

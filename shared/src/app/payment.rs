@@ -229,6 +229,16 @@ pub async fn open_payment_for<S: OrderStore, G: PaymentGateway, C: Clock>(
 /// version, same idempotency key, same parameters) instead of opening a second.
 const SESSION_REUSE_SECONDS: i64 = 10 * 60;
 
+/// Until when an order opening a session at `now` must hold its stock, for a gateway that
+/// keeps sessions open at least `seconds`: the session's time plus a minute for clock skew,
+/// and the reuse window. `now` itself for a gateway without a minimum.
+pub fn session_hold_until(now: i64, seconds: i64) -> i64 {
+    if seconds <= 0 {
+        return now;
+    }
+    now + seconds + 60 + SESSION_REUSE_SECONDS
+}
+
 /// Extends the order's reservation, if need be, to outlast a session the gateway keeps open
 /// for at least `seconds` (plus a minute for clock skew), so the session expires first.
 async fn cover_session<S: OrderStore, C: Clock>(
@@ -246,7 +256,7 @@ async fn cover_session<S: OrderStore, C: Clock>(
             return Ok(order);
         }
         let extended = Order {
-            reserved_until: needed + SESSION_REUSE_SECONDS,
+            reserved_until: session_hold_until(clock.now(), seconds),
             version: order.version + 1,
             ..order.clone()
         };

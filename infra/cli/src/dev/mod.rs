@@ -69,7 +69,7 @@ pub struct Stack<A: Adapters> {
     pub inbox: A::Inbox,
     /// The embedded queue and outbox, when the stack runs on the embedded adapters.
     pub local: Option<Local>,
-    pub checkout: checkout::State<A::Store, A::Queue>,
+    pub checkout: checkout::State<A::Store, A::Queue, Arc<Gateway>>,
     pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Gateway>>,
     pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
     pub fulfillment: fulfillment::State<A::Store, A::Queue, Providers<SystemClock>>,
@@ -305,6 +305,7 @@ fn stack<A: Adapters>(
             templates: templates()?,
             orders: orders.clone(),
             queue: queue.clone(),
+            gateway: gateway.clone(),
             urls: Some(urls.clone()),
             token_key: secrets
                 .require(env::ORDER_TOKEN_SECRET)
