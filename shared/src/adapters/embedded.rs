@@ -183,6 +183,12 @@ impl EmbeddedStore {
         }
     }
 
+    /// Runs a read of a single item on the caller's thread: it takes microseconds (redb
+    /// keeps recent pages in memory), less than handing it to a blocking thread would.
+    fn reading<T>(&self, work: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        work(&self.db)
+    }
+
     /// Every order, for recovery at start-up and for the dev tools.
     pub async fn orders(&self) -> Result<Vec<Order>, StoreError> {
         self.blocking(|db| {
@@ -331,7 +337,7 @@ impl OrderStore for EmbeddedStore {
         key_hash: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let key = key_hash.to_owned();
-        self.blocking(move |db| {
+        self.reading(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
             match table.get(key.as_str()).map_err(unavailable)? {
@@ -339,22 +345,20 @@ impl OrderStore for EmbeddedStore {
                 None => Ok(None),
             }
         })
-        .await
     }
 
     async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         let id = id.to_string();
-        self.blocking(move |db| {
+        self.reading(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(ORDERS).map_err(unavailable)?;
             read_order(&table, &id)
         })
-        .await
     }
 
     async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
         let sku = sku.to_string();
-        self.blocking(move |db| {
+        self.reading(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let table = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
             let taken = table
@@ -363,7 +367,6 @@ impl OrderStore for EmbeddedStore {
                 .map_or(0, |v| v.value());
             Ok(u32::try_from(taken).unwrap_or(u32::MAX))
         })
-        .await
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {
