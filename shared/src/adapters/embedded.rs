@@ -787,3 +787,51 @@ impl Queue for EmbeddedQueue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_share_syncs_and_every_one_is_on_disk_when_it_returns() {
+        let dir = std::env::temp_dir().join(format!(
+            "nightshift-group-commit-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nightshift.redb");
+        let order = OrderId::from_random([5; 10]);
+        {
+            let store = EmbeddedStore::open(&path).unwrap();
+            let writes = (0..40).map(|i| {
+                let (store, order) = (store.clone(), order.clone());
+                tokio::spawn(async move {
+                    store
+                        .complete(&order, &format!("MAIL#{i}"), &serde_json::json!(i))
+                        .await
+                })
+            });
+            for write in futures::future::join_all(writes).await {
+                write.unwrap().unwrap();
+            }
+            let synced = store.db.synced.lock().unwrap();
+            assert!(!synced.syncing);
+            assert_eq!(synced.durable, store.db.committed.load(Ordering::SeqCst));
+        }
+        let reopened = EmbeddedStore::open(&path).unwrap();
+        for i in 0..40 {
+            assert_eq!(
+                reopened
+                    .claim(&order, &format!("MAIL#{i}"), 0, 60)
+                    .await
+                    .unwrap(),
+                Claim::Done(serde_json::json!(i))
+            );
+        }
+        drop(reopened);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
