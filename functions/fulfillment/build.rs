@@ -2,4 +2,5 @@
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     shared::config::Store::embed_for_build(&dir);
+    shared::build::link_bootstrap();
 }

@@ -1,6 +1,7 @@
 //! Nightshift's library: the domain, the store configuration, ports, use cases, adapters and
 //! templates. Functions and the CLI are thin layers over it.
 
+pub mod build;
 pub mod config;
 pub mod domain;
 

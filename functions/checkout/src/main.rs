@@ -11,9 +11,9 @@ use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::adapters::aws::init_logging();
     let store = built_in_store();
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let mut names = env::gateway_secret_names(&store);
     names.push(env::ORDER_TOKEN_SECRET.to_owned());
     let secrets = secrets_from_env(&aws, &names).await?;

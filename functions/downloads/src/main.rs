@@ -9,7 +9,7 @@ use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::adapters::aws::init_logging();
     let store = built_in_store();
     // The role may read one bucket: a store whose files live elsewhere fails here, at deploy
     // time, rather than on a buyer's first download.
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
             .into());
         }
     }
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let state = State {
         orders: store_from_env(&aws)?,
         links: S3Links::from_config(&aws),

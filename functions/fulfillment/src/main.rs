@@ -11,9 +11,9 @@ use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::adapters::aws::init_logging();
     let store = built_in_store();
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let secrets = secrets_from_env(&aws, &env::fulfillment_secret_names(&store)).await?;
     let licenses = LicenseKeys::from_secrets(&secrets)?;
     let state = State {

@@ -7,9 +7,9 @@ use shared::app::render::Templates;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::adapters::aws::init_logging();
     let store = built_in_store();
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let state = State {
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,

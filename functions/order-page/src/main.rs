@@ -12,9 +12,9 @@ use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::adapters::aws::init_logging();
     let store = built_in_store();
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let secrets = secrets_from_env(&aws, &env::order_page_secret_names(&store)).await?;
     let public = std::env::var(env::PUBLIC_URL).ok();
     let http = http_client()?;

@@ -7,19 +7,58 @@ use crate::ports::{MailError, MailSender, Message, OutgoingMail, Queue, QueueErr
 use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
 use secrecy::SecretString;
 
-pub use aws_config::SdkConfig;
 pub use aws_sdk_ses::Client as SesClient;
+pub use aws_types::SdkConfig;
 
-/// Loads region, credentials and endpoint from the environment, as Lambda provides them.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// Structured JSON logs on stdout, at the level Lambda's logging controls set
+/// (`AWS_LAMBDA_LOG_LEVEL`), else `RUST_LOG` when it names a level, else INFO. Lambda stamps
+/// each line with its time and request.
+pub fn init_logging() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| level.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// The SDK's configuration from the variables Lambda sets in every function: `AWS_REGION` and
+/// the execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` for an emulator. A function needs no other
+/// source, so the SDK's general loader (profiles, SSO, STS, instance metadata) is not linked
+/// into the bootstraps.
+pub fn sdk_config() -> Result<SdkConfig, MissingVariable> {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    let credentials = Credentials::new(
+        env::required("AWS_ACCESS_KEY_ID")?,
+        env::required("AWS_SECRET_ACCESS_KEY")?,
+        std::env::var("AWS_SESSION_TOKEN").ok(),
+        None,
+        "lambda-environment",
+    );
+    let region = env::required("AWS_REGION").or_else(|_| env::required("AWS_DEFAULT_REGION"))?;
+    let mut config = SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Ok(url) = env::required("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    Ok(config.build())
 }
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::environment::{self as env, MissingVariable};
 
 /// The state store named by `NIGHTSHIFT_TABLE`.
-pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, MissingVariable> {
+pub fn store_from_env(config: &SdkConfig) -> Result<DynamoStore, MissingVariable> {
     Ok(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(config),
         env::required(env::TABLE_NAME)?,
@@ -27,7 +66,7 @@ pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, Mis
 }
 
 /// The queues named by `NIGHTSHIFT_FULFILLMENT_QUEUE_URL` and `NIGHTSHIFT_MAIL_QUEUE_URL`.
-pub fn queue_from_env(config: &aws_config::SdkConfig) -> Result<SqsQueue, MissingVariable> {
+pub fn queue_from_env(config: &SdkConfig) -> Result<SqsQueue, MissingVariable> {
     Ok(SqsQueue::new(
         aws_sdk_sqs::Client::new(config),
         env::required(env::FULFILLMENT_QUEUE_URL)?,
@@ -37,7 +76,7 @@ pub fn queue_from_env(config: &aws_config::SdkConfig) -> Result<SqsQueue, Missin
 
 /// The named secrets from SSM under `NIGHTSHIFT_SECRETS_PREFIX` (one call at cold start).
 pub async fn secrets_from_env(
-    config: &aws_config::SdkConfig,
+    config: &SdkConfig,
     names: &[String],
 ) -> Result<Secrets, Box<dyn std::error::Error + Send + Sync>> {
     // Secrets set in the environment (tests, emulators) need no SSM path.

@@ -20,7 +20,7 @@ impl S3Links {
 
     /// An S3 client from the shared AWS configuration. With a custom endpoint (an emulator),
     /// buckets are addressed by path, as emulators on `localhost` need.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+    pub fn from_config(config: &aws_types::SdkConfig) -> Self {
         let mut builder = aws_sdk_s3::config::Builder::from(config);
         if config.endpoint_url().is_some() {
             builder = builder.force_path_style(true);
