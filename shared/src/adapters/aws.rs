@@ -34,21 +34,29 @@ pub fn init_logging() {
 /// source, so the SDK's general loader (profiles, SSO, STS, instance metadata) is not linked
 /// into the bootstraps.
 pub fn sdk_config() -> Result<SdkConfig, MissingVariable> {
+    sdk_config_from(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// [`sdk_config`] from the variables `var` gives.
+pub fn sdk_config_from(
+    var: impl Fn(&'static str) -> Option<String>,
+) -> Result<SdkConfig, MissingVariable> {
     use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_credential_types::Credentials;
+    let required = |name| var(name).ok_or(MissingVariable(name));
     let credentials = Credentials::new(
-        env::required("AWS_ACCESS_KEY_ID")?,
-        env::required("AWS_SECRET_ACCESS_KEY")?,
-        std::env::var("AWS_SESSION_TOKEN").ok(),
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
         None,
         "lambda-environment",
     );
-    let region = env::required("AWS_REGION").or_else(|_| env::required("AWS_DEFAULT_REGION"))?;
+    let region = required("AWS_REGION").or_else(|e| var("AWS_DEFAULT_REGION").ok_or(e))?;
     let mut config = SdkConfig::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials));
-    if let Ok(url) = env::required("AWS_ENDPOINT_URL") {
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
         config = config.endpoint_url(url);
     }
     Ok(config.build())
@@ -283,4 +291,59 @@ pub async fn verify_sender(
         .send()
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::ProvideCredentials;
+
+    fn vars(pairs: &[(&'static str, &str)]) -> impl Fn(&'static str) -> Option<String> {
+        let map: std::collections::HashMap<&'static str, String> =
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[tokio::test]
+    async fn the_sdk_config_comes_from_the_variables_lambda_sets() {
+        let config = sdk_config_from(vars(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]))
+        .unwrap();
+        assert_eq!(config.region().unwrap().as_ref(), "eu-west-1");
+        assert_eq!(config.endpoint_url(), None);
+        let credentials = config
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("token"));
+
+        let local = sdk_config_from(vars(&[
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "b"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]))
+        .unwrap();
+        assert_eq!(local.region().unwrap().as_ref(), "us-east-1");
+        assert_eq!(local.endpoint_url(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn missing_credentials_or_region_are_named() {
+        let error = sdk_config_from(vars(&[("AWS_REGION", "eu-west-1")])).unwrap_err();
+        assert_eq!(error.0, "AWS_ACCESS_KEY_ID");
+        let error = sdk_config_from(vars(&[
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "b"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.0, "AWS_REGION");
+    }
 }
