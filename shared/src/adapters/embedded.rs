@@ -177,11 +177,15 @@ impl EmbeddedStore {
         })
     }
 
-    /// Runs blocking database work off the async runtime's threads.
+    /// Runs blocking database work off the async runtime's threads (in memory, where nothing
+    /// blocks on the disk, on the caller's).
     async fn blocking<T: Send + 'static, E: From<StoreError> + Send + 'static>(
         &self,
         work: impl FnOnce(&Db) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E> {
+        if !self.db.on_disk {
+            return work(&self.db);
+        }
         let db = self.db.clone();
         match tokio::task::spawn_blocking(move || work(&db)).await {
             Ok(result) => result,
