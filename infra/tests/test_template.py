@@ -151,10 +151,18 @@ class GatewayAccessTest(unittest.TestCase):
         return [s for p in policies for s in p.get("Statement", [])]
 
     def test_gateway_functions_read_the_stripe_and_testpay_secrets(self):
-        for name in ["PaymentCallbackFunction", "OrderPageFunction"]:
+        # Checkout opens the payment session of a form checkout itself.
+        for name in ["CheckoutFunction", "PaymentCallbackFunction", "OrderPageFunction"]:
             text = str([s["Resource"] for s in self.statements(name) if s["Action"] == "ssm:GetParameters"])
             for secret in ["testpay", "stripe-secret-key", "stripe-webhook-secret"]:
                 self.assertIn("/" + secret, text, f"{name} cannot read {secret}")
+
+    def test_functions_that_claim_once_only_work_may_update_items(self):
+        # Claims, completions and releases are conditional updates of the order's WORK item.
+        for name in ["FulfillmentFunction", "MailerFunction"]:
+            actions = [a for s in self.statements(name) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+            self.assertIn("dynamodb:UpdateItem", actions, name)
+            self.assertIn("dynamodb:GetItem", actions, name)
 
     def test_the_signing_key_is_readable_where_keys_are_signed_or_checked(self):
         for name in ["FulfillmentFunction", "OrderPageFunction"]:
