@@ -27,8 +27,10 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
     let mut id = [0u8; 10];
     id.copy_from_slice(&seed[..10]);
     let eur = Currency::parse("EUR").unwrap();
+    let id = OrderId::from_random(id);
     let order = Order {
-        id: OrderId::from_random(id),
+        token: Some(page_token(&id).check()),
+        id,
         version: 1,
         status: OrderStatus::PendingPayment,
         email: Email::parse("ann@example.com").unwrap(),
@@ -57,12 +59,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         store_url: None,
         shipping: None,
         webhook_failures: Vec::new(),
-        token: None,
         events: Vec::new(),
-    };
-    let order = Order {
-        token: Some(page_token(&order.id).check()),
-        ..order
     };
     NewOrder {
         reservations: skus

@@ -48,21 +48,18 @@ pub struct Functions<S, Q, M> {
     pub mail: mailer::State<S, M>,
 }
 
+/// An API Gateway request; `body` is its content type and text.
 fn http(
     method: &str,
     path: &str,
-    body: Option<String>,
+    body: Option<(&str, String)>,
     signature: Option<String>,
 ) -> lambda_http::Request {
     let mut headers = json!({ "host": "shop.example.com", "x-forwarded-proto": "https" });
-    if let Some(body) = &body {
-        let kind = if body.starts_with('{') {
-            "application/json"
-        } else {
-            "application/x-www-form-urlencoded"
-        };
+    let body = body.map(|(kind, text)| {
         headers["content-type"] = json!(kind);
-    }
+        text
+    });
     if let Some(signature) = signature {
         headers["nightshift-signature"] = json!(signature);
     }
@@ -156,10 +153,17 @@ where
     /// sends the buyer to the gateway's page, whose session names the order and its page.
     pub async fn checkout(&self, i: usize) -> anyhow::Result<Placed> {
         let body = format!("sku={SKU}&quantity=1&email=buyer-{i}%40example.com&name=Ann");
-        let response =
-            checkout::handle(&self.checkout, http("POST", "/checkout", Some(body), None))
-                .await
-                .map_err(failed)?;
+        let response = checkout::handle(
+            &self.checkout,
+            http(
+                "POST",
+                "/checkout",
+                Some(("application/x-www-form-urlencoded", body)),
+                None,
+            ),
+        )
+        .await
+        .map_err(failed)?;
         ensure!(
             response.status() == 303,
             "checkout answered {}",
@@ -206,7 +210,7 @@ where
         let request = http(
             "POST",
             "/payments/testpay/webhook",
-            Some(body),
+            Some(("application/json", body)),
             Some(signature),
         );
         let response = payment_callback::handle(&self.callback, request)
