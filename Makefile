@@ -7,7 +7,7 @@ DATA_DIR ?= .nightshift
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: dev test lint fmt check build build-tools venv bench
+.PHONY: dev test lint fmt check build build-tools venv bench browser
 
 ## The whole store on this machine: http://127.0.0.1:3000 (no cloud account, state in .nightshift/).
 dev:
@@ -20,6 +20,7 @@ test: lint venv
 	$(VENV)/bin/python -m unittest discover -s infra/tests
 	# The black-box tests run this binary; building it here keeps its compile time out of theirs.
 	$(CARGO) build --locked -p nightshift
+	$(MAKE) --no-print-directory browser
 	$(CARGO) test --workspace --all-targets --locked
 
 ## Python test tools (moto server, cfn-lint, sam validate) from the pinned requirements file.
@@ -28,6 +29,25 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: infra/requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-dev.txt
+	touch $@
+
+## Browser tests (tests/browser): Chromium, driven by playwright-core, buys every product on
+## a dev stack of its own, checking each page at 1280 and 390 px (no sideways scroll, no
+## serious or critical axe-core violation). Screenshots go to target/browser/.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_DIR = tests/browser
+
+browser: $(CHROMIUM) $(BROWSER_DIR)/node_modules/.installed
+	$(CARGO) build --locked -p nightshift
+	CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec $(BROWSER_DIR)/
+
+# Debian's Chromium, only when it is missing (playwright cannot download its own here).
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package-lock.json
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
 lint:

@@ -19,6 +19,8 @@ CONTRACT = {
     ("GET", "/licenses/revoked.json"),
     ("GET", "/licenses/{key}/status"),
     ("GET", "/downloads/{token}"),
+    # The default route: every other address reaches the order-page function's not-found page.
+    ("ANY", "$default"),
 }
 
 
@@ -53,7 +55,8 @@ class TemplateTest(unittest.TestCase):
         for function in self.functions.values():
             for event in function["Properties"].get("Events", {}).values():
                 if event["Type"] == "HttpApi":
-                    routes.add((event["Properties"]["Method"], event["Properties"]["Path"]))
+                    properties = event["Properties"]
+                    routes.add((properties.get("Method", "ANY"), properties.get("Path", "$default")))
         self.assertEqual(routes, CONTRACT)
 
     def test_there_are_six_rust_functions_with_explicit_timeouts_and_json_logs(self):

@@ -5,7 +5,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
 /// An RFC 9457 problem: what went wrong, for people and programs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -53,6 +53,14 @@ impl Problem {
             "Please try again shortly.",
         )
     }
+}
+
+/// Whether a response is a problem (`application/problem+json`).
+pub fn is_problem(response: &Response<String>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/problem+json")
 }
 
 fn with_type(status: StatusCode, content_type: &'static str, body: String) -> Response<String> {
@@ -113,6 +121,25 @@ pub fn request_base(headers: &HeaderMap) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c))
         .collect();
     format!("{proto}://{host}")
+}
+
+/// Whether the client is a browser that wants a page (`Accept: text/html`) rather than a
+/// program that wants JSON.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/html")))
+}
+
+/// Whether the request body is an HTML form (`application/x-www-form-urlencoded`), which
+/// only browsers send to these routes.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 /// Pairs of an `application/x-www-form-urlencoded` body.

@@ -198,6 +198,13 @@ pub trait OrderStore: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<DownloadTake, StoreError>> + Send;
 
+    /// How many downloads a link has given so far, without counting one (`None`: no such
+    /// link). For the order page.
+    fn downloads_used(
+        &self,
+        token: &TokenHash,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+
     /// Puts licences on the revocation list; ones already on it stay as they were.
     fn revoke_licenses(
         &self,

@@ -444,7 +444,9 @@ async fn a_download_link_counts_to_its_limit_and_stops_at_its_expiry<S: OrderSto
         store.take_download(&token, 10).await.unwrap(),
         DownloadTake::Unknown
     );
+    assert_eq!(store.downloads_used(&token).await.unwrap(), None);
     store.grant_download(&token, &grant).await.unwrap();
+    assert_eq!(store.downloads_used(&token).await.unwrap(), Some(0));
     assert!(matches!(
         store.grant_download(&token, &grant).await,
         Err(StoreError::Conflict)
@@ -471,6 +473,7 @@ async fn a_download_link_counts_to_its_limit_and_stops_at_its_expiry<S: OrderSto
         store.take_download(&token, 10).await.unwrap(),
         DownloadTake::Exhausted
     );
+    assert_eq!(store.downloads_used(&token).await.unwrap(), Some(2));
 }
 
 async fn concurrent_downloads_take_exactly_the_limit<S: OrderStore + Clone + 'static>(store: S) {

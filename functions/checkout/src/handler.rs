@@ -7,12 +7,15 @@ use shared::adapters::system::{OsEntropy, SystemClock};
 use shared::app::checkout::{
     place_order, place_order_and_pay, Checkout, CheckoutContext, CheckoutError, CheckoutForm,
 };
-use shared::app::pages::{buy_page, not_found_page};
+use shared::app::pages::{
+    buy_page, for_browser, form_errors, not_found_page, Availability, BuyPage,
+};
 use shared::app::render::Templates;
 use shared::app::Urls;
+use shared::config::Product;
 use shared::config::Store;
 use shared::domain::{AddressForm, Sku};
-use shared::http::{form_pairs, html, json, redirect, Problem};
+use shared::http::{form_pairs, html, is_form, json, redirect, Problem};
 use shared::ports::{OrderStore, PaymentGateway, Queue};
 
 pub struct State<S, Q, G> {
@@ -56,6 +59,7 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
         ("GET", p) if p.starts_with("/buy/") => buy(state, &urls, &p["/buy/".len()..]).await,
         _ => Problem::not_found("No such route.").into_response(),
     };
+    let response = for_browser(&state.store, &state.templates, request.headers(), response);
     Ok(response.map(Body::from))
 }
 
@@ -103,9 +107,19 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
         token_key: state.token_key.expose_secret().as_bytes(),
         session_seconds: state.gateway.minimum_session_seconds(),
     };
-    let checkout = match Checkout::parse(&form) {
+    // A browser's form is answered with pages: the buy page again, with what was typed.
+    let browser = !is_json && is_form(request.headers());
+    if browser
+        && form_pairs(request.body())
+            .iter()
+            .any(|(k, v)| k == "action" && v == "quote")
+    {
+        return form_page(state, urls, &form, Vec::new()).await;
+    }
+    let checkout = match Checkout::parse_all(&form) {
         Ok(checkout) => checkout,
-        Err(e) => return problem(e).into_response(),
+        Err(problems) if browser => return form_page(state, urls, &form, problems).await,
+        Err(mut problems) => return problem(problems.swap_remove(0)).into_response(),
     };
     // A JSON client gets the pay link to use when it likes; a browser goes to the gateway.
     let placed = if is_json {
@@ -124,7 +138,108 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
         .await
         .map(|(_, destination)| redirect(&destination))
     };
-    placed.unwrap_or_else(|e| problem(e).into_response())
+    match placed {
+        Ok(response) => response,
+        Err(e) if browser => form_page(state, urls, &form, vec![e]).await,
+        Err(e) => problem(e).into_response(),
+    }
+}
+
+/// The buy page of the form's product, holding what the buyer typed, with the checkout's
+/// problems (if any) beside the fields they concern.
+async fn form_page<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
+    urls: &Urls,
+    form: &CheckoutForm,
+    problems: Vec<CheckoutError>,
+) -> http::Response<String> {
+    let product = form
+        .items
+        .first()
+        .and_then(|(sku, _)| Sku::parse(sku.trim()).ok())
+        .and_then(|sku| state.store.product(&sku));
+    let Some(product) = product else {
+        return page(
+            StatusCode::NOT_FOUND,
+            not_found_page(&state.store, &state.templates),
+        );
+    };
+    let available = match availability(state, product).await {
+        Ok(available) => available,
+        Err(response) => return response,
+    };
+    let status = problems.first().map_or(StatusCode::OK, |e| {
+        StatusCode::from_u16(problem_status(e)).unwrap_or(StatusCode::BAD_REQUEST)
+    });
+    let errors = match form_errors(product, &problems, available) {
+        Some(errors) => errors,
+        None => {
+            return page(
+                StatusCode::NOT_FOUND,
+                not_found_page(&state.store, &state.templates),
+            )
+        }
+    };
+    let rendered = buy_page(
+        &state.store,
+        &state.templates,
+        urls,
+        &BuyPage {
+            product,
+            available,
+            form: Some(form),
+            errors: &errors,
+        },
+    );
+    page(status, rendered)
+}
+
+/// The status of a refused form: the API's, but a failure on our side asks to try again.
+fn problem_status(error: &CheckoutError) -> u16 {
+    match problem_of(error).status {
+        500 => 503,
+        status => status,
+    }
+}
+
+async fn availability<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
+    product: &Product,
+) -> Result<Availability, http::Response<String>> {
+    match product.stock {
+        None => Ok(Availability::Unlimited),
+        Some(limit) => match state.orders.stock_taken(&product.sku).await {
+            Ok(taken) => Ok(Availability::of(Some(limit), taken)),
+            Err(e) => {
+                tracing::error!(error = %e, "stock unavailable");
+                Err(page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    shared::app::pages::error_page(
+                        &state.store,
+                        &state.templates,
+                        &shared::app::pages::ErrorPage {
+                            title: "Please try again",
+                            message: "We could not open this page just now. Please try again in a moment.",
+                            next: None,
+                        },
+                    ),
+                ))
+            }
+        },
+    }
+}
+
+fn page(
+    status: StatusCode,
+    rendered: Result<String, shared::app::render::RenderError>,
+) -> http::Response<String> {
+    match rendered {
+        Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "page failed to render");
+            Problem::internal().into_response()
+        }
+    }
 }
 
 /// The HTML form: `sku` and `quantity` repeat, one pair per item.
@@ -168,7 +283,11 @@ fn bad_request(detail: String) -> http::Response<String> {
 
 /// The one place checkout errors become HTTP answers.
 fn problem(error: CheckoutError) -> Problem {
-    match &error {
+    problem_of(&error)
+}
+
+fn problem_of(error: &CheckoutError) -> Problem {
+    match error {
         CheckoutError::Invalid { .. } => Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid-request",
@@ -179,6 +298,12 @@ fn problem(error: CheckoutError) -> Problem {
             StatusCode::NOT_FOUND,
             "unknown-product",
             "Unknown product",
+            error.to_string(),
+        ),
+        CheckoutError::OncePerOrder(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "once-per-order",
+            "Bought once per order",
             error.to_string(),
         ),
         CheckoutError::SoldOut(_) => Problem::new(
@@ -218,30 +343,26 @@ async fn buy<S: OrderStore, Q: Queue, G: PaymentGateway>(
     let product = Sku::parse(sku)
         .ok()
         .and_then(|sku| state.store.product(&sku));
-    let rendered = match product {
-        Some(product) => {
-            let available = match product.stock {
-                Some(limit) => match state.orders.stock_taken(&product.sku).await {
-                    Ok(taken) => Some(limit.saturating_sub(taken)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "stock unavailable");
-                        return Problem::internal().into_response();
-                    }
-                },
-                None => None,
-            };
-            buy_page(&state.store, &state.templates, urls, product, available)
-                .map(|page| (StatusCode::OK, page))
-        }
-        None => {
-            not_found_page(&state.store, &state.templates).map(|page| (StatusCode::NOT_FOUND, page))
-        }
+    let Some(product) = product else {
+        return page(
+            StatusCode::NOT_FOUND,
+            not_found_page(&state.store, &state.templates),
+        );
     };
-    match rendered {
-        Ok((status, page)) => html(status, page),
-        Err(e) => {
-            tracing::error!(error = %e, "page failed to render");
-            Problem::internal().into_response()
-        }
-    }
+    let available = match availability(state, product).await {
+        Ok(available) => available,
+        Err(response) => return response,
+    };
+    let rendered = buy_page(
+        &state.store,
+        &state.templates,
+        urls,
+        &BuyPage {
+            product,
+            available,
+            form: None,
+            errors: &[],
+        },
+    );
+    page(StatusCode::OK, rendered)
 }

@@ -4,12 +4,16 @@ use http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use shared::adapters::system::SystemClock;
 use shared::app::downloads::{open_download, DownloadError};
+use shared::app::pages::for_browser;
+use shared::app::render::Templates;
 use shared::config::Store;
 use shared::http::Problem;
 use shared::ports::{Clock, FileLinks, OrderStore};
 
 pub struct State<S, L, C = SystemClock> {
     pub store: Store,
+    /// For the pages a browser gets when a link no longer works.
+    pub templates: Templates,
     pub orders: S,
     pub links: L,
     pub clock: C,
@@ -24,6 +28,7 @@ pub async fn handle<S: OrderStore, L: FileLinks, C: Clock>(
         Some(_) => Problem::method_not_allowed("Use GET.").into_response(),
         None => Problem::not_found("No such route.").into_response(),
     };
+    let response = for_browser(&state.store, &state.templates, request.headers(), response);
     Ok(response.map(Body::from))
 }
 

@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
     }
     let aws = sdk_config()?;
     let state = State {
+        templates: shared::app::render::Templates::new(&store)?,
         orders: store_from_env(&aws)?,
         links: S3Links::from_config(&aws),
         clock: SystemClock,

@@ -55,8 +55,10 @@ impl FileLinks for EchoLinks {
 }
 
 async fn state_with_link(sku: &str) -> (State<EmbeddedStore, EchoLinks, TestClock>, String) {
+    let store = Store::parse(STORE, Path::new("store.toml")).unwrap();
     let state = State {
-        store: Store::parse(STORE, Path::new("store.toml")).unwrap(),
+        templates: shared::app::render::Templates::new(&store).unwrap(),
+        store,
         orders: EmbeddedStore::in_memory(),
         links: EchoLinks,
         clock: TestClock(AtomicI64::new(NOW)),

@@ -5,12 +5,14 @@ use shared::adapters::course::HttpClient;
 use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
-use shared::app::pages::{not_found_page, order_json, order_page};
+use shared::app::pages::{
+    for_browser, not_found_page, order_json, order_page, problem_answer, Visit,
+};
 use shared::app::payment::{apply_payment_event, expire_read_order_if_due, open_payment_for};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
-use shared::domain::{Order, OrderToken};
+use shared::domain::{Access, DownloadToken, Order, OrderToken};
 use shared::http::{html, json, redirect, Problem};
 use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
 use std::sync::Arc;
@@ -45,6 +47,15 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
+    let response = route(state, &request).await;
+    let response = for_browser(&state.store, &state.templates, request.headers(), response);
+    Ok(response.map(Body::from))
+}
+
+async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
+    request: &Request,
+) -> http::Response<String> {
     let urls = Urls::configured_or_from(&state.urls, request.headers());
     if let Some(session) = request.uri().path().strip_prefix("/testpay/sessions/") {
         let response = match &state.testpay {
@@ -69,7 +80,7 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
             None => Problem::not_found("This store does not take payments with testpay.")
                 .into_response(),
         };
-        return Ok(response.map(Body::from));
+        return response;
     }
     if let Some(rest) = request.uri().path().strip_prefix("/licenses/") {
         let response = if request.method() == http::Method::GET {
@@ -77,13 +88,12 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
         } else {
             Problem::method_not_allowed("Use GET.").into_response()
         };
-        return Ok(response.map(Body::from));
+        return response;
     }
-    let rest = request
-        .uri()
-        .path()
-        .strip_prefix("/orders/")
-        .unwrap_or_default();
+    // Every path no other function takes comes here (the API's default route).
+    let Some(rest) = request.uri().path().strip_prefix("/orders/") else {
+        return Problem::not_found("There is nothing at this address.").into_response();
+    };
     let (token, view) = if let Some(t) = rest.strip_suffix(".json") {
         (t, View::Json)
     } else if let Some(t) = rest.strip_suffix("/pay") {
@@ -96,19 +106,26 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
     } else {
         match find(state, token).await {
             Ok(Some((order, token))) => {
-                let order = match request.uri().query() {
-                    Some(query) if !matches!(view, View::Pay) => {
+                let query = request.uri().query().unwrap_or_default();
+                let polls = poll_count(query);
+                let order = match polls {
+                    None if !query.is_empty() && !matches!(view, View::Pay) => {
                         returned(state, order, query).await
                     }
                     _ => order,
                 };
-                answer(state, &urls, &order, &token, view).await
+                let visit = Visit {
+                    returning: !query.is_empty(),
+                    polls: polls.unwrap_or(0),
+                    downloads_used: Default::default(),
+                };
+                answer(state, &urls, &order, &token, view, visit, request.headers()).await
             }
             Ok(None) => not_found(state, view),
             Err(response) => response,
         }
     };
-    Ok(response.map(Body::from))
+    response
 }
 
 async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
@@ -179,12 +196,50 @@ async fn returned<S: OrderStore, Q: Queue, G: PaymentGateway>(
     }
 }
 
+/// `?poll=N`: the page reloaded itself N times.
+fn poll_count(query: &str) -> Option<u32> {
+    shared::http::form_pairs(query.as_bytes())
+        .into_iter()
+        .find(|(k, _)| k == "poll")
+        .map(|(_, v)| v.parse().unwrap_or(u32::MAX))
+}
+
+/// Downloads used so far through each download line's link (a read per link).
+async fn downloads_used<S: OrderStore, Q: Queue, G: PaymentGateway>(
+    state: &State<S, Q, G>,
+    order: &Order,
+) -> std::collections::BTreeMap<usize, u32> {
+    let mut used = std::collections::BTreeMap::new();
+    for (i, line) in order.lines.iter().enumerate() {
+        let Some(Access::Download { url, .. }) = &line.access else {
+            continue;
+        };
+        let Some(token) = url
+            .rsplit('/')
+            .next()
+            .and_then(|t| DownloadToken::parse(t).ok())
+        else {
+            continue;
+        };
+        match state.orders.downloads_used(&token.hash()).await {
+            Ok(Some(n)) => {
+                used.insert(i, n);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(order_id = %order.id, error = %e, "download count unread"),
+        }
+    }
+    used
+}
+
 async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     urls: &Urls,
     order: &Order,
     token: &OrderToken,
     view: View,
+    mut visit: Visit,
+    headers: &http::HeaderMap,
 ) -> http::Response<String> {
     match view {
         View::Json => json(StatusCode::OK, &order_json(order, &state.templates)),
@@ -195,6 +250,10 @@ async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
             order,
             token,
             SystemClock.now(),
+            &{
+                visit.downloads_used = downloads_used(state, order).await;
+                visit
+            },
         ) {
             Ok(page) => html(StatusCode::OK, page),
             Err(e) => {
@@ -216,13 +275,17 @@ async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
                 Ok(location) => redirect(&location),
                 Err(e) => {
                     tracing::error!(order_id = %order.id, error = %e, "payment session failed");
-                    Problem::new(
-                        StatusCode::BAD_GATEWAY,
-                        "gateway-unavailable",
-                        "Payment unavailable",
-                        "Please try again.",
+                    problem_answer(
+                        &state.store,
+                        &state.templates,
+                        headers,
+                        Problem::new(
+                            StatusCode::BAD_GATEWAY,
+                            "gateway-unavailable",
+                            "Payment unavailable",
+                            "The payment page could not be opened just now. Nothing was charged: please try again in a moment.",
+                        ),
                     )
-                    .into_response()
                 }
             }
         }

@@ -586,6 +586,19 @@ impl OrderStore for DynamoStore {
         }
     }
 
+    async fn downloads_used(&self, token: &TokenHash) -> Result<Option<u32>, StoreError> {
+        let Some(item) = self
+            .get(format!("DOWNLOAD#{}", token.as_str()), "DOWNLOAD")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let used = number(&item, "used")
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| corrupt(Missing("used".into())))?;
+        Ok(Some(used))
+    }
+
     async fn take_download(&self, token: &TokenHash, now: i64) -> Result<DownloadTake, StoreError> {
         use aws_sdk_dynamodb::types::ReturnValue;
         let result = self

@@ -554,6 +554,16 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
+    async fn downloads_used(&self, token: &TokenHash) -> Result<Option<u32>, StoreError> {
+        let tx = self.db.begin_read().map_err(unavailable)?;
+        let table = tx.open_table(DOWNLOADS).map_err(unavailable)?;
+        let Some(stored) = table.get(token.as_str()).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let item: DownloadItem = serde_json::from_slice(stored.value()).map_err(corrupt)?;
+        Ok(Some(item.used))
+    }
+
     async fn revoke_licenses(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
         let ids = ids.to_vec();
         self.blocking(move |db| {

@@ -106,7 +106,11 @@ pub fn session_form(order: &Order, return_url: &str) -> Vec<(String, String)> {
         ));
         form.push((
             item("[price_data][product_data][name]"),
-            format!("Shipping to {}", shipping.address.country),
+            format!(
+                "Shipping to {}",
+                crate::domain::country_name(&shipping.address.country)
+                    .unwrap_or(&shipping.address.country)
+            ),
         ));
     }
     form

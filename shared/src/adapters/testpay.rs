@@ -26,6 +26,9 @@ pub struct Session {
     pub order_id: OrderId,
     pub amount: Money,
     pub lines: Vec<SessionLine>,
+    /// Shipping, shown as its own line: where to and its price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<(String, Money)>,
     pub return_url: String,
     pub expires_at: i64,
 }
@@ -34,6 +37,11 @@ pub struct Session {
 pub struct SessionLine {
     pub name: String,
     pub quantity: u32,
+    /// The price of one unit, and of the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtotal: Option<Money>,
 }
 
 /// The webhook body testpay sends.
@@ -57,6 +65,8 @@ pub enum CardError {
     UnknownCard,
     #[error("enter the expiry as MM/YY")]
     BadExpiry,
+    #[error("this card has expired: check the expiry date")]
+    CardExpired,
     #[error("enter the 3 or 4 digit CVC")]
     BadCvc,
 }
@@ -132,13 +142,28 @@ impl Testpay {
             DECLINE_CARD => "payment.declined",
             _ => return Err(CardError::UnknownCard),
         };
-        let exp_ok = exp.trim().split_once('/').is_some_and(|(m, y)| {
-            m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m))
-                && y.len() == 2
-                && y.bytes().all(|b| b.is_ascii_digit())
-        });
-        if !exp_ok {
-            return Err(CardError::BadExpiry);
+        let (month, year) = exp
+            .trim()
+            .split_once('/')
+            .and_then(|(m, y)| {
+                let month = m
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| (1..=12).contains(m))?;
+                let y = y.trim();
+                (y.len() == 2 && y.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| y.parse::<u32>().ok())
+                    .flatten()
+                    .map(|y| (month, 2000 + y))
+            })
+            .ok_or(CardError::BadExpiry)?;
+        // A card works to the end of its expiry month.
+        let today = crate::app::render::utc_date(now);
+        let this_year: u32 = today[..4].parse().unwrap_or(0);
+        let this_month: u32 = today[5..7].parse().unwrap_or(0);
+        if (year, month) < (this_year, this_month) {
+            return Err(CardError::CardExpired);
         }
         let cvc = cvc.trim();
         if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
@@ -196,8 +221,15 @@ impl PaymentGateway for Testpay {
                 .map(|l| SessionLine {
                     name: l.name.clone(),
                     quantity: l.quantity.get(),
+                    unit_price: Some(l.unit_price),
+                    subtotal: Some(l.subtotal()),
                 })
                 .collect(),
+            shipping: order.shipping.as_ref().map(|s| {
+                let country = &s.address.country;
+                let name = crate::domain::country_name(country).unwrap_or(country);
+                (format!("Shipping to {name}"), s.price)
+            }),
             return_url: return_url.to_owned(),
             expires_at: order.reserved_until,
         };
@@ -246,10 +278,30 @@ const DELIVERY_ATTEMPTS: u32 = 5;
 struct PageContext<'a> {
     store: crate::app::render::StoreView<'a>,
     title: &'a str,
-    lines: &'a [SessionLine],
+    lines: Vec<PageLine<'a>>,
+    shipping: Option<(&'a str, String)>,
     total: String,
     action: String,
+    /// Back to the store without paying.
+    back_url: &'a str,
     error: Option<String>,
+    /// The card fields as typed (after a refusal) or the approving test card.
+    card: CardFields<'a>,
+}
+
+#[derive(Serialize)]
+struct PageLine<'a> {
+    name: &'a str,
+    quantity: u32,
+    unit_price: Option<String>,
+    subtotal: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CardFields<'a> {
+    number: &'a str,
+    exp: &'a str,
+    cvc: &'a str,
 }
 
 /// What the hosted page needs: the store's look, its templates, an HTTP client to deliver
@@ -280,14 +332,29 @@ impl Testpay {
             Err(e) => return Problem::not_found(e.to_string()).into_response(),
         };
         let action = format!("{}/testpay/sessions/{session_id}", page.urls.base());
-        let render = |error: Option<String>, status: StatusCode| {
+        let render = |error: Option<String>, status: StatusCode, card: CardFields<'_>| {
             let context = PageContext {
                 store: crate::app::render::StoreView::new(page.store),
                 title: "Pay",
-                lines: &session.lines,
+                lines: session
+                    .lines
+                    .iter()
+                    .map(|l| PageLine {
+                        name: &l.name,
+                        quantity: l.quantity,
+                        unit_price: l.unit_price.map(|m| m.to_string()),
+                        subtotal: l.subtotal.map(|m| m.to_string()),
+                    })
+                    .collect(),
+                shipping: session
+                    .shipping
+                    .as_ref()
+                    .map(|(label, price)| (label.as_str(), price.to_string())),
                 total: session.amount.to_string(),
                 action: action.clone(),
+                back_url: &session.return_url,
                 error,
+                card,
             };
             match page.templates.render("testpay.html", context) {
                 Ok(body) => html(status, body),
@@ -295,7 +362,15 @@ impl Testpay {
             }
         };
         match *method {
-            Method::GET => render(None, StatusCode::OK),
+            Method::GET => render(
+                None,
+                StatusCode::OK,
+                CardFields {
+                    number: "4242 4242 4242 4242",
+                    exp: "12/34",
+                    cvc: "123",
+                },
+            ),
             Method::POST => {
                 let pairs = form_pairs(body);
                 let field = |name: &str| {
@@ -305,20 +380,21 @@ impl Testpay {
                         .map(|(_, v)| v.as_str())
                         .unwrap_or_default()
                 };
-                match self.charge(
-                    &session,
-                    field("card_number"),
-                    field("exp"),
-                    field("cvc"),
-                    now,
-                ) {
+                let typed = CardFields {
+                    number: field("card_number"),
+                    exp: field("exp"),
+                    cvc: field("cvc"),
+                };
+                match self.charge(&session, typed.number, typed.exp, typed.cvc, now) {
                     Ok(event) => {
                         self.deliver(page.http, &page.urls.webhook(NAME), self.deliveries(&event))
                             .await;
                         redirect(&session.return_url)
                     }
-                    Err(e @ CardError::Expired) => render(Some(e.to_string()), StatusCode::GONE),
-                    Err(e) => render(Some(e.to_string()), StatusCode::BAD_REQUEST),
+                    Err(e @ CardError::Expired) => {
+                        render(Some(e.to_string()), StatusCode::GONE, typed)
+                    }
+                    Err(e) => render(Some(e.to_string()), StatusCode::BAD_REQUEST, typed),
                 }
             }
             _ => Problem::method_not_allowed("Use GET or POST.").into_response(),
@@ -354,5 +430,65 @@ impl Testpay {
             tracing::error!(event_id = %event.id, "testpay gave up delivering an event");
         });
         futures::future::join_all(sends).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_at: i64) -> Session {
+        Session {
+            order_id: OrderId::from_random([1; 10]),
+            amount: Money::from_minor(4900, crate::domain::Currency::parse("EUR").unwrap()),
+            lines: Vec::new(),
+            shipping: None,
+            return_url: "http://127.0.0.1/orders/x".into(),
+            expires_at,
+        }
+    }
+
+    fn testpay() -> Testpay {
+        Testpay::new(
+            "secret".to_owned().into(),
+            Urls::new("http://127.0.0.1"),
+            false,
+        )
+    }
+
+    // 2026-12-07 12:00 UTC.
+    const NOW: i64 = 1_796_644_800;
+
+    #[test]
+    fn a_card_works_to_the_end_of_its_expiry_month_and_not_after() {
+        let pay = testpay();
+        let s = session(NOW + 600);
+        assert!(pay.charge(&s, APPROVE_CARD, "12/26", "123", NOW).is_ok());
+        assert!(pay.charge(&s, APPROVE_CARD, "01/27", "123", NOW).is_ok());
+        assert_eq!(
+            pay.charge(&s, APPROVE_CARD, "11/26", "123", NOW),
+            Err(CardError::CardExpired)
+        );
+        assert_eq!(
+            pay.charge(&s, APPROVE_CARD, "12/25", "123", NOW),
+            Err(CardError::CardExpired)
+        );
+        assert_eq!(
+            pay.charge(&s, APPROVE_CARD, "13/27", "123", NOW),
+            Err(CardError::BadExpiry)
+        );
+        assert_eq!(
+            pay.charge(&s, APPROVE_CARD, "1227", "123", NOW),
+            Err(CardError::BadExpiry)
+        );
+    }
+
+    #[test]
+    fn a_session_past_its_end_takes_no_card() {
+        let pay = testpay();
+        assert_eq!(
+            pay.charge(&session(NOW), APPROVE_CARD, "12/30", "123", NOW),
+            Err(CardError::Expired)
+        );
     }
 }

@@ -50,6 +50,9 @@ pub enum CheckoutError {
     UnknownProduct(String),
     #[error("{0} is sold out")]
     SoldOut(Sku),
+    /// More than one unit of a product that gives one person access.
+    #[error("quantity: {0} gives one person access and is bought once per order")]
+    OncePerOrder(Sku),
     #[error(transparent)]
     CannotShip(#[from] crate::config::ShippingRefused),
     #[error("this Idempotency-Key was already used for a different checkout")]
@@ -70,12 +73,79 @@ pub struct Receipt {
 }
 
 impl Checkout {
+    /// Parses the form; the first problem found is the error.
     pub fn parse(form: &CheckoutForm) -> Result<Checkout, CheckoutError> {
+        Checkout::parse_all(form).map_err(|mut problems| problems.swap_remove(0))
+    }
+
+    /// Parses the form, giving every problem at once (never an empty list), so that a person
+    /// fixes the form in one go.
+    pub fn parse_all(form: &CheckoutForm) -> Result<Checkout, Vec<CheckoutError>> {
+        let mut problems = Vec::new();
         let invalid = |field: &'static str| {
             move |e: ParseError| CheckoutError::Invalid {
                 field,
                 problem: e.to_string(),
             }
+        };
+        let items = Checkout::items(form).map_err(|e| problems.push(e)).ok();
+        let payment_method = match form.payment_method.trim() {
+            "" | "card" => Some(PaymentMethod::Card),
+            "bank_transfer" => Some(PaymentMethod::BankTransfer),
+            other => {
+                problems.push(CheckoutError::Invalid {
+                    field: "payment_method",
+                    problem: format!(
+                        "`{}` is not `card` or `bank_transfer`",
+                        other.chars().take(32).collect::<String>()
+                    ),
+                });
+                None
+            }
+        };
+        let address = if form.address.is_empty() {
+            Some(None)
+        } else {
+            match ShippingAddress::parse_all(&form.address) {
+                Ok(address) => Some(Some(address)),
+                Err(errors) => {
+                    problems.extend(errors.into_iter().map(|e| CheckoutError::Invalid {
+                        field: e.field,
+                        problem: e.problem,
+                    }));
+                    None
+                }
+            }
+        };
+        let email = Email::parse(&form.email)
+            .map_err(invalid("email"))
+            .map_err(|e| problems.push(e))
+            .ok();
+        let name = BuyerName::parse(&form.name)
+            .map_err(invalid("name"))
+            .map_err(|e| problems.push(e))
+            .ok();
+        match (items, email, name, payment_method, address) {
+            (Some(items), Some(email), Some(name), Some(payment_method), Some(address))
+                if problems.is_empty() =>
+            {
+                Ok(Checkout {
+                    items,
+                    email,
+                    name,
+                    payment_method,
+                    address,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The items with their skus merged.
+    fn items(form: &CheckoutForm) -> Result<Vec<(Sku, Quantity)>, CheckoutError> {
+        let invalid = |e: ParseError| CheckoutError::Invalid {
+            field: "quantity",
+            problem: e.to_string(),
         };
         if form.items.is_empty() {
             return Err(CheckoutError::Invalid {
@@ -87,44 +157,13 @@ impl Checkout {
         for (sku, quantity) in &form.items {
             let sku = Sku::parse(sku.trim())
                 .map_err(|_| CheckoutError::UnknownProduct(sku.chars().take(64).collect()))?;
-            let quantity = Quantity::parse(quantity).map_err(invalid("quantity"))?;
+            let quantity = Quantity::parse(quantity).map_err(invalid)?;
             match items.iter_mut().find(|(s, _)| *s == sku) {
-                Some((_, q)) => {
-                    *q = Quantity::new(q.get() + quantity.get()).map_err(invalid("quantity"))?
-                }
+                Some((_, q)) => *q = Quantity::new(q.get() + quantity.get()).map_err(invalid)?,
                 None => items.push((sku, quantity)),
             }
         }
-        let payment_method = match form.payment_method.trim() {
-            "" | "card" => PaymentMethod::Card,
-            "bank_transfer" => PaymentMethod::BankTransfer,
-            other => {
-                return Err(CheckoutError::Invalid {
-                    field: "payment_method",
-                    problem: format!(
-                        "`{}` is not `card` or `bank_transfer`",
-                        other.chars().take(32).collect::<String>()
-                    ),
-                })
-            }
-        };
-        let address = if form.address.is_empty() {
-            None
-        } else {
-            Some(
-                ShippingAddress::parse(&form.address).map_err(|e| CheckoutError::Invalid {
-                    field: e.field,
-                    problem: e.problem,
-                })?,
-            )
-        };
-        Ok(Checkout {
-            items,
-            email: Email::parse(&form.email).map_err(invalid("email"))?,
-            name: BuyerName::parse(&form.name).map_err(invalid("name"))?,
-            payment_method,
-            address,
-        })
+        Ok(items)
     }
 
     /// SHA-256 of the request, to tell a replay from a different request under the same key.
@@ -266,6 +305,9 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             .store
             .product(sku)
             .ok_or_else(|| CheckoutError::UnknownProduct(sku.to_string()))?;
+        if quantity.get() > product.units_per_order() {
+            return Err(CheckoutError::OncePerOrder(sku.clone()));
+        }
         if let Some(limit) = product.stock {
             if quantity.get() > limit {
                 return Err(CheckoutError::SoldOut(sku.clone()));

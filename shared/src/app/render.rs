@@ -11,10 +11,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("buy.html", include_str!("../../templates/buy.html")),
     ("order.html", include_str!("../../templates/order.html")),
-    (
-        "not_found.html",
-        include_str!("../../templates/not_found.html"),
-    ),
+    ("error.html", include_str!("../../templates/error.html")),
     ("line.html", include_str!("../../templates/line.html")),
     ("line.txt", include_str!("../../templates/line.txt")),
     (
@@ -73,6 +70,10 @@ impl Templates {
         let mut env = Environment::new();
         // `{{ unix_seconds | date }}` → `2027-01-31` (UTC).
         env.add_filter("date", utc_date);
+        // `{{ key | groups }}` → the parts of a licence key between its hyphens.
+        env.add_filter("groups", |key: String| -> Vec<String> {
+            key.split('-').map(str::to_owned).collect()
+        });
         for (name, source) in BUILTIN {
             env.add_template(name, source)
                 .map_err(|source| RenderError {
@@ -201,6 +202,10 @@ pub struct RenderedLine<'a> {
     pub line: &'a LineView,
     pub template_html: &'a str,
     pub template_txt: &'a str,
+    /// Downloads its link still allows, where the page has counted them.
+    pub downloads_left: Option<u32>,
+    /// Its download link no longer works (used up or past its end).
+    pub link_ended: bool,
 }
 
 pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
@@ -210,6 +215,8 @@ pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
             line,
             template_html: &line.templates.0,
             template_txt: &line.templates.1,
+            downloads_left: None,
+            link_ended: false,
         })
         .collect()
 }
@@ -311,6 +318,17 @@ impl ShippingView {
     }
 }
 
+/// `YYYY-MM-DD HH:MM` of a Unix time (UTC).
+pub fn utc_date_time(unix: i64) -> String {
+    let seconds = unix.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        utc_date(unix),
+        seconds / 3_600,
+        seconds % 3_600 / 60
+    )
+}
+
 /// `YYYY-MM-DD` of a Unix time (UTC), by the days-from-civil algorithm run backwards.
 pub fn utc_date(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
@@ -336,5 +354,6 @@ mod tests {
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_700_000_000), "2023-11-14");
         assert_eq!(utc_date(4_107_542_399), "2100-02-28");
+        assert_eq!(super::utc_date_time(1_700_000_000), "2023-11-14 22:13");
     }
 }

@@ -83,31 +83,71 @@ pub enum ShippingRefused {
 impl ShippingSettings {
     /// The price of shipping `grams` to `country`.
     pub fn quote(&self, country: &str, grams: u32) -> Result<Money, ShippingRefused> {
+        let rates = self.rates_to(country);
+        if rates.is_empty() {
+            return Err(ShippingRefused::Country(country.to_owned()));
+        }
+        rates
+            .iter()
+            .find(|(up_to, _)| grams <= *up_to)
+            .map(|(_, price)| *price)
+            .ok_or(ShippingRefused::TooHeavy {
+                country: country.to_owned(),
+                grams,
+            })
+    }
+
+    /// The rates that apply to `country`, in the order they are tried: the heaviest parcel
+    /// each takes (grams) and its price. Empty when the store does not ship there.
+    pub fn rates_to(&self, country: &str) -> Vec<(u32, Money)> {
         match &self.pricing {
             ShippingPricing::Flat { price, countries } => match countries {
-                Some(list) if !list.iter().any(|c| c == country) => {
-                    Err(ShippingRefused::Country(country.to_owned()))
-                }
-                _ => Ok(*price),
+                Some(list) if !list.iter().any(|c| c == country) => Vec::new(),
+                _ => vec![(u32::MAX, *price)],
             },
-            ShippingPricing::Table(rates) => {
-                let to_country: Vec<&ShippingRate> = rates
+            ShippingPricing::Table(rates) => rates
+                .iter()
+                .filter(|r| r.countries.iter().any(|c| c == country || c == "*"))
+                .map(|r| (r.up_to_grams, r.price))
+                .collect(),
+        }
+    }
+
+    /// Where the store ships: the countries its rates name, in their order; then, when a
+    /// rate (or a flat price without a list) covers anywhere, every other country by name.
+    pub fn destinations(&self) -> Vec<&str> {
+        let (named, anywhere): (Vec<&str>, bool) = match &self.pricing {
+            ShippingPricing::Flat {
+                countries: Some(list),
+                ..
+            } => (list.iter().map(String::as_str).collect(), false),
+            ShippingPricing::Flat {
+                countries: None, ..
+            } => (Vec::new(), true),
+            ShippingPricing::Table(rates) => (
+                rates
                     .iter()
-                    .filter(|r| r.countries.iter().any(|c| c == country || c == "*"))
-                    .collect();
-                if to_country.is_empty() {
-                    return Err(ShippingRefused::Country(country.to_owned()));
-                }
-                to_country
-                    .iter()
-                    .find(|r| grams <= r.up_to_grams)
-                    .map(|r| r.price)
-                    .ok_or(ShippingRefused::TooHeavy {
-                        country: country.to_owned(),
-                        grams,
-                    })
+                    .flat_map(|r| r.countries.iter().map(String::as_str))
+                    .filter(|c| *c != "*")
+                    .collect(),
+                rates.iter().any(|r| r.countries.iter().any(|c| c == "*")),
+            ),
+        };
+        let mut out: Vec<&str> = Vec::new();
+        for code in named {
+            if !out.contains(&code) {
+                out.push(code);
             }
         }
+        if anywhere {
+            let first = out.len();
+            for code in crate::domain::all_countries() {
+                if !out[..first].contains(&code) {
+                    out.push(code);
+                }
+            }
+        }
+        out
     }
 
     /// The tracking link for a parcel, when the carrier has a template.
@@ -282,6 +322,21 @@ pub enum Fulfillment {
         /// Weight of one unit, for shipping rates by weight.
         weight_grams: u32,
     },
+}
+
+impl Product {
+    /// How many units one order may hold: what gives one person access (a course, a
+    /// download) is bought once per order; anything else up to [`Quantity::MAX`].
+    ///
+    /// [`Quantity::MAX`]: crate::domain::Quantity::MAX
+    pub fn units_per_order(&self) -> u32 {
+        match self.fulfillment {
+            Fulfillment::Course { .. } | Fulfillment::Download { .. } => 1,
+            Fulfillment::LicenseKey { .. } | Fulfillment::Shipment { .. } => {
+                crate::domain::Quantity::MAX
+            }
+        }
+    }
 }
 
 impl Fulfillment {

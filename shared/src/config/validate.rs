@@ -631,13 +631,12 @@ impl Validator<'_> {
             self.error(field, "list at least one country");
         }
         for code in &list {
-            let valid = (code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()))
-                || (star && code == "*");
+            let valid = crate::domain::country_name(code).is_some() || (star && code == "*");
             if !valid {
                 self.error(
                     field,
                     format!(
-                        "`{code}` is not a two-letter country code in capitals such as `DE`{}",
+                        "`{code}` is not an ISO 3166-1 two-letter country code in capitals such as `DE`{}",
                         if star { " (or `*` for anywhere)" } else { "" }
                     ),
                 );
@@ -1255,7 +1254,7 @@ flat_rate = "4.90"
         assert_eq!(
             errors(&bad),
             vec![
-                "store.toml:12: shipping.rates.0.countries: `de` is not a two-letter country code in capitals such as `DE` (or `*` for anywhere)",
+                "store.toml:12: shipping.rates.0.countries: `de` is not an ISO 3166-1 two-letter country code in capitals such as `DE` (or `*` for anywhere)",
                 "store.toml:12: shipping.rates.0.price: write the amount as a string such as \"49.00\": decimals in TOML are inexact",
                 "store.toml:12: shipping.rates.0.up_to_grams: must be a positive number of grams",
                 "store.toml:13: shipping.countries: not used with `rates`: each rate lists its countries",

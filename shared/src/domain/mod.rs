@@ -1,10 +1,12 @@
 //! Pure types and rules: money, identifiers, orders and their state machine. No I/O.
 
+mod country;
 mod ids;
 mod money;
 mod order;
 mod shipping;
 
+pub use country::{all_countries, country_name};
 pub use ids::{
     BuyerName, DownloadToken, Email, OrderId, OrderToken, ParseError, Quantity, Sku, TokenCheck,
     TokenHash,

@@ -89,6 +89,11 @@ impl Currency {
             .unwrap_or(&("XXX", 2, None))
     }
 
+    /// The sign written before amounts (`€`), where one is unambiguous.
+    pub fn symbol(&self) -> Option<&'static str> {
+        self.entry().2
+    }
+
     /// How many digits follow the decimal point (2 for EUR, 0 for JPY, 3 for KWD).
     pub fn exponent(&self) -> u32 {
         self.entry().1

@@ -46,39 +46,51 @@ pub struct AddressError {
 
 impl ShippingAddress {
     pub fn parse(form: &AddressForm) -> Result<ShippingAddress, AddressError> {
-        let text = |field: &'static str, value: &str, required: bool, max: usize| {
+        ShippingAddress::parse_all(form).map_err(|mut problems| problems.swap_remove(0))
+    }
+
+    /// Parses the form, giving every problem at once (never an empty list).
+    pub fn parse_all(form: &AddressForm) -> Result<ShippingAddress, Vec<AddressError>> {
+        let mut problems = Vec::new();
+        let mut text = |field: &'static str, value: &str, required: bool, max: usize| {
             let value = value.trim();
-            let error = |problem: &str| AddressError {
-                field,
-                problem: problem.into(),
+            let problem = if required && value.is_empty() {
+                Some("missing".to_owned())
+            } else if value.chars().count() > max {
+                Some(format!("at most {max} characters"))
+            } else if value.chars().any(char::is_control) {
+                Some("may not hold control characters".to_owned())
+            } else {
+                None
             };
-            if required && value.is_empty() {
-                return Err(error("missing"));
+            if let Some(problem) = problem {
+                problems.push(AddressError { field, problem });
             }
-            if value.chars().count() > max {
-                return Err(error(&format!("at most {max} characters")));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(error("may not hold control characters"));
-            }
-            Ok(value.to_owned())
+            value.to_owned()
         };
-        let country = form.country.trim().to_ascii_uppercase();
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(AddressError {
-                field: "address.country",
-                problem: "must be a two-letter country code such as `DE`".into(),
-            });
+        let address = ShippingAddress {
+            name: text("address.name", &form.name, true, 100),
+            line1: text("address.line1", &form.line1, true, 100),
+            line2: text("address.line2", &form.line2, false, 100),
+            postal_code: text("address.postal_code", &form.postal_code, false, 20),
+            city: text("address.city", &form.city, true, 60),
+            region: text("address.region", &form.region, false, 60),
+            country: form.country.trim().to_ascii_uppercase(),
+        };
+        if address.country.len() != 2 || !address.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            problems.insert(
+                0,
+                AddressError {
+                    field: "address.country",
+                    problem: "must be a two-letter country code such as `DE`".into(),
+                },
+            );
         }
-        Ok(ShippingAddress {
-            name: text("address.name", &form.name, true, 100)?,
-            line1: text("address.line1", &form.line1, true, 100)?,
-            line2: text("address.line2", &form.line2, false, 100)?,
-            postal_code: text("address.postal_code", &form.postal_code, false, 20)?,
-            city: text("address.city", &form.city, true, 60)?,
-            region: text("address.region", &form.region, false, 60)?,
-            country,
-        })
+        if problems.is_empty() {
+            Ok(address)
+        } else {
+            Err(problems)
+        }
     }
 
     /// The address as a label, one line per part.

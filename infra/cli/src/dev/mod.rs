@@ -346,6 +346,7 @@ fn stack<A: Adapters>(
             sender,
         },
         downloads: downloads::State {
+            templates: templates()?,
             store: store.clone(),
             orders,
             links: files.links,

@@ -139,9 +139,8 @@ async fn route<A: Adapters>(
         (&Method::GET, "/dev/outbox.json") => outbox::json(stack, request.uri().query()).map(full),
         (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
         (&Method::GET, "/") => outbox::index(stack).map(full),
-        _ => Problem::not_found("No such route.")
-            .into_response()
-            .map(full),
+        // As on AWS, where the order-page function is the API's default route.
+        _ => lambda(order_page::handle(&stack.order_page, request).await),
     }
 }
 
