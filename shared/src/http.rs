@@ -123,14 +123,38 @@ pub fn request_base(headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-/// Whether the client is a browser that wants a page (`Accept: text/html`) rather than a
-/// program that wants JSON.
+/// Whether the client is a browser that wants a page rather than a program that wants JSON:
+/// it prefers `text/html` (by `Accept` and its q-values) over JSON, and it did not send
+/// JSON itself.
 pub fn wants_html(headers: &HeaderMap) -> bool {
-    headers
+    let sent_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if sent_json {
+        return false;
+    }
+    let (mut html, mut json) = (0.0_f32, 0.0_f32);
+    for value in headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/html")))
+    {
+        for entry in value.split(',') {
+            let mut parts = entry.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "text/html" => html = html.max(q),
+                "application/json" | "application/problem+json" => json = json.max(q),
+                _ => {}
+            }
+        }
+    }
+    html > 0.0 && html > json
 }
 
 /// Whether the request body is an HTML form (`application/x-www-form-urlencoded`), which
@@ -147,4 +171,48 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_browser_gets_pages_and_a_program_gets_json() {
+        let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(wants_html(&headers(&[("accept", chrome)])));
+        assert!(!wants_html(&headers(&[])));
+        assert!(!wants_html(&headers(&[("accept", "application/json")])));
+        assert!(!wants_html(&headers(&[("accept", "*/*")])));
+        assert!(!wants_html(&headers(&[("accept", "text/html;q=0")])));
+        assert!(!wants_html(&headers(&[(
+            "accept",
+            "application/json, text/html;q=0.5"
+        )])));
+        // A program that sends JSON gets JSON back, whatever its Accept says (Java's default).
+        assert!(!wants_html(&headers(&[
+            (
+                "accept",
+                "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"
+            ),
+            ("content-type", "application/json"),
+        ])));
+    }
+
+    #[test]
+    fn a_form_is_told_from_json() {
+        assert!(is_form(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded"
+        )])));
+        assert!(!is_form(&headers(&[("content-type", "application/json")])));
+    }
 }

@@ -6,7 +6,7 @@ use shared::app::checkout::{
     place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm, Receipt,
 };
 use shared::app::fulfil::{fulfil_order, FulfilError};
-use shared::app::mail::send_order_mails;
+use shared::app::mail::{send_order_mails, Mailing};
 use shared::app::payment::{apply_payment_event, expire_if_due, Applied};
 use shared::app::render::Templates;
 use shared::app::Urls;
@@ -273,19 +273,20 @@ impl World {
         .await
     }
 
+    fn mailing(&self) -> Mailing<'_> {
+        Mailing {
+            store: &self.store,
+            templates: &self.templates,
+            token_key: b"k",
+        }
+    }
+
     /// Sends the order's mails into the outbox; every mail in it.
     async fn send_mails(&self, id: &OrderId) -> Vec<shared::ports::OutgoingMail> {
         let outbox = self.orders.outbox();
-        send_order_mails(
-            &self.store,
-            &self.templates,
-            &self.orders,
-            &outbox,
-            &self.clock,
-            id,
-        )
-        .await
-        .unwrap();
+        send_order_mails(&self.mailing(), &self.orders, &outbox, &self.clock, id)
+            .await
+            .unwrap();
         outbox.mails().unwrap()
     }
 
@@ -732,12 +733,12 @@ async fn mails_for(w: &World, items: &[(&str, u32)]) -> Vec<shared::ports::Outgo
     let id = paid(w, items).await;
     w.fulfil(&id).await.unwrap();
     let outbox = w.orders.outbox();
-    let sent = send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+    let sent = send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, &id)
         .await
         .unwrap();
     // A repeated message sends nothing more.
     assert_eq!(
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+        send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, &id)
             .await
             .unwrap(),
         0
@@ -831,16 +832,9 @@ async fn buyer_input_is_escaped_in_html_mail() {
     .unwrap();
     w.fulfil(&r.order_id).await.unwrap();
     let outbox = w.orders.outbox();
-    send_order_mails(
-        &w.store,
-        &w.templates,
-        &w.orders,
-        &outbox,
-        &w.clock,
-        &r.order_id,
-    )
-    .await
-    .unwrap();
+    send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, &r.order_id)
+        .await
+        .unwrap();
     for mail in outbox.mails().unwrap() {
         assert!(!mail.html.contains("<script>"), "{}", mail.html);
         assert!(mail.html.contains("&lt;script&gt;"));
@@ -920,10 +914,10 @@ async fn money_that_cannot_be_applied_is_flagged_to_the_seller_once() {
     }));
     let outbox = w.orders.outbox();
     for id in [&late.order_id, &short.order_id] {
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+        send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, id)
             .await
             .unwrap();
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+        send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, id)
             .await
             .unwrap();
     }
@@ -1001,7 +995,7 @@ async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
     }
     assert_eq!(w.status(&debit.order_id).await, OrderStatus::Declined);
     for id in [&card.order_id, &debit.order_id] {
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, id)
+        send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, id)
             .await
             .unwrap();
     }
@@ -1395,7 +1389,8 @@ async fn shipping_and_delivery_move_forward_once_and_mail_the_buyer_once_each() 
     w.fulfil(&id).await.unwrap();
     assert_eq!(w.status(&id).await, OrderStatus::AwaitingShipment);
     let outbox = w.orders.outbox();
-    let send = || send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id);
+    let mailing = w.mailing();
+    let send = || send_order_mails(&mailing, &w.orders, &outbox, &w.clock, &id);
     send().await.unwrap();
     // Delivering before shipping, an unknown carrier, a bad tracking number: refused.
     assert!(matches!(
@@ -1571,7 +1566,7 @@ async fn a_paid_order_is_queued_once_per_seller_webhook_and_retried_with_backoff
     assert_eq!(order.webhook_failures.len(), 1);
     let outbox = w.orders.outbox();
     for _ in 0..2 {
-        send_order_mails(&w.store, &w.templates, &w.orders, &outbox, &w.clock, &id)
+        send_order_mails(&w.mailing(), &w.orders, &outbox, &w.clock, &id)
             .await
             .unwrap();
     }
@@ -1586,4 +1581,200 @@ async fn a_paid_order_is_queued_once_per_seller_webhook_and_retried_with_backoff
     assert!(alerts[0].text.contains("https://crm.example.com/hook"));
     // An unknown webhook number cannot succeed: it goes to the DLQ.
     assert!(!notify(7, 0).await.unwrap_err().is_retryable());
+}
+
+#[tokio::test]
+async fn a_course_or_a_download_is_bought_once_per_order_and_a_refusal_reserves_nothing() {
+    let w = World::new();
+    for items in [
+        &[("seats", 2)][..],
+        &[("ebook", 1), ("ebook", 1)][..],
+        &[("course", 3)][..],
+    ] {
+        assert!(
+            matches!(
+                w.checkout(items, None).await,
+                Err(CheckoutError::OncePerOrder(_))
+            ),
+            "{items:?}"
+        );
+    }
+    let seats = Sku::parse("seats").unwrap();
+    assert_eq!(w.orders.stock_taken(&seats).await.unwrap(), 0);
+    // A licence for several seats and several books stay one line of many units.
+    let r = w.checkout(&[("app", 3), ("book", 2)], None).await.unwrap();
+    let order = w.order(&r.order_id).await;
+    assert_eq!(order.lines[0].quantity.get(), 3);
+    assert_eq!(order.lines[1].quantity.get(), 2);
+}
+
+#[test]
+fn a_form_with_several_problems_reports_them_all_and_the_api_the_first() {
+    let form = CheckoutForm {
+        items: vec![("book".into(), "1".into())],
+        email: "ann@localhost".into(),
+        name: "A".repeat(101),
+        payment_method: String::new(),
+        address: shared::domain::AddressForm {
+            name: "Ann".into(),
+            line1: "Main 1".into(),
+            country: "DE".into(),
+            ..Default::default()
+        },
+    };
+    let problems = Checkout::parse_all(&form).unwrap_err();
+    let fields: Vec<&str> = problems
+        .iter()
+        .map(|p| match p {
+            CheckoutError::Invalid { field, .. } => *field,
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(fields, ["address.city", "email", "name"]);
+    assert_eq!(
+        Checkout::parse(&form).unwrap_err().to_string(),
+        problems[0].to_string()
+    );
+}
+
+mod pages {
+    use super::*;
+    use shared::app::order_token;
+    use shared::app::pages::{order_page, Visit, REFRESH_LIMIT};
+
+    fn page(w: &World, order: &Order, visit: &Visit) -> String {
+        let token = order_token(b"k", &order.id);
+        order_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            order,
+            &token,
+            w.clock.now(),
+            visit,
+        )
+        .unwrap()
+        .replace("&#x2f;", "/")
+    }
+
+    #[tokio::test]
+    async fn an_unpaid_order_waits_for_its_payment_and_reloads_only_while_one_is_confirming() {
+        let w = World::new();
+        let r = w.checkout(&[("course", 1)], None).await.unwrap();
+        let order = w.order(&r.order_id).await;
+        let waiting = page(&w, &order, &Visit::default());
+        assert!(waiting.contains("Waiting for your payment"), "{waiting}");
+        assert!(waiting.contains("/pay\""));
+        assert!(!waiting.contains("http-equiv=\"refresh\""));
+
+        // Back from the gateway, still unpaid: reload every few seconds, keeping the query.
+        let back = Visit {
+            returning: true,
+            query: vec![("session_id".into(), "cs_test_1".into())],
+            ..Visit::default()
+        };
+        let confirming = page(&w, &order, &back);
+        assert!(confirming.contains("content=\"3;url="), "{confirming}");
+        assert!(confirming.contains("?session_id=cs_test_1&amp;poll=1"));
+        assert!(!confirming.contains("/pay\""));
+
+        // After the last reload: a link to look again instead.
+        let tired = Visit {
+            returning: true,
+            polls: REFRESH_LIMIT,
+            ..Visit::default()
+        };
+        let stopped = page(&w, &order, &tired);
+        assert!(!stopped.contains("http-equiv=\"refresh\""));
+        assert!(stopped.contains("check again"));
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_reloads_until_delivered_and_a_parcel_promises_no_access_details() {
+        let w = World::new();
+        let id = paid(&w, &[("course", 1)]).await;
+        let settling = page(&w, &w.order(&id).await, &Visit::default());
+        assert!(settling.contains("http-equiv=\"refresh\""), "{settling}");
+        w.fulfil(&id).await.unwrap();
+        let done = page(&w, &w.order(&id).await, &Visit::default());
+        assert!(!done.contains("http-equiv=\"refresh\""));
+
+        let book = paid(&w, &[("book", 1)]).await;
+        w.fulfil(&book).await.unwrap();
+        let parcel = page(&w, &w.order(&book).await, &Visit::default());
+        assert!(parcel.contains("We will pack it"), "{parcel}");
+        assert!(!parcel.contains("access details"));
+    }
+
+    #[tokio::test]
+    async fn a_download_shows_the_downloads_left_and_says_when_the_link_is_used_up() {
+        let w = World::new();
+        let id = paid(&w, &[("ebook", 1)]).await;
+        w.fulfil(&id).await.unwrap();
+        let order = w.order(&id).await;
+        let mut visit = Visit::default();
+        visit.downloads_used.insert(0, 1);
+        assert!(page(&w, &order, &visit).contains("1 of 2 downloads left"));
+        visit.downloads_used.insert(0, 2);
+        let used_up = page(&w, &order, &visit);
+        assert!(
+            used_up.contains("This download link has ended"),
+            "{used_up}"
+        );
+        assert!(!used_up.contains(">Download "));
+    }
+}
+
+#[tokio::test]
+async fn every_buyer_mail_links_to_the_order_page_and_the_sellers_copy_names_the_order() {
+    let w = World::new();
+    let mails = mails_for(&w, &[("course", 1)]).await;
+    let buyer = mails
+        .iter()
+        .find(|m| m.to[0].as_str() == "ann@example.com")
+        .unwrap();
+    let order_id = buyer
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with("ord_"))
+        .unwrap()
+        .trim_end_matches('.');
+    let token = shared::app::order_token(b"k", &OrderId::parse(order_id).unwrap());
+    let link = format!("https://shop.example.com/orders/{}", token.as_str());
+    assert!(buyer.text.contains(&link), "{}", buyer.text);
+    assert!(buyer.html.replace("&#x2f;", "/").contains(&link));
+    assert!(buyer
+        .html
+        .contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
+
+    let copy = mails
+        .iter()
+        .find(|m| m.to[0].as_str() == "seller@example.com")
+        .unwrap();
+    assert_eq!(
+        copy.subject,
+        format!("[Copy] Order {order_id} · Course · Ann")
+    );
+    assert!(copy.text.contains("ann@example.com") && copy.html.contains("ann@example.com"));
+    // The buyer's password stays with the buyer unless the store asks otherwise.
+    assert!(buyer.text.contains("pw"));
+    assert!(!copy.text.contains("Password:  pw") && !copy.html.contains(">pw<"));
+    assert!(copy.text.contains("sent to the buyer only"));
+
+    let w = World::with_store(&STORE.replace(
+        "seller_copy = \"separate\"",
+        "seller_copy = \"separate\"\nseller_copy_includes_secrets = true",
+    ));
+    let mails = mails_for(&w, &[("course", 1), ("book", 1)]).await;
+    let copy = mails
+        .iter()
+        .find(|m| m.subject.starts_with("[Copy]"))
+        .unwrap();
+    assert!(
+        copy.subject.contains("Course and 1 more"),
+        "{}",
+        copy.subject
+    );
+    assert!(copy.text.contains("Password:  pw"), "{}", copy.text);
+    assert!(copy.text.contains("Ship to:"));
 }

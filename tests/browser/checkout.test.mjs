@@ -78,7 +78,7 @@ test('a refused form comes back with what was typed and every message beside its
     assert.equal(response.status(), 400);
     assert.match(response.headers()['content-type'], /text\/html/);
 
-    const summary = page.getByRole('alert');
+    const summary = page.locator('#error-summary');
     await expectVisible(summary.getByRole('heading', { name: /check the form/i }), 'the error summary');
     assert.match(await messageFor(page, 'email'), /email address/i);
     assert.match(await messageFor(page, 'name'), /at most 100/i);
@@ -128,7 +128,7 @@ test('a course is bought once per order: no quantity field, and more is refused 
     const before = await orderCount();
     const response = await submit(page);
     assert.equal(response.status(), 422);
-    await expectVisible(page.getByRole('alert').getByText(/bought once per order/i), 'the once-per-order message');
+    await expectVisible(page.locator('#error-summary').getByText(/bought once per order/i), 'the once-per-order message');
     assert.equal(await orderCount(), before);
   } finally {
     await page.context().close();

@@ -307,8 +307,8 @@ impl DevStack {
             .ok_or_else(|| anyhow!("checkout sent the buyer to {location}"))
     }
 
-    /// Posts the HTML checkout form: `Ok(where it sent the buyer)` on 303, else the status
-    /// and body.
+    /// Posts the HTML checkout form as a browser does: `Ok(where it sent the buyer)` on 303,
+    /// else the status and body (the buy page again).
     pub async fn checkout_form_to(
         &self,
         items: &[(&str, u32)],
@@ -329,6 +329,8 @@ impl DevStack {
             .http
             .post(self.url("/checkout"))
             .header("content-type", "application/x-www-form-urlencoded")
+            // As a browser sends it: a refusal comes back as the buy page.
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
             .body(form.finish())
             .send()
             .await?;

@@ -61,8 +61,21 @@ async fn an_approved_course_shows_the_login_on_the_page_and_in_the_mail_with_a_s
     assert_eq!(buyer[0]["from"], "Nightshift Academy <orders@example.com>");
     let copies = dev.wait_for_mail(1, to_seller).await.unwrap();
     assert_eq!(copies.len(), 1);
-    assert!(copies[0]["subject"].as_str().unwrap().starts_with("[Copy]"));
-    assert!(copies[0]["text"].as_str().unwrap().contains(&password));
+    let order_id = order["order_id"].as_str().unwrap();
+    assert_eq!(
+        copies[0]["subject"],
+        format!("[Copy] Order {order_id} · Rust from Zero · Ann")
+    );
+    // The seller's copy names the buyer but keeps the password with the buyer.
+    let copy = copies[0]["text"].as_str().unwrap();
+    assert!(
+        copy.contains("ann@example.com") && !copy.contains(&password),
+        "{copy}"
+    );
+    // Every buyer mail leads back to the order page.
+    let link = dev.url(&format!("/orders/{token}"));
+    assert!(buyer[0]["text"].as_str().unwrap().contains(&link));
+    assert!(decoded(buyer[0]["html"].as_str().unwrap()).contains(&link));
 
     // The outbox can be followed: `?from=N` gives only the mails after the first N.
     let all = dev.outbox().await.unwrap();
@@ -402,6 +415,11 @@ async fn bad_checkouts_get_problem_json_and_change_nothing() {
                 .http
                 .post(dev.url("/checkout"))
                 .header("content-type", content_type)
+                // Java's default Accept: a program sending JSON still gets problem+json.
+                .header(
+                    "accept",
+                    "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2",
+                )
                 .body(body)
                 .send()
                 .await
@@ -417,6 +435,9 @@ async fn bad_checkouts_get_problem_json_and_change_nothing() {
         (json!({"items":[{"sku":"rust-course","quantity":1}],"email":"not-an-email","name":"A"}).to_string(), 400),
         (json!({"items":[],"email":"a@example.com","name":"A"}).to_string(), 400),
         (json!({"items":[{"sku":"rust-book","quantity":101}],"email":"a@example.com","name":"A"}).to_string(), 400),
+        // A course gives one person access: bought once per order, also across repeated lines.
+        (json!({"items":[{"sku":"mentoring-cohort","quantity":2}],"email":"a@example.com","name":"A"}).to_string(), 422),
+        (json!({"items":[{"sku":"rust-book-pdf","quantity":1},{"sku":"rust-book-pdf","quantity":1}],"email":"a@example.com","name":"A"}).to_string(), 422),
         ("{not json".to_string(), 400),
     ];
     for (body, expected) in cases {
@@ -426,12 +447,14 @@ async fn bad_checkouts_get_problem_json_and_change_nothing() {
         let problem: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(problem["status"], expected);
     }
-    let (status, _, _) = post(
+    // A form (here with a browser's Accept) gets the buy page again.
+    let (status, content_type, _) = post(
         "sku=rust-book&quantity=1&email=x&name=A".into(),
         "application/x-www-form-urlencoded",
     )
     .await;
     assert_eq!(status, 400);
+    assert_eq!(content_type, "text/html; charset=utf-8");
     // Nothing was reserved: all 100 books can still be bought in one order.
     assert!(dev
         .checkout_form(&[("rust-book", 100)], "a@example.com", "A")

@@ -15,7 +15,7 @@ use shared::app::Urls;
 use shared::config::Product;
 use shared::config::Store;
 use shared::domain::{AddressForm, Sku};
-use shared::http::{form_pairs, html, is_form, json, redirect, Problem};
+use shared::http::{form_pairs, html, is_form, json, redirect, wants_html, Problem};
 use shared::ports::{OrderStore, PaymentGateway, Queue};
 
 pub struct State<S, Q, G> {
@@ -108,7 +108,7 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
         session_seconds: state.gateway.minimum_session_seconds(),
     };
     // A browser's form is answered with pages: the buy page again, with what was typed.
-    let browser = !is_json && is_form(request.headers());
+    let browser = !is_json && is_form(request.headers()) && wants_html(request.headers());
     if browser
         && form_pairs(request.body())
             .iter()
@@ -171,7 +171,7 @@ async fn form_page<S: OrderStore, Q: Queue, G: PaymentGateway>(
     let status = problems.first().map_or(StatusCode::OK, |e| {
         StatusCode::from_u16(problem_status(e)).unwrap_or(StatusCode::BAD_REQUEST)
     });
-    let errors = match form_errors(product, &problems, available) {
+    let errors = match form_errors(&state.store, product, &problems, available) {
         Some(errors) => errors,
         None => {
             return page(
@@ -206,26 +206,24 @@ async fn availability<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     product: &Product,
 ) -> Result<Availability, http::Response<String>> {
-    match product.stock {
-        None => Ok(Availability::Unlimited),
-        Some(limit) => match state.orders.stock_taken(&product.sku).await {
-            Ok(taken) => Ok(Availability::of(Some(limit), taken)),
-            Err(e) => {
-                tracing::error!(error = %e, "stock unavailable");
-                Err(page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    shared::app::pages::error_page(
-                        &state.store,
-                        &state.templates,
-                        &shared::app::pages::ErrorPage {
-                            title: "Please try again",
-                            message: "We could not open this page just now. Please try again in a moment.",
-                            next: None,
-                        },
-                    ),
-                ))
-            }
-        },
+    match Availability::read(&state.orders, product).await {
+        Ok(available) => Ok(available),
+        Err(e) => {
+            tracing::error!(error = %e, "stock unavailable");
+            Err(page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                shared::app::pages::error_page(
+                    &state.store,
+                    &state.templates,
+                    &shared::app::pages::ErrorPage {
+                        title: "Please try again",
+                        message:
+                            "We could not open this page just now. Please try again in a moment.",
+                        next: None,
+                    },
+                ),
+            ))
+        }
     }
 }
 

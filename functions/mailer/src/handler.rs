@@ -3,9 +3,10 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
+use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::system::SystemClock;
 use shared::app::batch::failed_message_ids;
-use shared::app::mail::send_order_mails;
+use shared::app::mail::{send_order_mails, Mailing};
 use shared::app::render::Templates;
 use shared::config::Store;
 use shared::ports::{MailSender, Message, OrderStore};
@@ -15,6 +16,8 @@ pub struct State<S, M> {
     pub templates: Templates,
     pub orders: S,
     pub sender: M,
+    /// Rebuilds each order page's address, which every buyer mail links to.
+    pub token_key: SecretString,
 }
 
 pub async fn handle<S: OrderStore, M: MailSender>(
@@ -45,9 +48,13 @@ async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, body: &str) 
             return false;
         }
     };
+    let mailing = Mailing {
+        store: &state.store,
+        templates: &state.templates,
+        token_key: state.token_key.expose_secret().as_bytes(),
+    };
     match send_order_mails(
-        &state.store,
-        &state.templates,
+        &mailing,
         &state.orders,
         &state.sender,
         &SystemClock,

@@ -2,15 +2,18 @@
 
 use lambda_runtime::{run, service_fn, Error};
 use mailer::{built_in_store, handle, State};
-use shared::adapters::aws::{sdk_config, store_from_env, SesClient, SesSender};
+use shared::adapters::aws::{sdk_config, secrets_from_env, store_from_env, SesClient, SesSender};
 use shared::app::render::Templates;
+use shared::environment as env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::adapters::aws::init_logging();
     let store = built_in_store();
     let aws = sdk_config()?;
+    let secrets = secrets_from_env(&aws, &[env::ORDER_TOKEN_SECRET.to_owned()]).await?;
     let state = State {
+        token_key: secrets.require(env::ORDER_TOKEN_SECRET)?,
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,
         sender: SesSender::new(SesClient::new(&aws)),

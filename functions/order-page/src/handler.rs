@@ -5,6 +5,7 @@ use shared::adapters::course::HttpClient;
 use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
+use shared::app::downloads::downloads_used;
 use shared::app::pages::{
     for_browser, not_found_page, order_json, order_page, problem_answer, Visit,
 };
@@ -12,7 +13,7 @@ use shared::app::payment::{apply_payment_event, expire_read_order_if_due, open_p
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
-use shared::domain::{Access, DownloadToken, Order, OrderToken};
+use shared::domain::{Order, OrderToken};
 use shared::http::{html, json, redirect, Problem};
 use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
 use std::sync::Arc;
@@ -108,15 +109,19 @@ async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
             Ok(Some((order, token))) => {
                 let query = request.uri().query().unwrap_or_default();
                 let polls = poll_count(query);
-                let order = match polls {
-                    None if !query.is_empty() && !matches!(view, View::Pay) => {
-                        returned(state, order, query).await
-                    }
-                    _ => order,
+                // Back from the gateway (its own parameters), or reloading while waiting for it.
+                let (order, recognised) = if query.is_empty() || matches!(view, View::Pay) {
+                    (order, false)
+                } else {
+                    returned(state, order, query).await
                 };
                 let visit = Visit {
-                    returning: !query.is_empty(),
+                    returning: recognised || polls.is_some(),
                     polls: polls.unwrap_or(0),
+                    query: shared::http::form_pairs(query.as_bytes())
+                        .into_iter()
+                        .filter(|(k, _)| k != "poll")
+                        .collect(),
                     downloads_used: Default::default(),
                 };
                 answer(state, &urls, &order, &token, view, visit, request.headers()).await
@@ -156,21 +161,22 @@ async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
 
 /// The success page's fast path: a buyer back from the gateway while the order still awaits
 /// its webhook. The gateway's own answer is applied as the webhook's would be (same event
-/// id, so at most once). Failures only log: the webhook still comes.
+/// id, so at most once). Failures only log: the webhook still comes. Also tells whether the
+/// gateway recognised the return (or could not be asked), so the page knows to wait for it.
 async fn returned<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     order: Order,
     query: &str,
-) -> Order {
+) -> (Order, bool) {
     if !order.status.takes_card_payment() {
-        return order;
+        return (order, false);
     }
     let event = match state.gateway.returned(&order, query).await {
         Ok(Some(event)) => event,
-        Ok(None) => return order,
+        Ok(None) => return (order, false),
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = %e, "could not ask the gateway about the return");
-            return order;
+            return (order, true);
         }
     };
     match apply_payment_event(
@@ -185,13 +191,13 @@ async fn returned<S: OrderStore, Q: Queue, G: PaymentGateway>(
         Ok(applied) => {
             tracing::info!(order_id = %order.id, event_id = %event.event_id, ?applied, "payment applied on return");
             match state.orders.order(&order.id).await {
-                Ok(Some(fresh)) => fresh,
-                _ => order,
+                Ok(Some(fresh)) => (fresh, true),
+                _ => (order, true),
             }
         }
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = %e, "payment on return not applied");
-            order
+            (order, true)
         }
     }
 }
@@ -204,34 +210,6 @@ fn poll_count(query: &str) -> Option<u32> {
         .map(|(_, v)| v.parse().unwrap_or(u32::MAX))
 }
 
-/// Downloads used so far through each download line's link (a read per link).
-async fn downloads_used<S: OrderStore, Q: Queue, G: PaymentGateway>(
-    state: &State<S, Q, G>,
-    order: &Order,
-) -> std::collections::BTreeMap<usize, u32> {
-    let mut used = std::collections::BTreeMap::new();
-    for (i, line) in order.lines.iter().enumerate() {
-        let Some(Access::Download { url, .. }) = &line.access else {
-            continue;
-        };
-        let Some(token) = url
-            .rsplit('/')
-            .next()
-            .and_then(|t| DownloadToken::parse(t).ok())
-        else {
-            continue;
-        };
-        match state.orders.downloads_used(&token.hash()).await {
-            Ok(Some(n)) => {
-                used.insert(i, n);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(order_id = %order.id, error = %e, "download count unread"),
-        }
-    }
-    used
-}
-
 async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     urls: &Urls,
@@ -241,6 +219,9 @@ async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
     mut visit: Visit,
     headers: &http::HeaderMap,
 ) -> http::Response<String> {
+    if matches!(view, View::Page) {
+        visit.downloads_used = downloads_used(&state.orders, order).await;
+    }
     match view {
         View::Json => json(StatusCode::OK, &order_json(order, &state.templates)),
         View::Page => match order_page(
@@ -250,10 +231,7 @@ async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
             order,
             token,
             SystemClock.now(),
-            &{
-                visit.downloads_used = downloads_used(state, order).await;
-                visit
-            },
+            &visit,
         ) {
             Ok(page) => html(StatusCode::OK, page),
             Err(e) => {

@@ -145,6 +145,7 @@ where
                 templates: Templates::new(store)?,
                 orders,
                 sender,
+                token_key: "bench-token-key".to_owned().into(),
             },
         })
     }

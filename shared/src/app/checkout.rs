@@ -11,7 +11,6 @@ use crate::ports::{
     Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PaymentGateway, PlaceError,
     Queue, QueueError, Reservation, StoreError,
 };
-use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -200,8 +199,8 @@ pub struct CheckoutContext<'a, C: Clock, E: Entropy> {
     pub urls: &'a Urls,
     pub clock: &'a C,
     pub entropy: &'a E,
-    /// Secret that derives order tokens for idempotent checkouts, so replays can answer with
-    /// the same order URL while only the token's hash is stored.
+    /// Secret that derives order page tokens ([`super::order_token`]): a replay answers with
+    /// the same order URL and mail links to the page, while only the token's digest is stored.
     pub token_key: &'a [u8],
     /// The shortest time the gateway keeps a payment session open
     /// ([`PaymentGateway::minimum_session_seconds`]): a card order holds its stock at least
@@ -381,24 +380,16 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     };
 
     let fingerprint = checkout.fingerprint();
-    let idempotency = idempotency_key.map(|key| (key, hex::encode(Sha256::digest(key.as_bytes()))));
-    if let Some((key, key_hash)) = &idempotency {
+    let idempotency = idempotency_key.map(|key| hex::encode(Sha256::digest(key.as_bytes())));
+    if let Some(key_hash) = &idempotency {
         if let Some(record) = orders.idempotency_record(key_hash).await? {
-            return replay(ctx, &record, &fingerprint, key, checkout.payment_method)
-                .map(|r| (r, None));
+            return replay(ctx, &record, &fingerprint, checkout.payment_method).map(|r| (r, None));
         }
     }
     let mut id = [0u8; 10];
     ctx.entropy.fill(&mut id);
     let id = OrderId::from_random(id);
-    let token = match &idempotency {
-        Some((key, _)) => derived_token(ctx.token_key, &id, key, &fingerprint),
-        None => {
-            let mut bytes = [0u8; 16];
-            ctx.entropy.fill(&mut bytes);
-            OrderToken::new(&id, bytes)
-        }
-    };
+    let token = super::order_token(ctx.token_key, &id);
     let now = ctx.clock.now();
     let (status, reserved_until, transfer_reference) = match transfer {
         None => (
@@ -436,7 +427,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     };
     let new = NewOrder {
         reservations,
-        idempotency: idempotency.as_ref().map(|(_, key_hash)| IdempotencyRecord {
+        idempotency: idempotency.as_ref().map(|key_hash| IdempotencyRecord {
             key_hash: key_hash.clone(),
             fingerprint: fingerprint.clone(),
             order_id: order.id.clone(),
@@ -455,14 +446,9 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         )),
         Err(PlaceError::SoldOut(sku)) => Err(CheckoutError::SoldOut(sku)),
         // A concurrent request with the same key won the race: answer as it did.
-        Err(PlaceError::KeyUsed(record)) => replay(
-            ctx,
-            &record,
-            &fingerprint,
-            idempotency.map(|(k, _)| k).unwrap_or(""),
-            checkout.payment_method,
-        )
-        .map(|r| (r, None)),
+        Err(PlaceError::KeyUsed(record)) => {
+            replay(ctx, &record, &fingerprint, checkout.payment_method).map(|r| (r, None))
+        }
         Err(PlaceError::Store(e)) => Err(e.into()),
     }
 }
@@ -471,13 +457,12 @@ fn replay<C: Clock, E: Entropy>(
     ctx: &CheckoutContext<'_, C, E>,
     record: &IdempotencyRecord,
     fingerprint: &str,
-    key: &str,
     method: PaymentMethod,
 ) -> Result<Receipt, CheckoutError> {
     if record.fingerprint != fingerprint {
         return Err(CheckoutError::KeyReused);
     }
-    let token = derived_token(ctx.token_key, &record.order_id, key, fingerprint);
+    let token = super::order_token(ctx.token_key, &record.order_id);
     Ok(receipt(ctx.urls, record.order_id.clone(), &token, method))
 }
 
@@ -498,21 +483,4 @@ fn receipt(urls: &Urls, order_id: OrderId, token: &OrderToken, method: PaymentMe
             status: OrderStatus::AwaitingTransfer,
         },
     }
-}
-
-fn derived_token(
-    key: &[u8],
-    order: &OrderId,
-    idempotency_key: &str,
-    fingerprint: &str,
-) -> OrderToken {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(b"nightshift order token\0");
-    mac.update(idempotency_key.as_bytes());
-    mac.update(b"\0");
-    mac.update(fingerprint.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    OrderToken::new(order, bytes)
 }

@@ -66,3 +66,32 @@ pub async fn open_download<S: OrderStore, L: FileLinks, C: Clock>(
         remaining: grant.max_downloads.saturating_sub(used),
     })
 }
+
+/// Downloads used so far through each of the order's download links, by line index, for the
+/// order page (one read per link; a link that cannot be read is left out).
+pub async fn downloads_used<S: OrderStore>(
+    orders: &S,
+    order: &crate::domain::Order,
+) -> std::collections::BTreeMap<usize, u32> {
+    let mut used = std::collections::BTreeMap::new();
+    for (i, line) in order.lines.iter().enumerate() {
+        let Some(crate::domain::Access::Download { url, .. }) = &line.access else {
+            continue;
+        };
+        let Some(token) = url
+            .rsplit('/')
+            .next()
+            .and_then(|t| DownloadToken::parse(t).ok())
+        else {
+            continue;
+        };
+        match orders.downloads_used(&token.hash()).await {
+            Ok(Some(n)) => {
+                used.insert(i, n);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(order_id = %order.id, error = %e, "download count unread"),
+        }
+    }
+    used
+}

@@ -191,14 +191,30 @@ struct MailContext<'a> {
     issue: &'a str,
     transfer: Option<TransferView>,
     shipping: Option<ShippingView>,
+    /// The buyer's order page, which every buyer mail links to.
+    order_url: Option<String>,
+    /// The seller's copy of the buyer's mail.
+    for_seller: bool,
+    /// A mail only for the seller (packing, alerts): no buyer's links.
+    for_seller_only: bool,
+    /// What only the buyer should hold (a password, a download link) is left out.
+    hide_secrets: bool,
+}
+
+/// What the mailer needs besides the order: the store, its templates, and the key that
+/// rebuilds the order page's address.
+pub struct Mailing<'a> {
+    pub store: &'a Store,
+    pub templates: &'a Templates,
+    pub token_key: &'a [u8],
 }
 
 pub fn render(
-    store: &Store,
-    templates: &Templates,
+    mailing: &Mailing<'_>,
     order: &Order,
     mail: &PlannedMail,
 ) -> Result<OutgoingMail, RenderError> {
+    let (store, templates) = (mailing.store, mailing.templates);
     let all = line_views(order, templates);
     let lines: Vec<LineView> = mail.lines.iter().map(|i| all[*i].clone()).collect();
     let single = (lines.len() == 1).then(|| &store.products[&order.lines[mail.lines[0]].sku]);
@@ -231,6 +247,16 @@ pub fn render(
         issue,
         transfer: TransferView::of(store, order),
         shipping: ShippingView::of(order),
+        order_url: super::order_page_url(mailing.token_key, order),
+        for_seller: mail.kind == MailKind::SellerCopy,
+        for_seller_only: matches!(
+            mail.kind,
+            MailKind::Shipping
+                | MailKind::Failure
+                | MailKind::PaymentIssue(_)
+                | MailKind::WebhookFailure(_)
+        ),
+        hide_secrets: mail.kind == MailKind::SellerCopy && !store.mail.seller_copy_includes_secrets,
     };
     let (template, subject) = match mail.kind {
         MailKind::Buyer | MailKind::SellerCopy => {
@@ -287,7 +313,7 @@ pub fn render(
             };
             (vec![order.email.clone()], bcc, subject)
         }
-        MailKind::SellerCopy => (vec![seller], vec![], format!("[Copy] {subject}")),
+        MailKind::SellerCopy => (vec![seller], vec![], seller_copy_subject(order, &lines)),
         MailKind::Declined | MailKind::Transfer | MailKind::Shipped | MailKind::Delivered => {
             (vec![order.email.clone()], vec![], subject)
         }
@@ -311,10 +337,30 @@ pub fn render(
     })
 }
 
+/// The seller's copy names the order, what was bought and by whom, so that each is told
+/// apart in an inbox: `[Copy] Order ord_… · Rust from Zero · Ann Lee`.
+fn seller_copy_subject(order: &Order, lines: &[LineView]) -> String {
+    let bought = match lines {
+        [] => String::new(),
+        [one] if one.quantity > 1 => format!("{} × {}", one.quantity, one.name),
+        [one] => one.name.clone(),
+        [first, rest @ ..] => format!("{} and {} more", first.name, rest.len()),
+    };
+    let subject = format!(
+        "[Copy] Order {} · {} · {}",
+        order.id,
+        bought,
+        order.name.as_str()
+    );
+    subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Sends every mail the order is due that has not gone out yet. Returns how many were sent.
 pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
-    store: &Store,
-    templates: &Templates,
+    mailing: &Mailing<'_>,
     orders: &S,
     sender: &M,
     clock: &C,
@@ -324,7 +370,7 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
         .order(order_id)
         .await?
         .ok_or_else(|| SendMailError::UnknownOrder(order_id.clone()))?;
-    let plan = plan(store, &order);
+    let plan = plan(mailing.store, &order);
     if plan.is_empty() {
         return Ok(0);
     }
@@ -352,7 +398,7 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
         let outcome = if failed.is_some() {
             None
         } else {
-            Some(match render(store, templates, &order, mail) {
+            Some(match render(mailing, &order, mail) {
                 Ok(outgoing) => sender.send(&outgoing).await.map_err(SendMailError::from),
                 Err(e) => Err(e.into()),
             })

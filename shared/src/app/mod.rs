@@ -69,6 +69,30 @@ pub(crate) async fn update_order_from<S: OrderStore, E: From<StoreError>>(
     Ok(Updated::Contended)
 }
 
+/// The order page's token: the order id and a MAC of it under the store's order-token key.
+/// Whoever holds the key (checkout, the mailer) can link to the page; the order keeps only
+/// the token's digest.
+pub fn order_token(key: &[u8], order: &OrderId) -> OrderToken {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(b"nightshift order page\0");
+    mac.update(order.as_str().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    OrderToken::new(order, bytes)
+}
+
+/// The order page's address, for mail: `None` for an order placed before its page had a
+/// derived token (its page token is then not ours to rebuild) or without a store address.
+pub fn order_page_url(key: &[u8], order: &Order) -> Option<String> {
+    let token = order_token(key, &order.id);
+    if !order.opened_by(&token) {
+        return None;
+    }
+    Some(Urls::new(order.store_url.as_deref()?).order(&token))
+}
+
 /// The store's public URLs, from its base (`https://shop.example.com`, no trailing slash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Urls {

@@ -142,7 +142,7 @@ impl ShippingSettings {
         if anywhere {
             let first = out.len();
             for code in crate::domain::all_countries() {
-                if !out[..first].contains(&code) {
+                if !out[..first].contains(code) {
                     out.push(code);
                 }
             }
@@ -206,6 +206,10 @@ pub enum SellerCopy {
 pub struct MailSettings {
     pub grouping: Grouping,
     pub seller_copy: SellerCopy,
+    /// The seller's separate copy shows what only the buyer should hold (a course
+    /// password, a download link); off by default. A Bcc copy is the buyer's own mail.
+    #[serde(default)]
+    pub seller_copy_includes_secrets: bool,
     /// Subject of a condensed order mail (a template).
     pub subject: String,
 }

@@ -84,6 +84,7 @@ impl Default for RawBranding {
 pub struct RawMail {
     pub grouping: String,
     pub seller_copy: String,
+    pub seller_copy_includes_secrets: bool,
     pub subject: String,
 }
 
@@ -92,6 +93,7 @@ impl Default for RawMail {
         RawMail {
             grouping: "order".into(),
             seller_copy: "separate".into(),
+            seller_copy_includes_secrets: false,
             subject: "Your order from {{ store.name }}".into(),
         }
     }

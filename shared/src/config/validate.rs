@@ -351,6 +351,7 @@ impl Validator<'_> {
             mail: MailSettings {
                 grouping: grouping?,
                 seller_copy: seller_copy?,
+                seller_copy_includes_secrets: raw.mail.seller_copy_includes_secrets,
                 subject: raw.mail.subject,
             },
             pages: PageTexts {

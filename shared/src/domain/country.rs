@@ -12,6 +12,8 @@ const COMMON_NAMES: &[(&str, &str)] = &[
     ("IR", "Iran"),
     ("KP", "North Korea"),
     ("KR", "South Korea"),
+    // Not in ISO 3166-1, but carriers and shops use it.
+    ("XK", "Kosovo"),
     ("LA", "Laos"),
     ("MD", "Moldova"),
     ("PS", "Palestine"),
@@ -36,11 +38,14 @@ pub fn country_name(code: &str) -> Option<&'static str> {
     CountryCode::for_alpha2(code).ok().map(|c| c.name())
 }
 
-/// Every country code, ordered by the name a buyer reads.
-pub fn all_countries() -> Vec<&'static str> {
-    let mut codes: Vec<&'static str> = CountryCode::iter().map(|c| c.alpha2()).collect();
-    codes.sort_by_key(|code| country_name(code).unwrap_or(code));
-    codes
+/// Every ISO country code, ordered by the name a buyer reads (sorted once per process).
+pub fn all_countries() -> &'static [&'static str] {
+    static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut codes: Vec<&'static str> = CountryCode::iter().map(|c| c.alpha2()).collect();
+        codes.sort_by_key(|code| country_name(code).unwrap_or(code));
+        codes
+    })
 }
 
 #[cfg(test)]
@@ -55,6 +60,7 @@ mod tests {
         assert_eq!(country_name("TH"), Some("Thailand"));
         assert_eq!(country_name("de"), None);
         assert_eq!(country_name("XX"), None);
+        assert_eq!(country_name("XK"), Some("Kosovo"));
         assert_eq!(country_name("*"), None);
     }
 
@@ -66,7 +72,7 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        let mut unique = all.clone();
+        let mut unique = all.to_vec();
         unique.dedup();
         assert_eq!(unique.len(), all.len());
     }

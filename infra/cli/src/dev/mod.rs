@@ -299,6 +299,9 @@ fn stack<A: Adapters>(
         http,
     } = common;
     let templates = || Templates::new(&store);
+    let token_key = secrets
+        .require(env::ORDER_TOKEN_SECRET)
+        .map_err(anyhow::Error::msg)?;
     Ok(Stack {
         checkout: checkout::State {
             store: store.clone(),
@@ -307,9 +310,7 @@ fn stack<A: Adapters>(
             queue: queue.clone(),
             gateway: gateway.clone(),
             urls: Some(urls.clone()),
-            token_key: secrets
-                .require(env::ORDER_TOKEN_SECRET)
-                .map_err(anyhow::Error::msg)?,
+            token_key: token_key.clone(),
         },
         payment_callback: payment_callback::State {
             store: store.clone(),
@@ -344,6 +345,7 @@ fn stack<A: Adapters>(
             templates: templates()?,
             orders: orders.clone(),
             sender,
+            token_key,
         },
         downloads: downloads::State {
             templates: templates()?,

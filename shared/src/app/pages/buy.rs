@@ -18,6 +18,17 @@ pub enum Availability {
 }
 
 impl Availability {
+    /// What is left of the product now (a read of its stock when it has a limit).
+    pub async fn read<S: crate::ports::OrderStore>(
+        orders: &S,
+        product: &Product,
+    ) -> Result<Availability, crate::ports::StoreError> {
+        Ok(match product.stock {
+            None => Availability::Unlimited,
+            Some(limit) => Availability::of(Some(limit), orders.stock_taken(&product.sku).await?),
+        })
+    }
+
     pub fn of(stock: Option<u32>, taken: u32) -> Availability {
         match stock {
             None => Availability::Unlimited,
@@ -189,10 +200,18 @@ pub fn buy_page(
         ships_there: !matches!(quote, Some(Err(_))),
         total: total.to_string(),
     };
+    // The script's rates: `*` for anywhere, and each country whose rates differ from it.
     let mut rates = BTreeMap::new();
     if let (Some(shipping), Some(_)) = (&store.shipping, grams) {
-        for code in shipping.destinations() {
-            rates.insert(code.to_owned(), minor_rates(&shipping.rates_to(code)));
+        let anywhere = shipping.rates_to("*");
+        for code in &destinations {
+            let own = shipping.rates_to(code);
+            if own != anywhere {
+                rates.insert((*code).to_owned(), minor_rates(&own));
+            }
+        }
+        if !anywhere.is_empty() {
+            rates.insert("*".to_owned(), minor_rates(&anywhere));
         }
     }
     let currency = product.price.currency();
@@ -300,13 +319,25 @@ const FIELD_ORDER: &[&str] = &[
 /// What to tell the buyer about a refused checkout, field by field in the form's order;
 /// `None` when a problem is not the form's (an unknown product).
 pub fn form_errors(
+    store: &Store,
     product: &Product,
     errors: &[CheckoutError],
     available: Availability,
 ) -> Option<Vec<FieldError>> {
+    let ships = matches!(product.fulfillment, Fulfillment::Shipment { .. });
+    // A message about a field the page does not show is about the form as a whole.
+    let shown = |field: &str| match field {
+        "quantity" => product.units_per_order() > 1,
+        "payment_method" => store.payments.bank_transfer.is_some(),
+        f if f.starts_with("address_") => ships,
+        _ => true,
+    };
     let mut out = Vec::new();
     for error in errors {
-        for e in field_errors(product, error, available)? {
+        for mut e in field_errors(product, error, available)? {
+            if !shown(e.field) {
+                e.field = "";
+            }
             if !out
                 .iter()
                 .any(|o: &FieldError| o.field == e.field && !e.field.is_empty())

@@ -79,6 +79,8 @@ pub struct Visit {
     pub returning: bool,
     /// How many times the page has reloaded itself so far.
     pub polls: u32,
+    /// The rest of the query (the gateway's return parameters), kept when it reloads.
+    pub query: Vec<(String, String)>,
     /// Downloads used so far per line index, for lines with a download link.
     pub downloads_used: BTreeMap<usize, u32>,
 }
@@ -165,18 +167,13 @@ pub fn order_page(
     let polling = confirming && visit.polls < REFRESH_LIMIT;
     let mut lines = rendered_lines(&json.lines);
     for (i, line) in lines.iter_mut().enumerate() {
-        if let (
-            Some(used),
-            Some(Access::Download {
-                max_downloads,
-                expires_at,
-                ..
-            }),
-        ) = (visit.downloads_used.get(&i), &line.line.access)
+        if let (Some(used), Some(Access::Download { max_downloads, .. })) =
+            (visit.downloads_used.get(&i), &line.line.access)
         {
-            let left = max_downloads.saturating_sub(*used);
-            line.downloads_left = Some(left);
-            line.link_ended = left == 0 || now >= *expires_at;
+            line.downloads_left = Some(max_downloads.saturating_sub(*used));
+        }
+        if let Some(Access::Download { expires_at, .. }) = &line.line.access {
+            line.link_ended = line.downloads_left == Some(0) || now >= *expires_at;
         }
     }
     let context = OrderContext {
@@ -186,7 +183,12 @@ pub fn order_page(
         lines,
         buyer_name: order.name.as_str(),
         message,
-        refresh_url: polling.then(|| format!("{order_url}?poll={}", visit.polls + 1)),
+        refresh_url: polling.then(|| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(&visit.query);
+            query.append_pair("poll", &(visit.polls + 1).to_string());
+            format!("{order_url}?{}", query.finish())
+        }),
         refresh_seconds: REFRESH_SECONDS,
         check_again_url: (confirming && !polling).then(|| order_url.clone()),
         pay_url: (can_pay && !confirming).then(|| urls.pay(token)),
