@@ -239,6 +239,17 @@ impl World {
         .await
     }
 
+    async fn checkout_form(&self, form: &CheckoutForm) -> Result<Receipt, CheckoutError> {
+        place_order(
+            &self.ctx(),
+            &self.orders,
+            &self.queue,
+            &Checkout::parse(form)?,
+            None,
+        )
+        .await
+    }
+
     fn event(&self, id: &str, order: &OrderId, outcome: PaymentOutcome) -> PaymentEvent {
         PaymentEvent {
             gateway: "testpay".into(),
@@ -1704,6 +1715,103 @@ mod pages {
         let parcel = page(&w, &w.order(&book).await, &Visit::default());
         assert!(parcel.contains("We will pack it"), "{parcel}");
         assert!(!parcel.contains("access details"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_form_shows_each_message_beside_its_field_and_what_was_typed_escaped() {
+        use shared::app::pages::current_buy_page;
+        let w = World::new();
+        let form = CheckoutForm {
+            items: vec![("book".into(), "2".into())],
+            email: "ann@localhost".into(),
+            name: "<b>Ann</b>".into(),
+            payment_method: "bank_transfer".into(),
+            address: shared::domain::AddressForm {
+                name: "Ann".into(),
+                city: "Berlin".into(),
+                country: "FR".into(),
+                ..Default::default()
+            },
+        };
+        let problems = Checkout::parse_all(&form).unwrap_err();
+        let page = current_buy_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &w.orders,
+            "book",
+            Some(&form),
+            &problems,
+        )
+        .await
+        .unwrap();
+        // Beside the fields the page shows, in the form's order in the summary.
+        let email = page.find("href=\"#email\"").unwrap();
+        let street = page.find("href=\"#address_line1\"").unwrap();
+        assert!(email < street, "{page}");
+        assert!(page.contains("id=\"email-error\""));
+        assert!(page.contains("aria-describedby=\"email-error email-hint\""));
+        assert!(page.contains("id=\"address_line1-error\""));
+        // What was typed, escaped.
+        assert!(
+            page.contains("value=\"&lt;b&gt;Ann&lt;&#x2f;b&gt;\""),
+            "{page}"
+        );
+        assert!(!page.contains("<b>Ann"));
+        assert!(page.contains("value=\"ann@localhost\""));
+        // The country typed stays chosen, and the summary prices shipping there.
+        assert!(page.contains("<option value=\"FR\" selected>France</option>"));
+        assert!(page.contains("Shipping to <span id=\"summary-destination\">France</span>"));
+
+        // A course is bought once per order: its page has no quantity field to point at.
+        let course = CheckoutForm {
+            items: vec![("course".into(), "2".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            ..Default::default()
+        };
+        let refused = w.checkout(&[("course", 2)], None).await.unwrap_err();
+        let page = current_buy_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &w.orders,
+            "course",
+            Some(&course),
+            &[refused],
+        )
+        .await
+        .unwrap();
+        assert!(page.contains("bought once per order"));
+        assert!(!page.contains("id=\"quantity\""));
+        assert!(!page.contains("href=\"#quantity\""));
+
+        // This store takes no transfers: the message is about the form, as the page shows
+        // no payment choice to point at.
+        let transfer = CheckoutForm {
+            payment_method: "bank_transfer".into(),
+            ..course.clone()
+        };
+        let refused = w
+            .checkout_form(&CheckoutForm {
+                items: vec![("course".into(), "1".into())],
+                ..transfer.clone()
+            })
+            .await
+            .unwrap_err();
+        let page = current_buy_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &w.orders,
+            "course",
+            Some(&transfer),
+            &[refused],
+        )
+        .await
+        .unwrap();
+        assert!(page.contains("does not take bank transfers"), "{page}");
+        assert!(!page.contains("href=\"#payment_method\""));
     }
 
     #[tokio::test]

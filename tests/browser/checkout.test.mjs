@@ -250,3 +250,68 @@ test('a used-up download link and an unknown address are pages; programs get pro
     await page.context().close();
   }
 });
+
+test('more units than are left are refused beside the quantity, keeping what was typed', { timeout: 30_000 }, async (t) => {
+  // Another buyer holds a few books unpaid.
+  const held = await fetch(env.stack.url('/checkout'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      items: [{ sku: 'rust-book', quantity: 3 }],
+      email: buyerEmail('holder'),
+      name: 'Bo',
+      address: { name: 'Bo', line1: 'Hauptstr. 2', city: 'Berlin', country: 'DE' },
+    }),
+  });
+  assert.equal(held.status, 201);
+  const page = await env.newPage();
+  try {
+    await openBuyPage(page, env.stack, 'rust-book');
+    await withoutBrowserChecks(page);
+    await page.getByLabel('Quantity').fill('100');
+    await page.getByLabel('Email').fill(buyerEmail('many'));
+    await page.getByLabel('Name', { exact: true }).fill('Ann');
+    await page.getByLabel('Recipient').fill('Ann Lee');
+    await page.getByLabel('Street and number').fill('Hauptstr. 1');
+    await page.getByLabel('City').fill('Berlin');
+    const response = await submit(page);
+    assert.equal(response.status(), 409);
+    const message = await messageFor(page, 'quantity');
+    const left = Number(message.match(/^Only (\d+) left: choose \1 or fewer\.$/)?.[1]);
+    assert.ok(left > 0 && left <= 97, message);
+    assert.equal(await page.getByLabel('Quantity').inputValue(), '100');
+    assert.equal(await page.getByLabel('Street and number').inputValue(), 'Hauptstr. 1');
+    await checkPage(t, page, 'buy-too-many');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('testpay refuses an expired card beside its field and keeps what was typed', { timeout: 30_000 }, async (t) => {
+  const page = await env.newPage();
+  try {
+    await openBuyPage(page, env.stack, 'ferrite-pro');
+    await fillAndBuy(page, { email: buyerEmail('expired-card'), name: 'Ann' });
+    await onTestpay(page);
+    await page.getByLabel(/card number/i).fill(APPROVE);
+    await page.getByLabel(/expiry/i).fill('01/20');
+    await page.getByLabel(/cvc/i).fill('987');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: /^\s*pay\b/i }).click(),
+    ]);
+    assert.equal(response.status(), 400);
+    await expectVisible(page.getByText(/this card has expired/i), 'the expired-card message');
+    const exp = page.getByLabel(/expiry/i);
+    assert.equal(await exp.inputValue(), '01/20');
+    assert.equal(await exp.getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.getByLabel(/cvc/i).inputValue(), '987');
+    await checkPage(t, page, 'testpay-expired-card');
+    await exp.fill('12/39');
+    await page.getByRole('button', { name: /^\s*pay\b/i }).click();
+    await page.waitForURL(/\/orders\/[^/.]+$/);
+    await expectVisible(page.getByRole('heading', { name: /order confirmed/i }), 'the confirmation');
+  } finally {
+    await page.context().close();
+  }
+});

@@ -7,14 +7,11 @@ use shared::adapters::system::{OsEntropy, SystemClock};
 use shared::app::checkout::{
     place_order, place_order_and_pay, Checkout, CheckoutContext, CheckoutError, CheckoutForm,
 };
-use shared::app::pages::{
-    buy_page, for_browser, form_errors, not_found_page, Availability, BuyPage,
-};
+use shared::app::pages::{current_buy_page, for_browser, not_found_page, BuyPageError};
 use shared::app::render::Templates;
 use shared::app::Urls;
-use shared::config::Product;
 use shared::config::Store;
-use shared::domain::{AddressForm, Sku};
+use shared::domain::AddressForm;
 use shared::http::{form_pairs, html, is_form, json, redirect, wants_html, Problem};
 use shared::ports::{OrderStore, PaymentGateway, Queue};
 
@@ -145,53 +142,19 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
     }
 }
 
-/// The buy page of the form's product, holding what the buyer typed, with the checkout's
-/// problems (if any) beside the fields they concern.
+/// The buy page of the form's product again, holding what the buyer typed, with the
+/// checkout's problems (if any) beside the fields they concern.
 async fn form_page<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     urls: &Urls,
     form: &CheckoutForm,
     problems: Vec<CheckoutError>,
 ) -> http::Response<String> {
-    let product = form
-        .items
-        .first()
-        .and_then(|(sku, _)| Sku::parse(sku.trim()).ok())
-        .and_then(|sku| state.store.product(&sku));
-    let Some(product) = product else {
-        return page(
-            StatusCode::NOT_FOUND,
-            not_found_page(&state.store, &state.templates),
-        );
-    };
-    let available = match availability(state, product).await {
-        Ok(available) => available,
-        Err(response) => return response,
-    };
     let status = problems.first().map_or(StatusCode::OK, |e| {
         StatusCode::from_u16(problem_status(e)).unwrap_or(StatusCode::BAD_REQUEST)
     });
-    let errors = match form_errors(&state.store, product, &problems, available) {
-        Some(errors) => errors,
-        None => {
-            return page(
-                StatusCode::NOT_FOUND,
-                not_found_page(&state.store, &state.templates),
-            )
-        }
-    };
-    let rendered = buy_page(
-        &state.store,
-        &state.templates,
-        urls,
-        &BuyPage {
-            product,
-            available,
-            form: Some(form),
-            errors: &errors,
-        },
-    );
-    page(status, rendered)
+    let sku = form.items.first().map_or("", |(sku, _)| sku.as_str());
+    buy_answer(state, urls, sku, Some(form), &problems, status).await
 }
 
 /// The status of a refused form: the API's, but a failure on our side asks to try again.
@@ -202,28 +165,42 @@ fn problem_status(error: &CheckoutError) -> u16 {
     }
 }
 
-async fn availability<S: OrderStore, Q: Queue, G: PaymentGateway>(
+/// A buy page as an HTTP answer.
+async fn buy_answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
-    product: &Product,
-) -> Result<Availability, http::Response<String>> {
-    match Availability::read(&state.orders, product).await {
-        Ok(available) => Ok(available),
-        Err(e) => {
+    urls: &Urls,
+    sku: &str,
+    form: Option<&CheckoutForm>,
+    problems: &[CheckoutError],
+    status: StatusCode,
+) -> http::Response<String> {
+    let rendered = current_buy_page(
+        &state.store,
+        &state.templates,
+        urls,
+        &state.orders,
+        sku,
+        form,
+        problems,
+    )
+    .await;
+    match rendered {
+        Ok(body) => html(status, body),
+        Err(BuyPageError::UnknownProduct) => page(
+            StatusCode::NOT_FOUND,
+            not_found_page(&state.store, &state.templates),
+        ),
+        Err(BuyPageError::Store(e)) => {
             tracing::error!(error = %e, "stock unavailable");
-            Err(page(
+            Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                shared::app::pages::error_page(
-                    &state.store,
-                    &state.templates,
-                    &shared::app::pages::ErrorPage {
-                        title: "Please try again",
-                        message:
-                            "We could not open this page just now. Please try again in a moment.",
-                        next: None,
-                    },
-                ),
-            ))
+                "retry",
+                "Please try again",
+                "This page could not be opened just now. Please try again in a moment.",
+            )
+            .into_response()
         }
+        Err(BuyPageError::Render(e)) => page(StatusCode::INTERNAL_SERVER_ERROR, Err(e)),
     }
 }
 
@@ -338,29 +315,5 @@ async fn buy<S: OrderStore, Q: Queue, G: PaymentGateway>(
     urls: &Urls,
     sku: &str,
 ) -> http::Response<String> {
-    let product = Sku::parse(sku)
-        .ok()
-        .and_then(|sku| state.store.product(&sku));
-    let Some(product) = product else {
-        return page(
-            StatusCode::NOT_FOUND,
-            not_found_page(&state.store, &state.templates),
-        );
-    };
-    let available = match availability(state, product).await {
-        Ok(available) => available,
-        Err(response) => return response,
-    };
-    let rendered = buy_page(
-        &state.store,
-        &state.templates,
-        urls,
-        &BuyPage {
-            product,
-            available,
-            form: None,
-            errors: &[],
-        },
-    );
-    page(StatusCode::OK, rendered)
+    buy_answer(state, urls, sku, None, &[], StatusCode::OK).await
 }

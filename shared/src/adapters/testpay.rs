@@ -57,18 +57,30 @@ pub struct TestpayEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
-    #[error("this payment page is not valid")]
+    #[error("This payment page is not valid.")]
     BadSession,
-    #[error("this payment page has expired")]
+    #[error("This payment page has expired.")]
     Expired,
-    #[error("use test card 4242 4242 4242 4242 (approved) or 4000 0000 0000 0002 (declined)")]
+    #[error("Use test card 4242 4242 4242 4242 (approved) or 4000 0000 0000 0002 (declined).")]
     UnknownCard,
-    #[error("enter the expiry as MM/YY")]
+    #[error("Enter the expiry as MM/YY.")]
     BadExpiry,
-    #[error("this card has expired: check the expiry date")]
+    #[error("This card has expired: check the expiry date.")]
     CardExpired,
-    #[error("enter the 3 or 4 digit CVC")]
+    #[error("Enter the 3 or 4 digit CVC.")]
     BadCvc,
+}
+
+impl CardError {
+    /// The card page's field the error is about, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            CardError::UnknownCard => Some("card_number"),
+            CardError::BadExpiry | CardError::CardExpired => Some("exp"),
+            CardError::BadCvc => Some("cvc"),
+            CardError::BadSession | CardError::Expired => None,
+        }
+    }
 }
 
 pub struct Testpay {
@@ -285,6 +297,8 @@ struct PageContext<'a> {
     /// Back to the store without paying.
     back_url: &'a str,
     error: Option<String>,
+    /// The field the error is about (its input is marked invalid and described by it).
+    error_field: Option<&'static str>,
     /// The card fields as typed (after a refusal) or the approving test card.
     card: CardFields<'a>,
 }
@@ -332,7 +346,7 @@ impl Testpay {
             Err(e) => return Problem::not_found(e.to_string()).into_response(),
         };
         let action = format!("{}/testpay/sessions/{session_id}", page.urls.base());
-        let render = |error: Option<String>, status: StatusCode, card: CardFields<'_>| {
+        let render = |error: Option<&CardError>, status: StatusCode, card: CardFields<'_>| {
             let context = PageContext {
                 store: crate::app::render::StoreView::new(page.store),
                 title: "Pay",
@@ -353,7 +367,8 @@ impl Testpay {
                 total: session.amount.to_string(),
                 action: action.clone(),
                 back_url: &session.return_url,
-                error,
+                error: error.map(ToString::to_string),
+                error_field: error.and_then(CardError::field),
                 card,
             };
             match page.templates.render("testpay.html", context) {
@@ -391,10 +406,8 @@ impl Testpay {
                             .await;
                         redirect(&session.return_url)
                     }
-                    Err(e @ CardError::Expired) => {
-                        render(Some(e.to_string()), StatusCode::GONE, typed)
-                    }
-                    Err(e) => render(Some(e.to_string()), StatusCode::BAD_REQUEST, typed),
+                    Err(e @ CardError::Expired) => render(Some(&e), StatusCode::GONE, typed),
+                    Err(e) => render(Some(&e), StatusCode::BAD_REQUEST, typed),
                 }
             }
             _ => Problem::method_not_allowed("Use GET or POST.").into_response(),

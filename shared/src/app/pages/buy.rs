@@ -44,6 +44,48 @@ impl Availability {
     }
 }
 
+/// Why a buy page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum BuyPageError {
+    #[error("there is no such product")]
+    UnknownProduct,
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// The buy page of `sku` as it is now (what is left is read from the store), holding what
+/// the buyer typed and the checkout's problems beside their fields when given.
+pub async fn current_buy_page<S: crate::ports::OrderStore>(
+    store: &Store,
+    templates: &Templates,
+    urls: &Urls,
+    orders: &S,
+    sku: &str,
+    form: Option<&CheckoutForm>,
+    problems: &[CheckoutError],
+) -> Result<String, BuyPageError> {
+    let product = crate::domain::Sku::parse(sku.trim())
+        .ok()
+        .and_then(|sku| store.product(&sku))
+        .ok_or(BuyPageError::UnknownProduct)?;
+    let available = Availability::read(orders, product).await?;
+    let errors =
+        form_errors(store, product, problems, available).ok_or(BuyPageError::UnknownProduct)?;
+    Ok(buy_page(
+        store,
+        templates,
+        urls,
+        &BuyPage {
+            product,
+            available,
+            form,
+            errors: &errors,
+        },
+    )?)
+}
+
 /// A message for the buyer about one field of the form (`field` is the input's id; empty
 /// for the form as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,7 +5,9 @@ mod buy;
 mod error;
 mod order;
 
-pub use buy::{buy_page, form_errors, Availability, BuyPage, FieldError};
+pub use buy::{
+    buy_page, current_buy_page, form_errors, Availability, BuyPage, BuyPageError, FieldError,
+};
 pub use error::{error_page, for_browser, not_found_page, problem_answer, ErrorPage};
 pub use order::{
     order_json, order_page, OrderJson, PageState, Visit, REFRESH_LIMIT, REFRESH_SECONDS,
