@@ -1687,6 +1687,11 @@ mod pages {
         let confirming = page(&w, &order, &back);
         assert!(confirming.contains("content=\"3;url="), "{confirming}");
         assert!(confirming.contains("?session_id=cs_test_1&amp;poll=1"));
+        // With JavaScript it asks the order's JSON instead, and reloads once it moved on;
+        // the timed reload is for browsers without it.
+        assert!(confirming.contains(".json\", { headers"), "{confirming}");
+        assert!(confirming.contains("<noscript><meta http-equiv=\"refresh\""));
+        assert!(!waiting.contains(".json\", { headers"));
         assert!(!confirming.contains("/pay\""));
 
         // After the last reload: a link to look again instead.

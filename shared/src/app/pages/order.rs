@@ -67,8 +67,10 @@ pub fn order_json(order: &Order, templates: &Templates) -> OrderJson {
     }
 }
 
-/// How often the page reloads itself while a confirmation is expected, and how many times
-/// before it stops and offers a link instead (WCAG 2.2.1: no endless timed refresh).
+/// How often the page reloads itself (without JavaScript) while a confirmation is expected,
+/// and how many times before it stops and offers a link instead (WCAG 2.2.1: no endless
+/// timed refresh). With JavaScript it asks the order's JSON once a second instead, for as
+/// long, and reloads only when the order has moved on.
 pub const REFRESH_SECONDS: u32 = 3;
 pub const REFRESH_LIMIT: u32 = 20;
 
@@ -98,6 +100,11 @@ struct OrderContext<'a> {
     refresh_seconds: u32,
     /// The page stopped reloading itself: a link to look again.
     check_again_url: Option<String>,
+    /// With JavaScript, the page asks this (the order's JSON) instead of reloading, and
+    /// reloads once when the order has moved on; `stop_url` after the last try.
+    watch_url: Option<String>,
+    stop_url: Option<String>,
+    watch_tries: u32,
     /// Where to (re)try paying, while the reservation holds.
     pay_url: Option<String>,
     transfer: Option<TransferView>,
@@ -191,6 +198,14 @@ pub fn order_page(
         }),
         refresh_seconds: REFRESH_SECONDS,
         check_again_url: (confirming && !polling).then(|| order_url.clone()),
+        watch_url: polling.then(|| format!("{order_url}.json")),
+        stop_url: polling.then(|| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(&visit.query);
+            query.append_pair("poll", &REFRESH_LIMIT.to_string());
+            format!("{order_url}?{}", query.finish())
+        }),
+        watch_tries: REFRESH_LIMIT.saturating_sub(visit.polls) * REFRESH_SECONDS,
         pay_url: (can_pay && !confirming).then(|| urls.pay(token)),
         transfer: (json.state == PageState::AwaitingTransfer)
             .then(|| TransferView::of(store, order))
