@@ -811,6 +811,17 @@ async fn a_physical_line_tells_the_seller_to_ship_and_no_copy_is_sent_when_disab
         .find(|m| m.subject.starts_with("Ship order"))
         .unwrap();
     assert!(ship.text.contains("2 x Book"));
+    // The buyer's mail says what one unit cost.
+    let buyer = mails
+        .iter()
+        .find(|m| m.to[0].as_str() == "ann@example.com")
+        .unwrap();
+    assert!(
+        buyer.text.contains("Book x 2 (€20.00 each)"),
+        "{}",
+        buyer.text
+    );
+    assert!(buyer.html.contains("(€20.00 each)"));
 }
 
 #[tokio::test]

@@ -169,6 +169,9 @@ pub struct LineView {
     /// The templates for this line's section (a product's override, or the built-in one).
     #[serde(skip)]
     pub templates: (String, String),
+    /// The price of one unit, for pages and mail (not part of the order's JSON).
+    #[serde(skip)]
+    pub unit_price: String,
 }
 
 impl LineView {
@@ -191,6 +194,7 @@ impl LineView {
             failure: line.failure.clone(),
             subtotal: line.subtotal().to_string(),
             templates: (own("html"), own("txt")),
+            unit_price: line.unit_price.to_string(),
         }
     }
 }
@@ -202,6 +206,8 @@ pub struct RenderedLine<'a> {
     pub line: &'a LineView,
     pub template_html: &'a str,
     pub template_txt: &'a str,
+    /// What one unit costs.
+    pub unit_price: &'a str,
     /// Downloads its link still allows, where the page has counted them.
     pub downloads_left: Option<u32>,
     /// Its download link no longer works (used up or past its end).
@@ -215,6 +221,7 @@ pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
             line,
             template_html: &line.templates.0,
             template_txt: &line.templates.1,
+            unit_price: &line.unit_price,
             downloads_left: None,
             link_ended: false,
         })
