@@ -75,7 +75,7 @@ pub fn problem_answer(
             templates,
             &ErrorPage {
                 title: &problem.title,
-                message: &problem.detail,
+                message: &as_sentence(&problem.detail),
                 next: None,
             },
         )
@@ -87,6 +87,19 @@ pub fn problem_answer(
             problem.into_response()
         }
     }
+}
+
+/// A problem's detail as a page shows it: a capital first letter and a full stop.
+fn as_sentence(detail: &str) -> String {
+    let mut chars = detail.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// A handler's answer as a browser should see it: a problem becomes a page in the store's
@@ -103,5 +116,20 @@ pub fn for_browser(
     match serde_json::from_str::<Problem>(response.body()) {
         Ok(problem) => problem_answer(store, templates, headers, problem),
         Err(_) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_sentence;
+
+    #[test]
+    fn a_problems_detail_reads_as_a_sentence_on_a_page() {
+        assert_eq!(
+            as_sentence("this download link has expired"),
+            "This download link has expired."
+        );
+        assert_eq!(as_sentence("Please try again."), "Please try again.");
+        assert_eq!(as_sentence(""), "");
     }
 }
