@@ -172,6 +172,13 @@ pub fn order_page(
     };
     let order_url = urls.order(token);
     let polling = confirming && visit.polls < REFRESH_LIMIT;
+    // The page again, as its `n`-th reload: the gateway's query kept, `poll=n` after it.
+    let polled = |n: u32| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(&visit.query);
+        query.append_pair("poll", &n.to_string());
+        format!("{order_url}?{}", query.finish())
+    };
     let mut lines = rendered_lines(&json.lines);
     for (i, line) in lines.iter_mut().enumerate() {
         if let (Some(used), Some(Access::Download { max_downloads, .. })) =
@@ -190,21 +197,11 @@ pub fn order_page(
         lines,
         buyer_name: order.name.as_str(),
         message,
-        refresh_url: polling.then(|| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            query.extend_pairs(&visit.query);
-            query.append_pair("poll", &(visit.polls + 1).to_string());
-            format!("{order_url}?{}", query.finish())
-        }),
+        refresh_url: polling.then(|| polled(visit.polls + 1)),
         refresh_seconds: REFRESH_SECONDS,
         check_again_url: (confirming && !polling).then(|| order_url.clone()),
         watch_url: polling.then(|| format!("{order_url}.json")),
-        stop_url: polling.then(|| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            query.extend_pairs(&visit.query);
-            query.append_pair("poll", &REFRESH_LIMIT.to_string());
-            format!("{order_url}?{}", query.finish())
-        }),
+        stop_url: polling.then(|| polled(REFRESH_LIMIT)),
         watch_tries: REFRESH_LIMIT.saturating_sub(visit.polls) * REFRESH_SECONDS,
         pay_url: (can_pay && !confirming).then(|| urls.pay(token)),
         transfer: (json.state == PageState::AwaitingTransfer)
