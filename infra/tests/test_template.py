@@ -18,6 +18,8 @@ CONTRACT = {
     ("POST", "/testpay/sessions/{id}"),
     ("GET", "/licenses/revoked.json"),
     ("GET", "/licenses/{key}/status"),
+    ("GET", "/seats/{token}"),
+    ("POST", "/seats/{token}"),
     ("GET", "/downloads/{token}"),
     # The default route: every other address reaches the order-page function's not-found page.
     ("ANY", "$default"),

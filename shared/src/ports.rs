@@ -388,6 +388,21 @@ pub struct Enrolment {
     pub email: Email,
     pub name: String,
     pub course_id: String,
+    /// For a course sold by the seat: the claimed seat's number (the buyer's own is 1 and is
+    /// sent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat: Option<usize>,
+}
+
+impl Enrolment {
+    /// Names this enrolment for the provider to recognise a retry of it:
+    /// `{order}:{line}`, or `{order}:{line}:{seat}` for a claimed seat.
+    pub fn step_id(&self) -> String {
+        match self.seat {
+            None => format!("{}:{}", self.order_id, self.line),
+            Some(seat) => format!("{}:{}:{seat}", self.order_id, self.line),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -56,6 +56,13 @@ price = "10.00"
 stock = 5
 fulfillment = { kind = "course", provider = "webhook", course_id = "c2", url = "https://lms.example.com/enrol", secret = "lms" }
 
+# A course sold by the seat, through the seller's LMS (a claim reaches outside).
+[products.team]
+name = "Team Course"
+price = "100.00"
+stock = 6
+fulfillment = { kind = "course", provider = "webhook", course_id = "t1", url = "https://lms.example.com/enrol", secret = "lms", seats = true }
+
 [products.book]
 name = "Book"
 price = "20.00"
@@ -1901,4 +1908,306 @@ async fn every_buyer_mail_links_to_the_order_page_and_the_sellers_copy_names_the
     );
     assert!(copy.text.contains("Password:  pw"), "{}", copy.text);
     assert!(copy.text.contains("Ship to:"));
+}
+
+mod seats {
+    use super::*;
+    use shared::app::order_token;
+    use shared::app::pages::{order_page, seat_page, Visit};
+    use shared::app::seats::{claim_seat, find_seat, ClaimError, SeatForm};
+    use shared::domain::{SeatRefused, SeatState, SeatToken};
+
+    fn link(order: &OrderId, seat: usize) -> String {
+        SeatToken::derive(&order_token(b"k", order), 0, seat)
+            .as_str()
+            .to_owned()
+    }
+
+    fn form(name: &str, email: &str) -> SeatForm {
+        SeatForm {
+            name: name.into(),
+            email: email.into(),
+        }
+    }
+
+    async fn claim(w: &World, token: &str, name: &str, email: &str) -> Result<(), ClaimError> {
+        claim_seat(&w.orders, &w.queue, &w.clock, token, &form(name, email))
+            .await
+            .map(|_| ())
+    }
+
+    fn refused(result: Result<(), ClaimError>) -> SeatRefused {
+        match result {
+            Err(ClaimError::Refused(r)) => r,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn three_seats_enrol_the_buyer_and_each_claimer_once_and_mail_each_their_own_login() {
+        let w = World::new();
+        let id = paid(&w, &[("team", 3)]).await;
+        w.fulfil(&id).await.unwrap();
+        let order = w.order(&id).await;
+        assert_eq!(order.lines[0].state, LineState::Delivered);
+        assert_eq!(
+            order.lines[0].seats.len(),
+            2,
+            "the buyer's seat and two links"
+        );
+        assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(w.orders.stock_taken(&sku("team")).await.unwrap(), 3);
+
+        let (first, second) = (link(&id, 0), link(&id, 1));
+        claim(&w, &first, "Kim Park", "kim@example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            w.drained(QueueName::Fulfillment),
+            vec![Message::FulfilOrder {
+                order_id: id.clone()
+            }]
+        );
+        // The same person again (a reload): their claim stands, nothing changes.
+        let version = w.order(&id).await.version;
+        claim(&w, &first, "Kim Park", "KIM@example.com")
+            .await
+            .unwrap();
+        assert_eq!(w.order(&id).await.version, version);
+        // One seat per person, one person per seat, the buyer already has theirs.
+        assert!(matches!(
+            refused(claim(&w, &second, "Kim", "kim@example.com").await),
+            SeatRefused::AlreadySeated(_)
+        ));
+        assert!(matches!(
+            refused(claim(&w, &second, "Ann", "ann@example.com").await),
+            SeatRefused::AlreadySeated(_)
+        ));
+        assert_eq!(
+            refused(claim(&w, &first, "Lee", "lee@example.com").await),
+            SeatRefused::Taken
+        );
+
+        // The worker enrols the claimer, once however often it runs.
+        w.fulfil(&id).await.unwrap();
+        w.fulfil(&id).await.unwrap();
+        assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 2);
+        let order = w.order(&id).await;
+        let holder = order.lines[0].seats[0].holder.as_ref().unwrap();
+        assert_eq!(holder.state, SeatState::Delivered);
+        assert!(
+            matches!(&holder.access, Some(Access::Course { username, .. }) if username == "kim@example.com")
+        );
+
+        let mails = w.send_mails(&id).await;
+        let to = |addr: &str| -> Vec<&shared::ports::OutgoingMail> {
+            mails.iter().filter(|m| m.to[0].as_str() == addr).collect()
+        };
+        let kim = to("kim@example.com");
+        assert_eq!(kim.len(), 1);
+        assert_eq!(kim[0].subject, "Your seat in Team Course from Test Store");
+        for body in [&kim[0].text, &kim[0].html] {
+            assert!(
+                body.contains("Hello Kim Park") && body.contains("seat 2"),
+                "{body}"
+            );
+            assert!(body.contains("pw"), "the claimer's own password");
+            assert!(
+                !body.contains("/orders/") && !body.contains("/seats/"),
+                "nothing of the buyer's order: {body}"
+            );
+            assert!(
+                !body.contains("300.00") && !body.contains("100.00"),
+                "no prices: {body}"
+            );
+        }
+        // The buyer's mail lists the seats: who took one, and the free seat's link.
+        let ann = to("ann@example.com");
+        assert_eq!(ann.len(), 1);
+        assert!(
+            ann[0].text.contains("Seat 2: Kim Park <kim@example.com>"),
+            "{}",
+            ann[0].text
+        );
+        assert!(ann[0]
+            .text
+            .contains(&format!("Seat 3: https://shop.example.com/seats/{second}")));
+        assert!(
+            !ann[0].text.contains(&first),
+            "a claimed seat's link is not shown again"
+        );
+        // The seller's copy leaves the free link out (it would give a seat away).
+        let seller = to("seller@example.com");
+        assert!(seller.iter().all(|m| !m.text.contains("/seats/")));
+        assert!(seller
+            .iter()
+            .any(|m| m.text.contains("Seat 3: not claimed yet")));
+        // Sending again sends nothing new.
+        assert_eq!(w.send_mails(&id).await.len(), mails.len());
+
+        // The buyer's page shows the same.
+        let token = order_token(b"k", &id);
+        let page = order_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &order,
+            &token,
+            w.clock.now(),
+            &Visit::default(),
+        )
+        .unwrap()
+        .replace("&#x2f;", "/");
+        assert!(page.contains("Kim Park (kim@example.com)"), "{page}");
+        assert!(page.contains(&format!("https://shop.example.com/seats/{second}")));
+        // The order's JSON is as it was: no seats in it.
+        let json =
+            serde_json::to_string(&shared::app::pages::order_json(&order, &w.templates)).unwrap();
+        assert!(!json.contains("seats") && !json.contains("kim@"), "{json}");
+    }
+
+    #[tokio::test]
+    async fn seats_open_once_paid_and_only_their_own_link_opens_them() {
+        let w = World::new();
+        let r = w.checkout(&[("team", 2)], None).await.unwrap();
+        let token = link(&r.order_id, 0);
+        assert_eq!(
+            refused(claim(&w, &token, "Kim", "kim@example.com").await),
+            SeatRefused::NotOpen
+        );
+        let found = find_seat(&w.orders, &token).await.unwrap().unwrap();
+        let page = seat_page(
+            &w.store,
+            &w.templates,
+            &found,
+            "/seats/x",
+            &SeatForm::default(),
+            &[],
+            false,
+        )
+        .unwrap();
+        assert!(
+            page.contains("The seats open once the order is paid"),
+            "{page}"
+        );
+        // Another seat's number, another order's token, a tampered secret: nothing there.
+        let other = SeatToken::derive(&OrderToken::new(&r.order_id, [3; 16]), 0, 0);
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 2.., "AA");
+        for bad in [
+            link(&r.order_id, 1),
+            other.as_str().to_owned(),
+            tampered,
+            "junk".into(),
+        ] {
+            assert!(find_seat(&w.orders, &bad).await.unwrap().is_none(), "{bad}");
+            assert!(matches!(
+                claim(&w, &bad, "Kim", "kim@example.com").await,
+                Err(ClaimError::NotFound)
+            ));
+        }
+        // A form with mistakes names each field and changes nothing.
+        let version = w.order(&r.order_id).await.version;
+        match claim(&w, &token, "", "not-an-address").await {
+            Err(ClaimError::Invalid(fields)) => {
+                let names: Vec<_> = fields.iter().map(|(f, _)| *f).collect();
+                assert_eq!(names, ["name", "email"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.order(&r.order_id).await.version, version);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_people_racing_for_one_seat_cannot_both_have_it() {
+        let w = Arc::new(World::new());
+        let id = paid(&w, &[("team", 2)]).await;
+        w.fulfil(&id).await.unwrap();
+        let token = link(&id, 0);
+        let runs = (0..8).map(|n| {
+            let (w, token) = (w.clone(), token.clone());
+            tokio::spawn(
+                async move { claim(&w, &token, "Someone", &format!("p{n}@example.com")).await },
+            )
+        });
+        let results: Vec<_> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(ClaimError::Refused(SeatRefused::Taken)))));
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_died_enrolling_a_claimer_is_taken_over_once_its_lease_ends() {
+        let w = World::new();
+        let id = paid(&w, &[("team", 2)]).await;
+        w.fulfil(&id).await.unwrap();
+        claim(&w, &link(&id, 0), "Kim", "kim@example.com")
+            .await
+            .unwrap();
+        // A worker took the enrolment and crashed before finishing it.
+        let now = w.clock.now();
+        w.orders
+            .claim(&id, "SEAT#0#0", now, now + 120)
+            .await
+            .unwrap();
+        assert!(matches!(w.fulfil(&id).await, Err(FulfilError::Retry(1))));
+        assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 1);
+        w.clock.0.fetch_add(121, Ordering::SeqCst);
+        w.fulfil(&id).await.unwrap();
+        assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 2);
+        let order = w.order(&id).await;
+        assert_eq!(
+            order.lines[0].seats[0].holder.as_ref().unwrap().state,
+            SeatState::Delivered
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claimer_the_lms_refuses_is_reported_to_the_seller() {
+        let w = World::new();
+        let id = paid(&w, &[("team", 2)]).await;
+        w.fulfil(&id).await.unwrap();
+        claim(&w, &link(&id, 0), "Kim", "kim@example.com")
+            .await
+            .unwrap();
+        w.enroller
+            .script
+            .lock()
+            .unwrap()
+            .push(EnrolError::Permanent("LMS answered 400".into()));
+        w.fulfil(&id).await.unwrap();
+        let mails = w.send_mails(&id).await;
+        let alert = mails
+            .iter()
+            .find(|m| m.subject.contains("a seat of order"))
+            .expect("the seller is told");
+        assert_eq!(alert.to[0].as_str(), "seller@example.com");
+        assert!(
+            alert
+                .text
+                .contains("seat 2 claimed by Kim <kim@example.com>: LMS answered 400"),
+            "{}",
+            alert.text
+        );
+        assert!(mails.iter().all(|m| m.to[0].as_str() != "kim@example.com"));
+    }
+
+    #[tokio::test]
+    async fn a_course_sold_by_the_seat_takes_a_quantity_up_to_its_stock() {
+        let w = World::new();
+        assert!(matches!(
+            w.checkout(&[("team", 7)], None).await,
+            Err(CheckoutError::SoldOut(_))
+        ));
+        let r = w.checkout(&[("team", 6)], None).await.unwrap();
+        assert_eq!(w.order(&r.order_id).await.lines[0].seats.len(), 5);
+        let r = w.checkout(&[("team", 1)], None);
+        assert!(matches!(r.await, Err(CheckoutError::SoldOut(_))));
+    }
 }

@@ -117,7 +117,7 @@ test('the browser catches a bad email and over-long fields before sending', { ti
 test('a course is bought once per order: no quantity field, and more is refused on the page', { timeout: 30_000 }, async () => {
   const page = await env.newPage();
   try {
-    await openBuyPage(page, env.stack, 'mentoring-cohort');
+    await openBuyPage(page, env.stack, 'rust-course');
     assert.equal(await page.getByLabel('Quantity').count(), 0);
     await withoutBrowserChecks(page);
     await page.locator('input[name=quantity]').evaluate((el) => {

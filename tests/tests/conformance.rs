@@ -46,6 +46,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
                 state: LineState::Pending,
                 access: None,
                 failure: None,
+                seats: Vec::new(),
             })
             .collect(),
         total: Money::from_minor(1000, eur),

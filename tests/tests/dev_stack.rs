@@ -162,7 +162,7 @@ async fn a_two_course_order_is_mailed_per_item_when_the_store_says_so() {
     assert_eq!(
         subjects,
         [
-            "Welcome to the Rust Mentoring Cohort (5 seats)",
+            "Welcome to the Rust Mentoring Cohort",
             "Your access to Rust from Zero"
         ]
     );
@@ -436,7 +436,7 @@ async fn bad_checkouts_get_problem_json_and_change_nothing() {
         (json!({"items":[],"email":"a@example.com","name":"A"}).to_string(), 400),
         (json!({"items":[{"sku":"rust-book","quantity":101}],"email":"a@example.com","name":"A"}).to_string(), 400),
         // A course gives one person access: bought once per order, also across repeated lines.
-        (json!({"items":[{"sku":"mentoring-cohort","quantity":2}],"email":"a@example.com","name":"A"}).to_string(), 422),
+        (json!({"items":[{"sku":"rust-course","quantity":2}],"email":"a@example.com","name":"A"}).to_string(), 422),
         (json!({"items":[{"sku":"rust-book-pdf","quantity":1},{"sku":"rust-book-pdf","quantity":1}],"email":"a@example.com","name":"A"}).to_string(), 422),
         ("{not json".to_string(), 400),
     ];

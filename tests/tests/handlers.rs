@@ -402,3 +402,34 @@ async fn the_pay_link_leads_to_testpays_card_page_served_by_the_order_page_funct
     .unwrap();
     assert_eq!(forged.status(), 404);
 }
+
+#[tokio::test]
+async fn seat_links_answer_programs_with_problems_and_browsers_with_pages() {
+    let f = functions();
+    let unknown = "0123456789abcdef0123-0-0-AAAAAAAAAAAAAAAAAAAAAA";
+    let answer = order_page::handle(&f.page, request(&get_event(&format!("/seats/{unknown}"))))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+
+    let mut browser = get_event(&format!("/seats/{unknown}"));
+    browser["headers"]["accept"] =
+        Value::String("text/html,application/xhtml+xml,*/*;q=0.8".into());
+    let answer = order_page::handle(&f.page, request(&browser))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let html = String::from_utf8(answer.body().to_vec()).unwrap();
+    assert!(html.contains("<h1>Not found</h1>"), "{html}");
+
+    let mut json_post = get_event(&format!("/seats/{unknown}"));
+    json_post["requestContext"]["http"]["method"] = Value::String("POST".into());
+    json_post["headers"]["content-type"] = Value::String("application/json".into());
+    json_post["body"] = Value::String("{}".into());
+    let answer = order_page::handle(&f.page, request(&json_post))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 415);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+}

@@ -91,6 +91,15 @@ async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
         };
         return response;
     }
+    if let Some(token) = request.uri().path().strip_prefix("/seats/") {
+        let seats = crate::seats::Seats {
+            store: &state.store,
+            templates: &state.templates,
+            orders: &state.orders,
+            queue: &state.queue,
+        };
+        return seats.answer(&urls, request, token).await;
+    }
     // Every path no other function takes comes here (the API's default route).
     let Some(rest) = request.uri().path().strip_prefix("/orders/") else {
         return Problem::not_found("There is nothing at this address.").into_response();

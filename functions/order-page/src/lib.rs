@@ -1,10 +1,12 @@
 //! The order page: `GET /orders/{token}` (HTML, refreshes while processing),
 //! `GET /orders/{token}.json`, `GET /orders/{token}/pay` (to the gateway, or retry), and
 //! testpay's hosted card page `GET|POST /testpay/sessions/{id}` when the store uses testpay,
-//! and the licence endpoints `GET /licenses/revoked.json` and `GET /licenses/{key}/status`.
+//! the licence endpoints `GET /licenses/revoked.json` and `GET /licenses/{key}/status`, and
+//! the claim links of courses sold by the seat, `GET|POST /seats/{token}`.
 
 mod handler;
 mod licenses;
+mod seats;
 
 pub use handler::{handle, State, TestpayPage};
 

@@ -75,7 +75,7 @@ impl<C: Clock> CourseProviders<C> {
     ) -> Result<Access, EnrolError> {
         let body = serde_json::to_vec(e).expect("enrolments serialise");
         // The key lets the LMS recognise a retry of the same enrolment.
-        let key = format!("{}:{}", e.order_id, e.line);
+        let key = e.step_id();
         let response = self
             .post_signed(url, secret_name, body, &key)
             .await

@@ -53,7 +53,7 @@ impl Moodle<'_> {
         let course_id: u64 = e.course_id.parse().map_err(|_| {
             EnrolError::Permanent(format!("`{}` is not a Moodle course id", e.course_id))
         })?;
-        let marker = format!("nightshift:{}:{}", e.order_id, e.line);
+        let marker = format!("nightshift:{}", e.step_id());
         let email = e.email.as_str().to_lowercase();
         let found: Vec<User> = self
             .call(

@@ -5,7 +5,7 @@ use crate::config::Fulfillment;
 use crate::config::Store;
 use crate::domain::{
     AddressForm, BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken,
-    ParseError, PaymentMethod, Quantity, Shipping, ShippingAddress, Sku,
+    ParseError, PaymentMethod, Quantity, Seat, SeatToken, Shipping, ShippingAddress, Sku,
 };
 use crate::ports::{
     Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PaymentGateway, PlaceError,
@@ -343,6 +343,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             state: LineState::Pending,
             access: None,
             failure: None,
+            seats: Vec::new(),
         });
     }
 
@@ -390,6 +391,21 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
     ctx.entropy.fill(&mut id);
     let id = OrderId::from_random(id);
     let token = super::order_token(ctx.token_key, &id);
+    // A course sold by the seat: the buyer's seat, and a claim link for each of the others.
+    for (index, line) in lines.iter_mut().enumerate() {
+        if ctx
+            .store
+            .product(&line.sku)
+            .is_some_and(|p| p.sells_seats())
+        {
+            line.seats = (0..line.quantity.get() as usize - 1)
+                .map(|seat| Seat {
+                    check: SeatToken::derive(&token, index, seat).check(),
+                    holder: None,
+                })
+                .collect();
+        }
+    }
     let now = ctx.clock.now();
     let (status, reserved_until, transfer_reference) = match transfer {
         None => (

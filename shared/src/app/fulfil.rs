@@ -4,7 +4,8 @@
 use super::{update_order_from, Updated};
 use crate::config::{Fulfillment, Store};
 use crate::domain::{
-    Access, DownloadToken, FulfillmentKind, LineResult, LineState, Order, OrderId,
+    seat_number, Access, DownloadToken, FulfillmentKind, LineResult, LineState, Order, OrderId,
+    SeatHolder,
 };
 use crate::ports::{
     Claim, Clock, DownloadGrant, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Queue,
@@ -74,42 +75,22 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
             continue;
         }
         let key = step_key(index, line.kind);
-        let now = clock.now();
-        if !reaches_outside(store, line) {
-            // Nothing outside the order sees this step's result until the order is saved
-            // with it (a versioned write, so only one worker's result is ever kept): it needs
-            // no claim of its own.
-            match run_step(store, orders, fulfillers, &order, index, now).await {
-                Ok(result) => results.push((index, result)),
-                Err(reason) => {
-                    tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
-                    retry += 1;
-                }
-            }
-            continue;
+        let outside = reaches_outside(store, line);
+        let step = || run_step(store, orders, fulfillers, &order, index, clock.now());
+        match once(orders, order_id, &key, outside, clock.now(), step).await? {
+            Some(result) => results.push((Step::Line(index), result)),
+            None => retry += 1,
         }
-        match orders
-            .claim(order_id, &key, now, now + STEP_LEASE_SECONDS)
-            .await?
-        {
-            Claim::Done(stored) => match serde_json::from_value::<LineResult>(stored) {
-                Ok(result) => results.push((index, result)),
-                Err(e) => return Err(StoreError::Corrupt(Box::new(e)).into()),
-            },
-            Claim::Busy => retry += 1,
-            Claim::Acquired => {
-                match run_step(store, orders, fulfillers, &order, index, now).await {
-                    Ok(result) => {
-                        let value = serde_json::to_value(&result).expect("line results serialise");
-                        orders.complete(order_id, &key, &value).await?;
-                        results.push((index, result));
-                    }
-                    Err(reason) => {
-                        tracing::warn!(order_id = %order_id, line = index, %reason, "fulfillment step will be retried");
-                        orders.release(order_id, &key).await?;
-                        retry += 1;
-                    }
-                }
+    }
+    // Seats claimed since: each claimer is enrolled once, as the buyer was.
+    for (index, line) in order.lines.iter().enumerate() {
+        for (seat, holder) in line.pending_seats() {
+            let key = format!("SEAT#{index}#{seat}");
+            let outside = reaches_outside(store, line);
+            let step = || enrol_seat(store, fulfillers, &order, index, seat, holder);
+            match once(orders, order_id, &key, outside, clock.now(), step).await? {
+                Some(result) => results.push((Step::Seat(index, seat), result)),
+                None => retry += 1,
             }
         }
     }
@@ -144,6 +125,90 @@ fn step_key(index: usize, kind: FulfillmentKind) -> String {
     format!("STEP#{index}#{}", kind.as_str())
 }
 
+/// What a step's result belongs to: a line, or a claimed seat of a line.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Line(usize),
+    Seat(usize, usize),
+}
+
+/// Runs a step once: one that acts outside Nightshift claims its key first and stores its
+/// result with the claim (a worker that finds it done takes that result); one that does not
+/// is only ever kept through the order's versioned write, so it needs no claim. `None`: the
+/// step must be retried later (it failed for now, or another worker holds it).
+async fn once<S: OrderStore, Fut: std::future::Future<Output = Result<LineResult, String>>>(
+    orders: &S,
+    order_id: &OrderId,
+    key: &str,
+    outside: bool,
+    now: i64,
+    step: impl FnOnce() -> Fut,
+) -> Result<Option<LineResult>, FulfilError> {
+    let retried = |reason: String| {
+        tracing::warn!(order_id = %order_id, step = key, %reason, "fulfillment step will be retried");
+        None
+    };
+    if !outside {
+        return Ok(step().await.map_or_else(retried, Some));
+    }
+    match orders
+        .claim(order_id, key, now, now + STEP_LEASE_SECONDS)
+        .await?
+    {
+        Claim::Done(stored) => match serde_json::from_value::<LineResult>(stored) {
+            Ok(result) => Ok(Some(result)),
+            Err(e) => Err(StoreError::Corrupt(Box::new(e)).into()),
+        },
+        Claim::Busy => Ok(None),
+        Claim::Acquired => match step().await {
+            Ok(result) => {
+                let value = serde_json::to_value(&result).expect("line results serialise");
+                orders.complete(order_id, key, &value).await?;
+                Ok(Some(result))
+            }
+            Err(reason) => {
+                orders.release(order_id, key).await?;
+                Ok(retried(reason))
+            }
+        },
+    }
+}
+
+/// Enrols the person who claimed seat `seat` of line `index`.
+async fn enrol_seat<F: Fulfillers>(
+    store: &Store,
+    fulfillers: &F,
+    order: &Order,
+    index: usize,
+    seat: usize,
+    holder: &SeatHolder,
+) -> Result<LineResult, String> {
+    let line = &order.lines[index];
+    let Some(Fulfillment::Course {
+        course_id,
+        provider,
+        ..
+    }) = store.product(&line.sku).map(|p| &p.fulfillment)
+    else {
+        return Ok(LineResult::Failed {
+            reason: format!("{} is no longer a course in the catalogue", line.sku),
+        });
+    };
+    let enrolment = Enrolment {
+        order_id: order.id.clone(),
+        line: index,
+        email: holder.email.clone(),
+        name: holder.name.to_string(),
+        course_id: course_id.clone(),
+        seat: Some(seat_number(seat)),
+    };
+    match fulfillers.enrol(provider, &enrolment).await {
+        Ok(access) => Ok(LineResult::Delivered { access }),
+        Err(EnrolError::Permanent(reason)) => Ok(LineResult::Failed { reason }),
+        Err(EnrolError::Transient(reason)) => Err(reason),
+    }
+}
+
 /// Runs one line's action. `Err` is a transient failure worth retrying.
 async fn run_step<S: OrderStore, F: Fulfillers>(
     store: &Store,
@@ -164,6 +229,7 @@ async fn run_step<S: OrderStore, F: Fulfillers>(
         Fulfillment::Course {
             course_id,
             provider,
+            ..
         } => {
             let enrolment = Enrolment {
                 order_id: order.id.clone(),
@@ -171,6 +237,7 @@ async fn run_step<S: OrderStore, F: Fulfillers>(
                 email: order.email.clone(),
                 name: order.name.to_string(),
                 course_id: course_id.clone(),
+                seat: None,
             };
             match fulfillers.enrol(provider, &enrolment).await {
                 Ok(access) => Ok(LineResult::Delivered { access }),
@@ -253,14 +320,30 @@ fn unix_u32(seconds: i64) -> u32 {
 async fn save_results<S: OrderStore>(
     orders: &S,
     order: Order,
-    results: &[(usize, LineResult)],
+    results: &[(Step, LineResult)],
 ) -> Result<Order, FulfilError> {
     let order_id = order.id.clone();
     let saved = update_order_from(orders, &order_id, Some(order), |current| {
         let mut next = current.clone();
-        for (index, result) in results {
-            if next.lines[*index].state == LineState::Pending {
-                next.lines[*index].apply(result);
+        for (step, result) in results {
+            match *step {
+                Step::Line(index) if next.lines[index].state == LineState::Pending => {
+                    next.lines[index].apply(result);
+                }
+                Step::Line(_) => {}
+                Step::Seat(index, seat) => {
+                    let holder = next.lines[index]
+                        .seats
+                        .get_mut(seat)
+                        .and_then(|s| s.holder.as_mut());
+                    if let Some(holder) = holder {
+                        holder.settle(match result {
+                            LineResult::Delivered { access } => Ok(access.clone()),
+                            LineResult::Failed { reason } => Err(reason.clone()),
+                            LineResult::AwaitingShipment => Err("a seat cannot be shipped".into()),
+                        });
+                    }
+                }
             }
         }
         if let Some(status) = next.settled_status() {

@@ -2,11 +2,11 @@
 //! from templates, each sent once.
 
 use super::render::{
-    line_views, rendered_lines, LineView, MoneyView, RenderError, ShippingView, StoreView,
-    Templates, TransferView,
+    line_views, rendered_lines, with_seat_links, LineView, MoneyView, RenderError, ShippingView,
+    StoreView, Templates, TransferView,
 };
 use crate::config::{Grouping, SellerCopy, Store};
-use crate::domain::{LineState, Order, OrderId, OrderStatus};
+use crate::domain::{seat_number, LineState, Order, OrderId, OrderStatus, SeatHolder, SeatState};
 use crate::ports::{Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, StoreError};
 use serde::Serialize;
 
@@ -57,6 +57,10 @@ pub enum MailKind {
     Delivered,
     /// Tells the seller one of their webhooks gave up on the order (the order's n-th).
     WebhookFailure(usize),
+    /// Gives the person who claimed a seat (line, seat index) their own login.
+    Seat(usize, usize),
+    /// Tells the seller a claimed seat (line, seat index) could not be set up.
+    SeatFailure(usize, usize),
 }
 
 /// One mail an order gets, with the key that makes it go out once.
@@ -161,6 +165,25 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
             lines: failed,
         });
     }
+    for (index, line) in order.lines.iter().enumerate() {
+        for (seat, holder) in line
+            .seats
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.holder.as_ref().map(|h| (i, h)))
+        {
+            let (key, kind) = match holder.state {
+                SeatState::Pending => continue,
+                SeatState::Delivered => ("seat", MailKind::Seat(index, seat)),
+                SeatState::Failed => ("seller-seat-failure", MailKind::SeatFailure(index, seat)),
+            };
+            mails.push(PlannedMail {
+                key: format!("MAIL#{key}#{index}#{seat}"),
+                kind,
+                lines: vec![index],
+            });
+        }
+    }
     mails
 }
 
@@ -215,7 +238,16 @@ pub fn render(
     mail: &PlannedMail,
 ) -> Result<OutgoingMail, RenderError> {
     let (store, templates) = (mailing.store, mailing.templates);
-    let all = line_views(order, templates);
+    let mut all = line_views(order, templates);
+    let token = super::order_token(mailing.token_key, &order.id);
+    if let (true, Some(base)) = (order.opened_by(&token), order.store_url.as_deref()) {
+        with_seat_links(&mut all, &token, &super::Urls::new(base));
+    }
+    if let MailKind::Seat(index, seat) | MailKind::SeatFailure(index, seat) = mail.kind {
+        if let Some(holder) = seat_holder(order, index, seat) {
+            return render_seat(mailing, order, &all[index], seat, holder, mail.kind);
+        }
+    }
     let lines: Vec<LineView> = mail.lines.iter().map(|i| all[*i].clone()).collect();
     let single = (lines.len() == 1).then(|| &store.products[&order.lines[mail.lines[0]].sku]);
     let kind = match mail.kind {
@@ -228,6 +260,8 @@ pub fn render(
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
         MailKind::WebhookFailure(_) => "webhook",
+        MailKind::Seat(..) => "seat",
+        MailKind::SeatFailure(..) => "failure",
     };
     let issue = match mail.kind {
         MailKind::PaymentIssue(n) => order.payment_issues.get(n).map_or("", String::as_str),
@@ -300,6 +334,9 @@ pub fn render(
             "mail_shipping",
             format!("Your order from {} was delivered", store.settings.name),
         ),
+        MailKind::Seat(..) | MailKind::SeatFailure(..) => {
+            unreachable!("seat mails are rendered by render_seat")
+        }
     };
     let html = templates.render(&format!("{template}.html"), &context)?;
     let text = templates.render(&format!("{template}.txt"), &context)?;
@@ -320,12 +357,11 @@ pub fn render(
         MailKind::Shipping
         | MailKind::Failure
         | MailKind::PaymentIssue(_)
-        | MailKind::WebhookFailure(_) => (vec![seller], vec![], subject),
+        | MailKind::WebhookFailure(_)
+        | MailKind::SeatFailure(..) => (vec![seller], vec![], subject),
+        MailKind::Seat(..) => unreachable!("seat mails are rendered by render_seat"),
     };
-    let from = match store.settings.sender_name.as_str() {
-        "" => store.settings.sender_email.to_string(),
-        name => format!("{name} <{}>", store.settings.sender_email),
-    };
+    let from = sender(store);
     Ok(OutgoingMail {
         from,
         to,
@@ -334,6 +370,111 @@ pub fn render(
         subject,
         text,
         html,
+    })
+}
+
+/// `Name <address>` of the store's sender, or the bare address.
+fn sender(store: &Store) -> String {
+    match store.settings.sender_name.as_str() {
+        "" => store.settings.sender_email.to_string(),
+        name => format!("{name} <{}>", store.settings.sender_email),
+    }
+}
+
+fn seat_holder(order: &Order, line: usize, seat: usize) -> Option<&SeatHolder> {
+    order.lines.get(line)?.seats.get(seat)?.holder.as_ref()
+}
+
+#[derive(Serialize)]
+struct SeatMailContext<'a> {
+    store: StoreView<'a>,
+    name: &'a str,
+    buyer_name: &'a str,
+    seat_number: usize,
+    course: &'a str,
+    lines: Vec<super::render::RenderedLine<'a>>,
+    kind: &'static str,
+    order_id: &'a str,
+    buyer_email: &'a str,
+    hide_secrets: bool,
+    for_seller_only: bool,
+}
+
+/// The claimer's own mail (their login, and nothing of the buyer's order: no prices, no
+/// other seats, no link to the buyer's page), or the seller's alert that a seat failed.
+fn render_seat(
+    mailing: &Mailing<'_>,
+    order: &Order,
+    line: &LineView,
+    seat: usize,
+    holder: &SeatHolder,
+    kind: MailKind,
+) -> Result<OutgoingMail, RenderError> {
+    let store = mailing.store;
+    let mut view = line.clone();
+    view.quantity = 1;
+    view.seats.clear();
+    view.access = holder.access.clone();
+    view.state = if holder.access.is_some() {
+        "delivered"
+    } else {
+        "failed"
+    };
+    view.failure = holder.failure.as_ref().map(|reason| {
+        format!(
+            "seat {} claimed by {} <{}>: {reason}",
+            seat_number(seat),
+            holder.name,
+            holder.email
+        )
+    });
+    let views = [view];
+    let for_seller = matches!(kind, MailKind::SeatFailure(..));
+    let context = SeatMailContext {
+        store: StoreView::new(store),
+        name: holder.name.as_str(),
+        buyer_name: order.name.as_str(),
+        seat_number: seat_number(seat),
+        course: &line.name,
+        lines: rendered_lines(&views),
+        kind: if for_seller { "failure" } else { "seat" },
+        order_id: order.id.as_str(),
+        buyer_email: order.email.as_str(),
+        hide_secrets: false,
+        for_seller_only: for_seller,
+    };
+    let (template, to, subject) = if for_seller {
+        (
+            "mail_seller",
+            store.settings.seller_email.clone(),
+            format!(
+                "Action needed: a seat of order {} could not be set up",
+                order.id
+            ),
+        )
+    } else {
+        (
+            "mail_seat",
+            holder.email.clone(),
+            format!("Your seat in {} from {}", line.name, store.settings.name),
+        )
+    };
+    let from = sender(store);
+    Ok(OutgoingMail {
+        from,
+        to: vec![to],
+        cc: vec![],
+        bcc: vec![],
+        subject: subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+        text: mailing
+            .templates
+            .render(&format!("{template}.txt"), &context)?,
+        html: mailing
+            .templates
+            .render(&format!("{template}.html"), &context)?,
     })
 }
 

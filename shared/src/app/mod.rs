@@ -10,6 +10,7 @@ pub mod notify;
 pub mod pages;
 pub mod payment;
 pub mod render;
+pub mod seats;
 pub mod shipping;
 
 use crate::domain::{Order, OrderId, OrderToken, Sku};
@@ -131,6 +132,10 @@ impl Urls {
 
     pub fn checkout(&self) -> String {
         format!("{}/checkout", self.base)
+    }
+
+    pub fn seat(&self, token: &crate::domain::SeatToken) -> String {
+        format!("{}/seats/{}", self.base, token.as_str())
     }
 
     pub fn download(&self, token: &crate::domain::DownloadToken) -> String {

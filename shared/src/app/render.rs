@@ -12,8 +12,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("buy.html", include_str!("../../templates/buy.html")),
     ("order.html", include_str!("../../templates/order.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("seat.html", include_str!("../../templates/seat.html")),
     ("line.html", include_str!("../../templates/line.html")),
     ("line.txt", include_str!("../../templates/line.txt")),
+    ("seats.html", include_str!("../../templates/seats.html")),
+    ("seats.txt", include_str!("../../templates/seats.txt")),
     (
         "mail_layout.html",
         include_str!("../../templates/mail_layout.html"),
@@ -21,6 +24,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "mail_buyer.html",
         include_str!("../../templates/mail_buyer.html"),
+    ),
+    (
+        "mail_seat.html",
+        include_str!("../../templates/mail_seat.html"),
+    ),
+    (
+        "mail_seat.txt",
+        include_str!("../../templates/mail_seat.txt"),
     ),
     (
         "mail_shipping.html",
@@ -172,6 +183,41 @@ pub struct LineView {
     /// The price of one unit, for pages and mail (not part of the order's JSON).
     #[serde(skip)]
     pub unit_price: String,
+    /// A course sold by the seat: the seats after the buyer's own, for pages and mail (not
+    /// part of the order's JSON). Their claim links are filled in by [`with_seat_links`].
+    #[serde(skip)]
+    pub seats: Vec<SeatView>,
+}
+
+/// A claimable seat as the buyer's page and mail show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatView {
+    /// Seat 2 is the first after the buyer's own.
+    pub number: usize,
+    /// The claim link, while nobody has claimed the seat.
+    pub url: Option<String>,
+    pub holder_name: Option<String>,
+    pub holder_email: Option<String>,
+    /// `pending`, `delivered` or `failed` once claimed.
+    pub state: Option<&'static str>,
+    pub claimed_on: Option<String>,
+}
+
+/// Puts each free seat's claim link on the lines: the links derive from the order page's
+/// token, which only the order page and the mailer hold.
+pub fn with_seat_links(
+    lines: &mut [LineView],
+    token: &crate::domain::OrderToken,
+    urls: &super::Urls,
+) {
+    for (index, line) in lines.iter_mut().enumerate() {
+        for (seat, view) in line.seats.iter_mut().enumerate() {
+            if view.holder_email.is_none() {
+                let token = crate::domain::SeatToken::derive(token, index, seat);
+                view.url = Some(urls.seat(&token));
+            }
+        }
+    }
 }
 
 impl LineView {
@@ -195,6 +241,26 @@ impl LineView {
             subtotal: line.subtotal().to_string(),
             templates: (own("html"), own("txt")),
             unit_price: line.unit_price.to_string(),
+            seats: line
+                .seats
+                .iter()
+                .enumerate()
+                .map(|(i, seat)| {
+                    let holder = seat.holder.as_ref();
+                    SeatView {
+                        number: crate::domain::seat_number(i),
+                        url: None,
+                        holder_name: holder.map(|h| h.name.to_string()),
+                        holder_email: holder.map(|h| h.email.to_string()),
+                        state: holder.map(|h| match h.state {
+                            crate::domain::SeatState::Pending => "pending",
+                            crate::domain::SeatState::Delivered => "delivered",
+                            crate::domain::SeatState::Failed => "failed",
+                        }),
+                        claimed_on: holder.map(|h| utc_date(h.claimed_at)),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -208,6 +274,8 @@ pub struct RenderedLine<'a> {
     pub template_txt: &'a str,
     /// What one unit costs.
     pub unit_price: &'a str,
+    /// The seats after the buyer's own, for a course sold by the seat.
+    pub seats: &'a [SeatView],
     /// Downloads its link still allows, where the page has counted them.
     pub downloads_left: Option<u32>,
     /// Its download link no longer works (used up or past its end).
@@ -222,6 +290,7 @@ pub fn rendered_lines(lines: &[LineView]) -> Vec<RenderedLine<'_>> {
             template_html: &line.templates.0,
             template_txt: &line.templates.1,
             unit_price: &line.unit_price,
+            seats: &line.seats,
             downloads_left: None,
             link_ended: false,
         })

@@ -301,6 +301,10 @@ pub enum Fulfillment {
     Course {
         course_id: String,
         provider: CourseProvider,
+        /// Sold by the seat, to teams: a line of N units enrols the buyer and gives N−1
+        /// claim links, each enrolling the one person who claims it.
+        #[serde(default)]
+        seats: bool,
     },
     /// An Ed25519-signed key the buyer's copy of the software checks offline.
     LicenseKey {
@@ -330,16 +334,22 @@ pub enum Fulfillment {
 
 impl Product {
     /// How many units one order may hold: what gives one person access (a course, a
-    /// download) is bought once per order; anything else up to [`Quantity::MAX`].
+    /// download) is bought once per order; a course sold by the seat and anything else up to
+    /// [`Quantity::MAX`].
     ///
     /// [`Quantity::MAX`]: crate::domain::Quantity::MAX
     pub fn units_per_order(&self) -> u32 {
         match self.fulfillment {
-            Fulfillment::Course { .. } | Fulfillment::Download { .. } => 1,
-            Fulfillment::LicenseKey { .. } | Fulfillment::Shipment { .. } => {
-                crate::domain::Quantity::MAX
-            }
+            Fulfillment::Course { seats: false, .. } | Fulfillment::Download { .. } => 1,
+            Fulfillment::Course { seats: true, .. }
+            | Fulfillment::LicenseKey { .. }
+            | Fulfillment::Shipment { .. } => crate::domain::Quantity::MAX,
         }
+    }
+
+    /// Whether the product is a course sold by the seat.
+    pub fn sells_seats(&self) -> bool {
+        matches!(self.fulfillment, Fulfillment::Course { seats: true, .. })
     }
 }
 

@@ -182,7 +182,8 @@ pub struct RawFulfillment {
     pub url: Option<String>,
     pub secret: Option<String>,
     pub role_id: Option<i64>,
-    pub seats: Option<i64>,
+    /// A number for licence keys (seats per unit), `true`/`false` for courses.
+    pub seats: Option<toml::Value>,
     pub valid_days: Option<i64>,
     pub bucket: Option<String>,
     pub key: Option<String>,

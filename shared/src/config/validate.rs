@@ -651,9 +651,11 @@ impl Validator<'_> {
         let kind = raw.kind.as_str();
         let provider = raw.provider.as_deref();
         let allowed: &[&str] = match (kind, provider) {
-            ("course", Some("builtin")) => &["provider", "course_id", "login_url"],
-            ("course", Some("webhook")) => &["provider", "course_id", "url", "secret"],
-            ("course", Some("moodle")) => &["provider", "course_id", "url", "secret", "role_id"],
+            ("course", Some("builtin")) => &["provider", "course_id", "login_url", "seats"],
+            ("course", Some("webhook")) => &["provider", "course_id", "url", "secret", "seats"],
+            ("course", Some("moodle")) => {
+                &["provider", "course_id", "url", "secret", "role_id", "seats"]
+            }
             ("course", _) => &[
                 "provider",
                 "course_id",
@@ -661,6 +663,7 @@ impl Validator<'_> {
                 "url",
                 "secret",
                 "role_id",
+                "seats",
             ],
             ("license_key", _) => &["seats", "valid_days"],
             ("download", _) => &["bucket", "key", "filename", "valid_days", "max_downloads"],
@@ -753,15 +756,27 @@ impl Validator<'_> {
                         None
                     }
                 };
+                let seats = match &raw.seats {
+                    None => Some(false),
+                    Some(toml::Value::Boolean(b)) => Some(*b),
+                    Some(_) => {
+                        self.error(
+                            &format!("{field}.seats"),
+                            "must be `true` (sell the course by the seat, to teams) or `false`",
+                        );
+                        None
+                    }
+                };
                 Some(Fulfillment::Course {
                     course_id: course_id?,
                     provider: provider?,
+                    seats: seats?,
                 })
             }
             "license_key" => {
-                let seats = match raw.seats {
+                let seats = match raw.seats.as_ref().map(toml::Value::as_integer) {
                     None => Some(1),
-                    Some(n) if (1..=10_000).contains(&n) => Some(n as u16),
+                    Some(Some(n)) if (1..=10_000).contains(&n) => Some(n as u16),
                     Some(_) => {
                         self.error(&format!("{field}.seats"), "must be from 1 to 10000");
                         None
@@ -989,6 +1004,40 @@ flat_rate = "4.90"
     }
 
     #[test]
+    fn a_course_is_sold_by_the_seat_only_when_asked_and_seats_mean_what_the_kind_says() {
+        let store = Store::parse(GOOD, Path::new("store.toml")).unwrap();
+        let course = store.product(&Sku::parse("course").unwrap()).unwrap();
+        assert!(!course.sells_seats());
+        assert_eq!(course.units_per_order(), 1);
+        let team = GOOD.replace(
+            "login_url = \"https://learn.example.com\" }",
+            "login_url = \"https://learn.example.com\", seats = true }",
+        );
+        let store = Store::parse(&team, Path::new("store.toml")).unwrap();
+        let course = store.product(&Sku::parse("course").unwrap()).unwrap();
+        assert!(course.sells_seats());
+        assert_eq!(course.units_per_order(), crate::domain::Quantity::MAX);
+
+        let bad = GOOD.replace(
+            "login_url = \"https://learn.example.com\" }",
+            "login_url = \"https://learn.example.com\", seats = 5 }",
+        );
+        let errs = errors(&bad);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].ends_with("products.course.fulfillment.seats: must be `true` (sell the course by the seat, to teams) or `false`"), "{errs:?}");
+        let bad = GOOD.replace(
+            "fulfillment = { kind = \"course\", provider = \"builtin\", course_id = \"c1\", login_url = \"https://learn.example.com\" }",
+            "fulfillment = { kind = \"license_key\", seats = true }",
+        );
+        let errs = errors(&bad);
+        assert!(
+            errs.len() == 1
+                && errs[0].ends_with("products.course.fulfillment.seats: must be from 1 to 10000"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn bank_transfer_details_are_checked() {
         let good = GOOD.replace(
             "[payments]\ngateway = \"testpay\"",
@@ -1028,7 +1077,8 @@ flat_rate = "4.90"
                     url: "https://moodle.example.com".into(),
                     token: "moodle-token".into(),
                     role_id: 5
-                }
+                },
+                seats: false,
             }
         );
         let book = store.product(&Sku::parse("book").unwrap()).unwrap();

@@ -224,7 +224,7 @@ impl OrderId {
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// 128 random bits in URL-safe base64 (22 characters), as order and download links carry.
-fn random_part_ok(s: &str) -> bool {
+pub(super) fn random_part_ok(s: &str) -> bool {
     s.len() == 22
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -273,7 +273,7 @@ impl OrderToken {
 
     /// What the order keeps to recognise this token.
     pub fn check(&self) -> TokenCheck {
-        TokenCheck(base64url(&Sha256::digest(self.0.as_bytes())[..16]))
+        TokenCheck::of(&self.0)
     }
 }
 
@@ -290,6 +290,16 @@ impl fmt::Debug for OrderToken {
 pub struct TokenCheck(String);
 
 impl TokenCheck {
+    /// The check of a secret string: its SHA-256's first 128 bits.
+    pub(super) fn of(secret: &str) -> TokenCheck {
+        TokenCheck(base64url(&Sha256::digest(secret.as_bytes())[..16]))
+    }
+
+    /// Whether `secret` is the string this check was made from, in constant time.
+    pub(super) fn matches_str(&self, secret: &str) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), TokenCheck::of(secret).0.as_bytes()).into()
+    }
+
     /// Whether `token` is the one this check was made from, compared in constant time.
     pub fn matches(&self, token: &OrderToken) -> bool {
         subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), token.check().0.as_bytes()).into()
@@ -343,7 +353,7 @@ impl TokenHash {
 }
 
 /// Unpadded URL-safe base64, small enough to keep the domain free of an encoding crate.
-fn base64url(bytes: &[u8]) -> String {
+pub(super) fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
     for chunk in bytes.chunks(3) {

@@ -4,6 +4,7 @@ mod country;
 mod ids;
 mod money;
 mod order;
+mod seats;
 mod shipping;
 
 pub use country::{all_countries, country_name};
@@ -16,4 +17,5 @@ pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
     PaymentMethod, PaymentOutcome, SeenEvent, TransitionRefused,
 };
+pub use seats::{seat_number, Seat, SeatHolder, SeatRefused, SeatState, SeatToken};
 pub use shipping::{AddressError, AddressForm, Parcel, Shipping, ShippingAddress};

@@ -233,6 +233,10 @@ pub struct Line {
     pub access: Option<Access>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// A course sold by the seat: the seats after the buyer's own, each claimed through its
+    /// own link (see [`super::seats`]). Empty for everything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<super::Seat>,
 }
 
 impl Line {

@@ -66,6 +66,8 @@ fn loggable(path: &str) -> String {
         format!("/orders/<token>{suffix}")
     } else if path.starts_with("/testpay/sessions/") {
         "/testpay/sessions/<session>".into()
+    } else if path.starts_with("/seats/") {
+        "/seats/<token>".into()
     } else if path.starts_with("/downloads/") {
         "/downloads/<token>".into()
     } else if path.starts_with("/licenses/") && path.ends_with("/status") {
@@ -113,6 +115,7 @@ async fn route<A: Adapters>(
         (_, p)
             if p.starts_with("/orders/")
                 || p.starts_with("/testpay/sessions/")
+                || p.starts_with("/seats/")
                 || p.starts_with("/licenses/") =>
         {
             lambda(order_page::handle(&stack.order_page, request).await)

@@ -120,6 +120,8 @@ struct BuyContext<'a> {
     ships: bool,
     /// The buyer chooses how many (products that are not bought once per order).
     quantity_field: bool,
+    /// The quantity is a number of seats: the buyer's and a claim link per other person.
+    seats: bool,
     max_quantity: u32,
     values: Values,
     /// Messages by field id.
@@ -272,6 +274,7 @@ pub fn buy_page(
             bank_transfer: store.payments.bank_transfer.is_some(),
             ships: grams.is_some(),
             quantity_field: product.units_per_order() > 1,
+            seats: product.sells_seats(),
             max_quantity,
             errors: page
                 .errors

@@ -4,6 +4,7 @@
 mod buy;
 mod error;
 mod order;
+mod seat;
 
 pub use buy::{
     buy_page, current_buy_page, form_errors, Availability, BuyPage, BuyPageError, FieldError,
@@ -12,3 +13,4 @@ pub use error::{error_page, for_browser, not_found_page, problem_answer, ErrorPa
 pub use order::{
     order_json, order_page, OrderJson, PageState, Visit, REFRESH_LIMIT, REFRESH_SECONDS,
 };
+pub use seat::seat_page;

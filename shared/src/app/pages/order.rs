@@ -1,8 +1,8 @@
 //! The order page (HTML and JSON), built from one view of the order.
 
 use crate::app::render::{
-    line_views, rendered_lines, utc_date_time, LineView, MoneyView, RenderError, RenderedLine,
-    ShippingView, StoreView, Templates, TransferView,
+    line_views, rendered_lines, utc_date_time, with_seat_links, LineView, MoneyView, RenderError,
+    RenderedLine, ShippingView, StoreView, Templates, TransferView,
 };
 use crate::app::Urls;
 use crate::config::Store;
@@ -124,7 +124,8 @@ pub fn order_page(
     now: i64,
     visit: &Visit,
 ) -> Result<String, RenderError> {
-    let json = order_json(order, templates);
+    let mut json = order_json(order, templates);
+    with_seat_links(&mut json.lines, token, urls);
     let pages = &store.pages;
     let can_pay = order.status.takes_card_payment() && order.reservation_holds(now);
     let confirming = match order.status {
