@@ -2,7 +2,9 @@
 //! ones for the dev stack and tests, AWS ones in Lambda.
 
 use crate::config::CourseProvider;
-use crate::domain::{Access, Email, Order, OrderId, OrderToken, PaymentEvent, Sku, TokenHash};
+use crate::domain::{
+    Access, Email, Order, OrderId, OrderToken, PaymentEvent, PaymentMethod, Sku, TokenHash,
+};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -36,6 +38,26 @@ pub struct Reservation {
     pub quantity: u32,
     /// The stock in store.toml; the store counts units taken against it.
     pub limit: u32,
+    /// How the order pays: the store counts units held by unpaid orders per way of paying,
+    /// since a card order's hold ends in minutes and a bank transfer's in days.
+    pub method: PaymentMethod,
+}
+
+/// A limited sku's stock as the store counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevel {
+    /// Units taken by orders, paid or not: what counts against the limit.
+    pub taken: u32,
+    /// Of those, units held by orders not paid yet, by card (or another gateway)…
+    pub held_by_card: u32,
+    /// …and by bank transfer. Held units come back unless their order is paid in time.
+    pub held_by_transfer: u32,
+}
+
+impl StockLevel {
+    pub fn held(&self) -> u32 {
+        self.held_by_card.saturating_add(self.held_by_transfer)
+    }
 }
 
 /// Remembers the first answer to a checkout sent with an `Idempotency-Key`.
@@ -102,14 +124,28 @@ pub trait OrderStore: Send + Sync {
         }
     }
 
+    /// Units of a sku taken so far by orders, and how many of those unpaid orders hold.
+    fn stock(&self, sku: &Sku) -> impl Future<Output = Result<StockLevel, StoreError>> + Send;
+
     /// Units of a sku taken so far by orders.
-    fn stock_taken(&self, sku: &Sku) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    fn stock_taken(&self, sku: &Sku) -> impl Future<Output = Result<u32, StoreError>> + Send {
+        async move { Ok(self.stock(sku).await?.taken) }
+    }
 
     /// Writes `order` if the stored version is still `expected_version`.
     fn save_order(
         &self,
         order: &Order,
         expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes `order`, just paid, if unchanged since `expected_version`, and counts its
+    /// reservations as sold (no longer held), in the same write.
+    fn save_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes `order` if unchanged since `expected_version` and gives back its reservations.

@@ -1762,9 +1762,12 @@ mod pages {
             &w.templates,
             &w.urls,
             &w.orders,
-            "book",
-            Some(&form),
-            &problems,
+            shared::app::pages::BuyRequest {
+                sku: "book",
+                form: Some(&form),
+                problems: &problems,
+            },
+            shared::app::pages::HoldWindows::at(w.clock.now(), &w.store, 0),
         )
         .await
         .unwrap();
@@ -1799,9 +1802,12 @@ mod pages {
             &w.templates,
             &w.urls,
             &w.orders,
-            "course",
-            Some(&course),
-            &[refused],
+            shared::app::pages::BuyRequest {
+                sku: "course",
+                form: Some(&course),
+                problems: &[refused],
+            },
+            shared::app::pages::HoldWindows::at(w.clock.now(), &w.store, 0),
         )
         .await
         .unwrap();
@@ -1827,9 +1833,12 @@ mod pages {
             &w.templates,
             &w.urls,
             &w.orders,
-            "course",
-            Some(&transfer),
-            &[refused],
+            shared::app::pages::BuyRequest {
+                sku: "course",
+                form: Some(&transfer),
+                problems: &[refused],
+            },
+            shared::app::pages::HoldWindows::at(w.clock.now(), &w.store, 0),
         )
         .await
         .unwrap();
@@ -2209,5 +2218,128 @@ mod seats {
         assert_eq!(w.order(&r.order_id).await.lines[0].seats.len(), 5);
         let r = w.checkout(&[("team", 1)], None);
         assert!(matches!(r.await, Err(CheckoutError::SoldOut(_))));
+    }
+}
+
+mod held {
+    use super::*;
+    use shared::app::pages::{current_buy_page, HoldWindows};
+
+    const BANK: &str = "[payments]\ngateway = \"testpay\"\n[payments.bank_transfer]\naccount_holder = \"Test Store\"\niban = \"DE89 3704 0044 0532 0130 00\"\nreservation_days = 5";
+
+    async fn buy_page(w: &World) -> String {
+        current_buy_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &w.orders,
+            shared::app::pages::BuyRequest {
+                sku: "team",
+                form: None,
+                problems: &[],
+            },
+            HoldWindows::at(w.clock.now(), &w.store, 0),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn form(seats: u32, method: &str) -> CheckoutForm {
+        CheckoutForm {
+            items: vec![("team".into(), seats.to_string())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            payment_method: method.into(),
+            address: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sold_out_says_so_only_when_nothing_is_left_and_held_units_say_when_they_may_return() {
+        let w = World::with_store(&STORE.replace("[payments]\ngateway = \"testpay\"", BANK));
+        assert_eq!(w.store.settings.reservation_minutes, 30);
+        // 1_700_000_000 is 2023-11-14 22:13:20 UTC.
+        let card = w.checkout_form(&form(4, "card")).await.unwrap();
+        let page = buy_page(&w).await;
+        assert!(page.contains("Only 2 left."), "{page}");
+
+        // The last two go to a bank transfer: nothing left, all held.
+        let transfer = w.checkout_form(&form(2, "bank_transfer")).await.unwrap();
+        let page = buy_page(&w).await;
+        assert!(
+            page.contains("Sold out for now: the last 6 are reserved by buyers who have not paid yet. Any not paid for by card come back by 2023-11-14 22:43 UTC; those waiting for a bank transfer by 2023-11-19."),
+            "{page}"
+        );
+        // A checkout refused as sold out tells the buyer the same, on the form.
+        let refused = w.checkout_form(&form(1, "card")).await.unwrap_err();
+        assert!(matches!(refused, CheckoutError::SoldOut(_)));
+        let again = current_buy_page(
+            &w.store,
+            &w.templates,
+            &w.urls,
+            &w.orders,
+            shared::app::pages::BuyRequest {
+                sku: "team",
+                form: Some(&form(1, "card")),
+                problems: &[refused],
+            },
+            HoldWindows::at(w.clock.now(), &w.store, 0),
+        )
+        .await
+        .unwrap();
+        assert!(
+            again.contains("<p class=\"notice\">Sold out for now: the last 6 are reserved"),
+            "{again}"
+        );
+
+        // The card order is paid: its units are sold, only the transfer's are held.
+        let total = w.order(&card.order_id).await.total.minor();
+        apply_payment_event(
+            &w.store,
+            &w.orders,
+            &w.queue,
+            &w.clock,
+            &w.approved("evt-card", &card.order_id, total),
+        )
+        .await
+        .unwrap();
+        let page = buy_page(&w).await;
+        assert!(
+            page.contains("Sold out for now: the last 2 are reserved by buyers who have not paid yet. They are waiting for bank transfers; any that do not arrive come back by 2023-11-19."),
+            "{page}"
+        );
+
+        // The transfer is paid too: truly sold out.
+        shared::app::payment::confirm_transfer(
+            &w.store,
+            &w.orders,
+            &w.queue,
+            &w.clock,
+            &transfer.order_id,
+        )
+        .await
+        .unwrap();
+        let page = buy_page(&w).await;
+        assert!(page.contains("<p class=\"notice\">Sold out.</p>"), "{page}");
+        let level = w.orders.stock(&sku("team")).await.unwrap();
+        assert_eq!((level.taken, level.held()), (6, 0));
+    }
+
+    #[tokio::test]
+    async fn an_expired_order_gives_its_units_back_and_stops_holding_them() {
+        let w = World::new();
+        let r = w.checkout(&[("team", 6)], None).await.unwrap();
+        let page = buy_page(&w).await;
+        assert!(
+            page.contains("Any they do not pay for come back by 2023-11-14 22:43 UTC"),
+            "{page}"
+        );
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
+            .await
+            .unwrap();
+        let level = w.orders.stock(&sku("team")).await.unwrap();
+        assert_eq!((level.taken, level.held()), (0, 0));
+        assert!(buy_page(&w).await.contains("Only 6 left."));
     }
 }

@@ -105,3 +105,27 @@ test('three seats: the buyer logs in, a colleague claims a seat once and gets th
     await colleague.context().close();
   }
 });
+
+test('when the last seats are only held by an unpaid order, the buy page says they may come back, and when', { timeout: 60_000 }, async (t) => {
+  const { stack } = env;
+  // The first test sold 3 of the 5 seats; an unpaid order holds the last 2.
+  const held = await fetch(stack.url('/checkout'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ items: [{ sku: 'mentoring-cohort', quantity: 2 }], email: buyerEmail('holder'), name: 'Bo' }),
+  });
+  assert.equal(held.status, 201, await held.text());
+  const page = await env.newPage();
+  try {
+    await openBuyPage(page, stack, 'mentoring-cohort');
+    const notice = await page.locator('.notice').innerText();
+    assert.match(
+      notice,
+      /^Sold out for now: the last 2 are reserved by buyers who have not paid yet\. Any they do not pay for come back by \d{4}-\d\d-\d\d \d\d:\d\d UTC: look again then\.$/,
+    );
+    assert.equal(await page.getByRole('button', { name: /continue/i }).count(), 0);
+    await checkPage(t, page, 'buy-held');
+  } finally {
+    await page.context().close();
+  }
+});

@@ -9,7 +9,7 @@ use shared::domain::{
 };
 use shared::ports::{
     Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, PlaceError,
-    Reservation, StoreError,
+    Reservation, StockLevel, StoreError,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -69,6 +69,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
                 sku: sku(s),
                 quantity: *q,
                 limit: *limit,
+                method: PaymentMethod::Card,
             })
             .collect(),
         idempotency: key.map(|k| IdempotencyRecord {
@@ -231,6 +232,57 @@ async fn releasing_an_order_returns_its_stock_once<S: OrderStore>(store: S) {
         Err(StoreError::Conflict)
     ));
     assert_eq!(store.stock_taken(&sku("book")).await.unwrap(), 0);
+}
+
+async fn held_units_count_until_their_order_is_paid_or_gives_them_back<S: OrderStore>(store: S) {
+    let level = |taken, card, transfer| StockLevel {
+        taken,
+        held_by_card: card,
+        held_by_transfer: transfer,
+    };
+    let card = new_order(&[("mug", 2, 10)], None);
+    let mut transfer = new_order(&[("mug", 3, 10)], None);
+    transfer.order.payment_method = PaymentMethod::BankTransfer;
+    for r in &mut transfer.reservations {
+        r.method = PaymentMethod::BankTransfer;
+    }
+    assert_eq!(
+        store.stock(&sku("mug")).await.unwrap(),
+        StockLevel::default()
+    );
+    store.place_order(&card).await.unwrap();
+    store.place_order(&transfer).await.unwrap();
+    assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(5, 2, 3));
+
+    // Paid: still taken, no longer held; in the payment's own conditional write.
+    let paid = Order {
+        status: OrderStatus::Paid,
+        version: 2,
+        ..card.order.clone()
+    };
+    store
+        .save_paid_order(&paid, 1, &card.reservations)
+        .await
+        .unwrap();
+    assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(5, 0, 3));
+    assert!(matches!(
+        store.save_paid_order(&paid, 1, &card.reservations).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(5, 0, 3));
+
+    // Given back: neither taken nor held.
+    let expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..transfer.order.clone()
+    };
+    store
+        .release_order(&expired, 1, &transfer.reservations)
+        .await
+        .unwrap();
+    assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(2, 0, 0));
+    assert_eq!(store.stock_taken(&sku("mug")).await.unwrap(), 2);
 }
 
 async fn payment_events_are_kept_with_the_order_by_its_conditional_write<S: OrderStore>(store: S) {
@@ -542,6 +594,7 @@ every_adapter!(
     an_idempotency_key_places_one_order,
     saving_an_order_is_conditional_on_its_version,
     releasing_an_order_returns_its_stock_once,
+    held_units_count_until_their_order_is_paid_or_gives_them_back,
     payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,

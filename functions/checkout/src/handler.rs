@@ -7,13 +7,15 @@ use shared::adapters::system::{OsEntropy, SystemClock};
 use shared::app::checkout::{
     place_order, place_order_and_pay, Checkout, CheckoutContext, CheckoutError, CheckoutForm,
 };
-use shared::app::pages::{current_buy_page, for_browser, not_found_page, BuyPageError};
+use shared::app::pages::{
+    current_buy_page, for_browser, not_found_page, BuyPageError, BuyRequest, HoldWindows,
+};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::AddressForm;
 use shared::http::{form_pairs, html, is_form, json, redirect, wants_html, Problem};
-use shared::ports::{OrderStore, PaymentGateway, Queue};
+use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
 
 pub struct State<S, Q, G> {
     pub store: Store,
@@ -179,9 +181,16 @@ async fn buy_answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
         &state.templates,
         urls,
         &state.orders,
-        sku,
-        form,
-        problems,
+        BuyRequest {
+            sku,
+            form,
+            problems,
+        },
+        HoldWindows::at(
+            SystemClock.now(),
+            &state.store,
+            state.gateway.minimum_session_seconds(),
+        ),
     )
     .await;
     match rendered {

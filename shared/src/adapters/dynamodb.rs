@@ -10,10 +10,10 @@
 //! | `DOWNLOAD#<sha256>` | `DOWNLOAD` | a download link: its line, `link_expires_at`, `max_downloads`, `used` |
 //! | `LICENSES#REVOKED` | `<licence id>` | the licence revocation list |
 
-use crate::domain::{Order, OrderId, Sku, TokenHash};
+use crate::domain::{Order, OrderId, PaymentMethod, Sku, TokenHash};
 use crate::ports::{
     Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, PlaceError,
-    Reservation, StoreError,
+    Reservation, StockLevel, StoreError,
 };
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
@@ -125,6 +125,14 @@ fn download_grant(item: &Item) -> Result<DownloadGrant, StoreError> {
             .ok_or_else(|| corrupt(Missing("link_expires_at".into())))?,
         max_downloads: count("max_downloads")?,
     })
+}
+
+/// The stock item's attribute counting units held by unpaid orders paying this way.
+fn held_attribute(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::Card => "held_card",
+        PaymentMethod::BankTransfer => "held_bank_transfer",
+    }
 }
 
 fn order_key(id: &OrderId) -> String {
@@ -250,21 +258,38 @@ impl DynamoStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(format!("SKU#{}", r.sku), "STOCK")));
+        // Units held by unpaid orders are counted per way of paying, beside `taken`.
+        let held = held_attribute(r.method);
         let update = if take {
             // Room for the units: nothing taken yet, or at most limit - quantity taken.
             let max = i64::from(r.limit) - i64::from(r.quantity);
             update
-                .update_expression("SET taken = if_not_exists(taken, :zero) + :q")
+                .update_expression(format!(
+                    "SET taken = if_not_exists(taken, :zero) + :q ADD {held} :q"
+                ))
                 .condition_expression("attribute_not_exists(taken) OR taken <= :max")
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":q", n(r.quantity))
                 .expression_attribute_values(":max", n(max))
         } else {
             update
-                .update_expression("SET taken = taken - :q")
+                .update_expression(format!("SET taken = taken - :q ADD {held} :minus"))
                 .condition_expression("taken >= :q")
                 .expression_attribute_values(":q", n(r.quantity))
+                .expression_attribute_values(":minus", n(-i64::from(r.quantity)))
         };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(unavailable)?)
+            .build())
+    }
+
+    /// The write that counts a paid order's reserved units as sold, no longer held.
+    fn sold(&self, r: &Reservation) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SKU#{}", r.sku), "STOCK")))
+            .update_expression(format!("ADD {} :minus", held_attribute(r.method)))
+            .expression_attribute_values(":minus", n(-i64::from(r.quantity)));
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(unavailable)?)
             .build())
@@ -403,11 +428,38 @@ impl OrderStore for DynamoStore {
         }
     }
 
-    async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
+    async fn stock(&self, sku: &Sku) -> Result<StockLevel, StoreError> {
         let item = self.get(format!("SKU#{sku}"), "STOCK").await?;
-        Ok(item
-            .and_then(|i| number(&i, "taken"))
-            .map_or(0, |t| u32::try_from(t.max(0)).unwrap_or(u32::MAX)))
+        // Counts below zero (units held before they were counted, then given back) read as 0.
+        let count = |name: &str| {
+            item.as_ref()
+                .and_then(|i| number(i, name))
+                .map_or(0, |t| u32::try_from(t.max(0)).unwrap_or(u32::MAX))
+        };
+        Ok(StockLevel {
+            taken: count("taken"),
+            held_by_card: count(held_attribute(PaymentMethod::Card)),
+            held_by_transfer: count(held_attribute(PaymentMethod::BankTransfer)),
+        })
+    }
+
+    async fn save_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), StoreError> {
+        if reservations.is_empty() {
+            return self.save_order(order, expected_version).await;
+        }
+        let mut items = vec![self.put_order_if(order, expected_version)?];
+        for r in reservations {
+            items.push(self.sold(r)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {

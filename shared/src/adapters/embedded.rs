@@ -2,11 +2,11 @@
 //! transactions are serialised, so every conditional write is atomic), an in-process queue
 //! with redelivery and a dead-letter list, and an outbox that keeps sent mail.
 
-use crate::domain::{Order, OrderId, Sku, TokenHash};
+use crate::domain::{Order, OrderId, PaymentMethod, Sku, TokenHash};
 use crate::ports::{
     Claim, DownloadGrant, DownloadTake, IdempotencyRecord, MailError, MailSender, Message,
     NewOrder, OrderStore, OutgoingMail, PlaceError, Queue, QueueError, QueueName, Reservation,
-    StoreError,
+    StockLevel, StoreError,
 };
 use redb::{
     Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const STOCK_TAKEN: TableDefinition<&str, u64> = TableDefinition::new("stock_taken");
+/// Units held by unpaid orders, keyed `{sku}#{payment method}`.
+const STOCK_HELD: TableDefinition<&str, u64> = TableDefinition::new("stock_held");
 const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// Revoked licence id → when it was revoked.
@@ -167,6 +169,7 @@ impl EmbeddedStore {
         tx.open_table(ORDERS).map_err(unavailable)?;
         tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
         tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+        tx.open_table(STOCK_HELD).map_err(unavailable)?;
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
@@ -265,6 +268,44 @@ fn give_back(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Resul
             .insert(r.sku.as_str(), taken.saturating_sub(u64::from(r.quantity)))
             .map_err(unavailable)?;
     }
+    unhold(tx, reservations)
+}
+
+fn held_key(sku: &Sku, method: PaymentMethod) -> String {
+    let method = match method {
+        PaymentMethod::Card => "card",
+        PaymentMethod::BankTransfer => "bank_transfer",
+    };
+    format!("{sku}#{method}")
+}
+
+/// Counts the reservations' units as held by an unpaid order.
+fn hold(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), StoreError> {
+    let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
+    for r in reservations {
+        let key = held_key(&r.sku, r.method);
+        let now = held
+            .get(key.as_str())
+            .map_err(unavailable)?
+            .map_or(0, |v| v.value());
+        held.insert(key.as_str(), now + u64::from(r.quantity))
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The reservations' units are no longer held: their order was paid, or they went back.
+fn unhold(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), StoreError> {
+    let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
+    for r in reservations {
+        let key = held_key(&r.sku, r.method);
+        let now = held
+            .get(key.as_str())
+            .map_err(unavailable)?
+            .map_or(0, |v| v.value());
+        held.insert(key.as_str(), now.saturating_sub(u64::from(r.quantity)))
+            .map_err(unavailable)?;
+    }
     Ok(())
 }
 
@@ -318,6 +359,7 @@ impl OrderStore for EmbeddedStore {
                         .insert(r.sku.as_str(), taken + u64::from(r.quantity))
                         .map_err(unavailable)?;
                 }
+                hold(&tx, &new.reservations)?;
                 let mut orders = tx.open_table(ORDERS).map_err(unavailable)?;
                 if orders
                     .get(new.order.id.as_str())
@@ -356,14 +398,38 @@ impl OrderStore for EmbeddedStore {
         read_order(&table, id.as_str())
     }
 
-    async fn stock_taken(&self, sku: &Sku) -> Result<u32, StoreError> {
+    async fn stock(&self, sku: &Sku) -> Result<StockLevel, StoreError> {
         let tx = self.db.begin_read().map_err(unavailable)?;
-        let table = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
-        let taken = table
-            .get(sku.as_str())
-            .map_err(unavailable)?
-            .map_or(0, |v| v.value());
-        Ok(u32::try_from(taken).unwrap_or(u32::MAX))
+        let count = |table: &str, key: &str| -> Result<u32, StoreError> {
+            let definition = TableDefinition::<&str, u64>::new(table);
+            let table = tx.open_table(definition).map_err(unavailable)?;
+            let n = table
+                .get(key)
+                .map_err(unavailable)?
+                .map_or(0, |v| v.value());
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Ok(StockLevel {
+            taken: count("stock_taken", sku.as_str())?,
+            held_by_card: count("stock_held", &held_key(sku, PaymentMethod::Card))?,
+            held_by_transfer: count("stock_held", &held_key(sku, PaymentMethod::BankTransfer))?,
+        })
+    }
+
+    async fn save_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), StoreError> {
+        let (order, reservations) = (order.clone(), reservations.to_vec());
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            write_order_if(&tx, &order, expected_version)?;
+            unhold(&tx, &reservations)?;
+            db.commit(tx)
+        })
+        .await
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {

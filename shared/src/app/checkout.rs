@@ -315,6 +315,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
                 sku: sku.clone(),
                 quantity: quantity.get(),
                 limit,
+                method: checkout.payment_method,
             });
         }
         let subtotal = product

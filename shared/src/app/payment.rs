@@ -64,13 +64,20 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
             id: SeenEvent::key(event),
             at: clock.now(),
         });
-        let written = if decision.moved == Some(OrderStatus::Expired) {
-            let release = reservations(store, &order);
-            orders
-                .release_order(&updated, order.version, &release)
-                .await
-        } else {
-            orders.save_order(&updated, order.version).await
+        // Stock moves in the same write as the payment: an expired order gives its units
+        // back, a paid one stops holding them (they are sold).
+        let written = match decision.moved {
+            Some(OrderStatus::Expired) => {
+                let release = reservations(store, &order);
+                orders
+                    .release_order(&updated, order.version, &release)
+                    .await
+            }
+            Some(OrderStatus::Paid) => {
+                let sold = reservations(store, &order);
+                orders.save_paid_order(&updated, order.version, &sold).await
+            }
+            _ => orders.save_order(&updated, order.version).await,
         };
         match written {
             Ok(()) => {
@@ -330,6 +337,7 @@ pub fn reservations(store: &Store, order: &Order) -> Vec<Reservation> {
                 sku: line.sku.clone(),
                 quantity: line.quantity.get(),
                 limit,
+                method: order.payment_method,
             })
         })
         .collect()

@@ -3,7 +3,7 @@
 //! the page again with what the buyer typed and each message beside its field.
 
 use crate::app::checkout::{CheckoutError, CheckoutForm};
-use crate::app::render::{RenderError, StoreView, Templates};
+use crate::app::render::{utc_date, utc_date_time, RenderError, StoreView, Templates};
 use crate::app::Urls;
 use crate::config::{Fulfillment, Product, ShippingRefused, Store};
 use crate::domain::{country_name, Money, Quantity};
@@ -15,17 +15,68 @@ use std::collections::BTreeMap;
 pub enum Availability {
     Unlimited,
     Left(u32),
+    /// None left to buy now, but unpaid orders hold some: they come back unless paid for.
+    Held(Held),
+}
+
+/// Units held by unpaid orders, and until when at the latest each kind of hold lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub by_card: u32,
+    pub by_transfer: u32,
+    /// Unix seconds by which every card order's hold has ended (paid or given back).
+    pub card_back_by: i64,
+    /// The same for orders waiting for a bank transfer.
+    pub transfer_back_by: i64,
+}
+
+/// How long an unpaid order holds its units at most, by way of paying (seconds), seen at
+/// `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldWindows {
+    pub now: i64,
+    pub card: i64,
+    pub transfer: i64,
+}
+
+impl HoldWindows {
+    /// From the store's reservation settings and the gateway's shortest session
+    /// (`session_seconds`), as checkout sets an order's `reserved_until`.
+    pub fn at(now: i64, store: &Store, session_seconds: i64) -> HoldWindows {
+        let minutes = i64::from(store.settings.reservation_minutes) * 60;
+        HoldWindows {
+            now,
+            card: minutes.max(crate::app::payment::session_hold_until(0, session_seconds)),
+            transfer: store
+                .payments
+                .bank_transfer
+                .as_ref()
+                .map_or(0, |bank| i64::from(bank.reservation_days) * 86_400),
+        }
+    }
 }
 
 impl Availability {
-    /// What is left of the product now (a read of its stock when it has a limit).
+    /// What is left of the product now (a read of its stock when it has a limit); when
+    /// nothing is, what unpaid orders hold and when it may come back (now + the longest
+    /// hold: every hold that exists now ends by then).
     pub async fn read<S: crate::ports::OrderStore>(
         orders: &S,
         product: &Product,
+        windows: HoldWindows,
     ) -> Result<Availability, crate::ports::StoreError> {
-        Ok(match product.stock {
-            None => Availability::Unlimited,
-            Some(limit) => Availability::of(Some(limit), orders.stock_taken(&product.sku).await?),
+        let Some(limit) = product.stock else {
+            return Ok(Availability::Unlimited);
+        };
+        let level = orders.stock(&product.sku).await?;
+        Ok(match limit.saturating_sub(level.taken) {
+            0 if level.held() > 0 => Availability::Held(Held {
+                by_card: level.held_by_card,
+                by_transfer: level.held_by_transfer,
+                card_back_by: windows.now + windows.card,
+                transfer_back_by: windows.now + windows.transfer,
+            }),
+            left => Availability::Left(left),
         })
     }
 
@@ -40,6 +91,26 @@ impl Availability {
         match self {
             Availability::Unlimited => None,
             Availability::Left(n) => Some(n),
+            Availability::Held(_) => Some(0),
+        }
+    }
+
+    /// What the page says when nothing is left to buy.
+    fn sold_out_message(self) -> String {
+        let Availability::Held(held) = self else {
+            return "Sold out.".into();
+        };
+        let n = held.by_card.saturating_add(held.by_transfer);
+        let card = format!("{} UTC", utc_date_time(held.card_back_by));
+        let transfer = utc_date(held.transfer_back_by);
+        let start = format!(
+            "Sold out for now: the last {n} {} reserved by buyers who have not paid yet.",
+            if n == 1 { "is" } else { "are" }
+        );
+        match (held.by_card > 0, held.by_transfer > 0) {
+            (true, false) => format!("{start} Any they do not pay for come back by {card}: look again then."),
+            (false, true) => format!("{start} They are waiting for bank transfers; any that do not arrive come back by {transfer}."),
+            _ => format!("{start} Any not paid for by card come back by {card}; those waiting for a bank transfer by {transfer}."),
         }
     }
 }
@@ -55,22 +126,35 @@ pub enum BuyPageError {
     Render(#[from] RenderError),
 }
 
-/// The buy page of `sku` as it is now (what is left is read from the store), holding what
-/// the buyer typed and the checkout's problems beside their fields when given.
+/// Which buy page to show: the product's, with what the buyer typed and the checkout's
+/// problems when a form was refused.
+#[derive(Debug, Clone, Copy)]
+pub struct BuyRequest<'a> {
+    pub sku: &'a str,
+    pub form: Option<&'a CheckoutForm>,
+    pub problems: &'a [CheckoutError],
+}
+
+/// The buy page as it is now (what is left is read from the store), holding what the buyer
+/// typed and the checkout's problems beside their fields when given.
 pub async fn current_buy_page<S: crate::ports::OrderStore>(
     store: &Store,
     templates: &Templates,
     urls: &Urls,
     orders: &S,
-    sku: &str,
-    form: Option<&CheckoutForm>,
-    problems: &[CheckoutError],
+    request: BuyRequest<'_>,
+    windows: HoldWindows,
 ) -> Result<String, BuyPageError> {
+    let BuyRequest {
+        sku,
+        form,
+        problems,
+    } = request;
     let product = crate::domain::Sku::parse(sku.trim())
         .ok()
         .and_then(|sku| store.product(&sku))
         .ok_or(BuyPageError::UnknownProduct)?;
-    let available = Availability::read(orders, product).await?;
+    let available = Availability::read(orders, product, windows).await?;
     let errors =
         form_errors(store, product, problems, available).ok_or(BuyPageError::UnknownProduct)?;
     Ok(buy_page(
@@ -112,6 +196,8 @@ struct BuyContext<'a> {
     description: &'a str,
     price: String,
     sold_out: bool,
+    /// "Sold out.", or when units are only held by unpaid orders, when they may come back.
+    sold_out_message: String,
     /// Units left, when few are.
     few_left: Option<u32>,
     checkout_url: String,
@@ -269,6 +355,7 @@ pub fn buy_page(
             description: &product.description,
             price: product.price.to_string(),
             sold_out: left == Some(0),
+            sold_out_message: page.available.sold_out_message(),
             few_left: left.filter(|n| (1..=10).contains(n)),
             checkout_url: urls.checkout(),
             bank_transfer: store.payments.bank_transfer.is_some(),
@@ -439,6 +526,9 @@ fn field_errors(
                         "Only {n} left: choose {n} or fewer.",
                     ),
                 ),
+                _ if matches!(available, Availability::Held(_)) => {
+                    one("", available.sold_out_message())
+                }
                 _ => one("", "Sorry, this has just sold out.".into()),
             }
         }

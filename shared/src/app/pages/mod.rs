@@ -7,7 +7,8 @@ mod order;
 mod seat;
 
 pub use buy::{
-    buy_page, current_buy_page, form_errors, Availability, BuyPage, BuyPageError, FieldError,
+    buy_page, current_buy_page, form_errors, Availability, BuyPage, BuyPageError, BuyRequest,
+    FieldError, Held, HoldWindows,
 };
 pub use error::{error_page, for_browser, not_found_page, problem_answer, ErrorPage};
 pub use order::{
