@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::Urls;
 
-/// A checkout as the buyer sent it, before parsing.
-#[derive(Debug, Clone, Default)]
+/// A checkout as the buyer sent it, before parsing (`Debug` leaves out the personal fields).
+#[derive(Clone, Default)]
 pub struct CheckoutForm {
     pub items: Vec<(String, String)>,
     pub email: String,
@@ -26,6 +26,16 @@ pub struct CheckoutForm {
     pub payment_method: String,
     /// The shipping address, for orders holding physical items.
     pub address: AddressForm,
+}
+
+impl std::fmt::Debug for CheckoutForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutForm")
+            .field("items", &self.items)
+            .field("payment_method", &self.payment_method)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A parsed checkout: skus merged, every field valid.

@@ -36,11 +36,17 @@ pub async fn find_seat<S: OrderStore>(
     Ok(opens.then_some(FoundSeat { order, line, seat }))
 }
 
-/// What a person typed to claim a seat.
-#[derive(Debug, Clone, Default)]
+/// What a person typed to claim a seat (`Debug` hides it).
+#[derive(Clone, Default)]
 pub struct SeatForm {
     pub name: String,
     pub email: String,
+}
+
+impl std::fmt::Debug for SeatForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeatForm(***)")
+    }
 }
 
 impl SeatForm {

@@ -62,8 +62,9 @@ impl Sku {
 }
 
 /// A buyer's email address. The domain is lower-cased; the address never holds whitespace,
-/// control characters or angle brackets, so it cannot inject mail headers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// control characters or angle brackets, so it cannot inject mail headers. Its `Debug` is
+/// masked (`a***@example.com`), so logs never carry the address.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 string_newtype!(Email);
@@ -98,11 +99,23 @@ impl Email {
     }
 }
 
-/// The buyer's name as typed: any text, escaped wherever it is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The buyer's name as typed: any text, escaped wherever it is shown. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BuyerName(String);
 string_newtype!(BuyerName);
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.masked())
+    }
+}
+
+impl fmt::Debug for BuyerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BuyerName(***)")
+    }
+}
 
 impl BuyerName {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
@@ -371,6 +384,31 @@ pub(super) fn base64url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_data_types_redact_themselves_in_debug() {
+        let email = Email::parse("ann.lee@Example.com").unwrap();
+        assert_eq!(format!("{email:?}"), "Email(a***@example.com)");
+        let name = BuyerName::parse("Ann Lee").unwrap();
+        assert!(!format!("{name:?}").contains("Ann"));
+        let address = crate::domain::ShippingAddress {
+            name: "Ann Lee".into(),
+            line1: "Hauptstr. 1".into(),
+            line2: String::new(),
+            postal_code: "10115".into(),
+            city: "Berlin".into(),
+            region: String::new(),
+            country: "DE".into(),
+        };
+        let shown = format!("{address:?}");
+        assert!(
+            !shown.contains("Ann")
+                && !shown.contains("Haupt")
+                && !shown.contains("10115")
+                && shown.contains("DE"),
+            "{shown}"
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -4,8 +4,9 @@ use super::Money;
 use serde::{Deserialize, Serialize};
 
 /// A shipping address as the buyer typed it, every field checked (lengths, no control
-/// characters); `country` is an ISO 3166-1 alpha-2 code such as `DE`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// characters); `country` is an ISO 3166-1 alpha-2 code such as `DE`. Its `Debug` shows
+/// only the country.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingAddress {
     pub name: String,
     pub line1: String,
@@ -18,8 +19,8 @@ pub struct ShippingAddress {
     pub country: String,
 }
 
-/// The address fields before checking, from a form or JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The address fields before checking, from a form or JSON (`Debug` shows only the country).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AddressForm {
     pub name: String,
@@ -29,6 +30,22 @@ pub struct AddressForm {
     pub city: String,
     pub region: String,
     pub country: String,
+}
+
+impl std::fmt::Debug for ShippingAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ShippingAddress(***, {})", self.country)
+    }
+}
+
+impl std::fmt::Debug for AddressForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AddressForm(***, {:?})",
+            self.country.chars().take(8).collect::<String>()
+        )
+    }
 }
 
 impl AddressForm {
