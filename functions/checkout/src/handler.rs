@@ -72,19 +72,22 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let form = if is_json {
+    let (form, quote) = if is_json {
         match serde_json::from_slice::<JsonCheckout>(request.body()) {
-            Ok(c) => CheckoutForm {
-                items: c
-                    .items
-                    .into_iter()
-                    .map(|i| (i.sku, i.quantity.to_string()))
-                    .collect(),
-                email: c.email,
-                name: c.name,
-                payment_method: c.payment_method,
-                address: c.address,
-            },
+            Ok(c) => (
+                CheckoutForm {
+                    items: c
+                        .items
+                        .into_iter()
+                        .map(|i| (i.sku, i.quantity.to_string()))
+                        .collect(),
+                    email: c.email,
+                    name: c.name,
+                    payment_method: c.payment_method,
+                    address: c.address,
+                },
+                false,
+            ),
             Err(e) => return bad_request(format!("the body is not a checkout: {e}")),
         }
     } else {
@@ -108,11 +111,7 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
     };
     // A browser's form is answered with pages: the buy page again, with what was typed.
     let browser = !is_json && is_form(request.headers()) && wants_html(request.headers());
-    if browser
-        && form_pairs(request.body())
-            .iter()
-            .any(|(k, v)| k == "action" && v == "quote")
-    {
+    if browser && quote {
         return form_page(state, urls, &form, Vec::new()).await;
     }
     let checkout = match Checkout::parse_all(&form) {
@@ -227,11 +226,14 @@ fn page(
 }
 
 /// The HTML form: `sku` and `quantity` repeat, one pair per item.
-fn from_form(body: &[u8]) -> CheckoutForm {
+/// The form's checkout, and whether its button asked only for a quote (`action=quote`).
+fn from_form(body: &[u8]) -> (CheckoutForm, bool) {
     let mut form = CheckoutForm::default();
     let (mut skus, mut quantities) = (Vec::new(), Vec::new());
+    let mut quote = false;
     for (key, value) in form_pairs(body) {
         match key.as_str() {
+            "action" => quote = value == "quote",
             "sku" => skus.push(value),
             "quantity" => quantities.push(value),
             "email" => form.email = value,
@@ -252,7 +254,7 @@ fn from_form(body: &[u8]) -> CheckoutForm {
         .enumerate()
         .map(|(i, s)| (s, quantities.get(i).cloned().unwrap_or("1".into())))
         .collect();
-    form
+    (form, quote)
 }
 
 fn bad_request(detail: String) -> http::Response<String> {

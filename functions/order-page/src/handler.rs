@@ -9,7 +9,7 @@ use shared::app::downloads::downloads_used;
 use shared::app::pages::{
     for_browser, not_found_page, order_json, order_page, problem_answer, Visit,
 };
-use shared::app::payment::{apply_payment_event, expire_read_order_if_due, open_payment_for};
+use shared::app::payment::{apply_return, expire_read_order_if_due, open_payment_for};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
@@ -122,7 +122,16 @@ async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
                 let (order, recognised) = if query.is_empty() || matches!(view, View::Pay) {
                     (order, false)
                 } else {
-                    returned(state, order, query).await
+                    apply_return(
+                        &state.store,
+                        &state.orders,
+                        &state.queue,
+                        &state.gateway,
+                        &SystemClock,
+                        order,
+                        query,
+                    )
+                    .await
                 };
                 let visit = Visit {
                     returning: recognised || polls.is_some(),
@@ -166,49 +175,6 @@ async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
         .await
         .map_err(|e| fail(&e))?;
     Ok(order.map(|o| (o, token)))
-}
-
-/// The success page's fast path: a buyer back from the gateway while the order still awaits
-/// its webhook. The gateway's own answer is applied as the webhook's would be (same event
-/// id, so at most once). Failures only log: the webhook still comes. Also tells whether the
-/// gateway recognised the return (or could not be asked), so the page knows to wait for it.
-async fn returned<S: OrderStore, Q: Queue, G: PaymentGateway>(
-    state: &State<S, Q, G>,
-    order: Order,
-    query: &str,
-) -> (Order, bool) {
-    if !order.status.takes_card_payment() {
-        return (order, false);
-    }
-    let event = match state.gateway.returned(&order, query).await {
-        Ok(Some(event)) => event,
-        Ok(None) => return (order, false),
-        Err(e) => {
-            tracing::warn!(order_id = %order.id, error = %e, "could not ask the gateway about the return");
-            return (order, true);
-        }
-    };
-    match apply_payment_event(
-        &state.store,
-        &state.orders,
-        &state.queue,
-        &SystemClock,
-        &event,
-    )
-    .await
-    {
-        Ok(applied) => {
-            tracing::info!(order_id = %order.id, event_id = %event.event_id, ?applied, "payment applied on return");
-            match state.orders.order(&order.id).await {
-                Ok(Some(fresh)) => (fresh, true),
-                _ => (order, true),
-            }
-        }
-        Err(e) => {
-            tracing::warn!(order_id = %order.id, error = %e, "payment on return not applied");
-            (order, true)
-        }
-    }
 }
 
 /// `?poll=N`: the page reloaded itself N times.

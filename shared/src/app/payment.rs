@@ -103,6 +103,46 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
     Err(PaymentError::Contended)
 }
 
+/// The success page's fast path: a buyer back from the gateway (with its `query`) while the
+/// order still awaits its webhook. The gateway's own answer is applied as the webhook's
+/// would be (same event id, so at most once). Failures only log: the webhook still comes.
+/// Gives the order as it now is, and whether the gateway recognised the return (or could not
+/// be asked), so that the page knows to wait for the payment.
+pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway, C: Clock>(
+    store: &Store,
+    orders: &S,
+    queue: &Q,
+    gateway: &G,
+    clock: &C,
+    order: Order,
+    query: &str,
+) -> (Order, bool) {
+    if !order.status.takes_card_payment() {
+        return (order, false);
+    }
+    let event = match gateway.returned(&order, query).await {
+        Ok(Some(event)) => event,
+        Ok(None) => return (order, false),
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "could not ask the gateway about the return");
+            return (order, true);
+        }
+    };
+    match apply_payment_event(store, orders, queue, clock, &event).await {
+        Ok(applied) => {
+            tracing::info!(order_id = %order.id, event_id = %event.event_id, ?applied, "payment applied on return");
+            match orders.order(&order.id).await {
+                Ok(Some(fresh)) => (fresh, true),
+                _ => (order, true),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "payment on return not applied");
+            (order, true)
+        }
+    }
+}
+
 /// Queues the work an order's payment state calls for: fulfilment once it is paid, and
 /// (when `mail` is set) the mails it is due, such as the declined notice or a payment alert.
 async fn follow_up<Q: Queue>(
