@@ -18,7 +18,7 @@ use shared::domain::{
 use shared::license::SigningKey;
 use shared::ports::{
     Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, Message, OrderStore,
-    QueueName, SignError,
+    QueueName, SignError, WorkClaims,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -659,9 +659,10 @@ async fn fulfilment_delivers_each_line_once_even_when_run_concurrently() {
     let w = Arc::new(World::new());
     let id = paid(&w, &[("course", 1), ("seats", 1), ("book", 1)]).await;
     for result in fulfil_concurrently(&w, &id, 8).await {
-        // A run that found a step leased by another asks to be retried, and nothing else.
+        // A run that found a step leased by another asks to look again when that lease
+        // ends, and nothing else.
         match result {
-            Ok(_) | Err(FulfilError::Retry(_)) => {}
+            Ok(_) | Err(FulfilError::Busy { .. }) => {}
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -701,7 +702,13 @@ async fn a_builtin_login_is_kept_once_without_a_claim_even_when_fulfilled_concur
     assert_eq!(again.version, first.version);
     assert!(
         w.orders
-            .claim(&id, "STEP#0#course", w.clock.now(), w.clock.now() + 1)
+            .claim(
+                &id,
+                "STEP#0#course",
+                &shared::ports::Owner::new(),
+                w.clock.now(),
+                w.clock.now() + 1
+            )
             .await
             .unwrap()
             == shared::ports::Claim::Acquired,
@@ -2159,13 +2166,17 @@ mod seats {
         claim(&w, &link(&id, 0), "Kim", "kim@example.com")
             .await
             .unwrap();
-        // A worker took the enrolment and crashed before finishing it.
+        // A worker took the enrolment and crashed before finishing it: the next run waits
+        // for its lease to end.
         let now = w.clock.now();
+        let dead = shared::ports::Owner::new();
         w.orders
-            .claim(&id, "SEAT#0#0", now, now + 120)
+            .claim(&id, "SEAT#0#0", &dead, now, now + 120)
             .await
             .unwrap();
-        assert!(matches!(w.fulfil(&id).await, Err(FulfilError::Retry(1))));
+        assert!(
+            matches!(w.fulfil(&id).await, Err(FulfilError::Busy { until }) if until == now + 120)
+        );
         assert_eq!(w.enroller.calls.load(Ordering::SeqCst), 1);
         w.clock.0.fetch_add(121, Ordering::SeqCst);
         w.fulfil(&id).await.unwrap();

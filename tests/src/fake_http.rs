@@ -15,6 +15,15 @@ pub struct Request {
 
 /// Serves `answer` on 127.0.0.1 and returns the base URL (`http://127.0.0.1:port`).
 pub async fn serve(answer: impl Fn(Request) -> (u16, String) + Send + Sync + 'static) -> String {
+    serve_after(std::time::Duration::ZERO, answer).await
+}
+
+/// As [`serve`], answering each request only after `delay` (a slow service, so that work is
+/// still in flight when a test stops the caller).
+pub async fn serve_after(
+    delay: std::time::Duration,
+    answer: impl Fn(Request) -> (u16, String) + Send + Sync + 'static,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -34,6 +43,7 @@ pub async fn serve(answer: impl Fn(Request) -> (u16, String) + Send + Sync + 'st
                                 .await
                                 .map(|c| c.to_bytes())
                                 .unwrap_or_default();
+                            tokio::time::sleep(delay).await;
                             let (status, text) = answer(Request {
                                 method: parts.method,
                                 path: parts.uri.path().to_owned(),

@@ -219,10 +219,16 @@ impl DevStack {
     }
 
     /// Stops the process and starts a new one on the same data folder and store.
-    pub fn restart(mut self) -> anyhow::Result<DevStack> {
+    pub fn restart(self) -> anyhow::Result<DevStack> {
+        self.restart_with_env(&[])
+    }
+
+    /// Kills the process (SIGKILL, as a crash would) and starts a new one on the same data
+    /// folder and store, with `env`.
+    pub fn restart_with_env(mut self, env: &[(&str, &str)]) -> anyhow::Result<DevStack> {
         self.stop();
         let dir = std::mem::replace(&mut self.dir, TempDir::new("moved"));
-        Self::spawn(dir, &[], &[])
+        Self::spawn(dir, env, &[])
     }
 
     fn stop(&mut self) {

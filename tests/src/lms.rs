@@ -1,9 +1,10 @@
 //! A fake LMS for the webhook course provider: checks the signature, counts enrolments, and
 //! can answer with failures first.
 
-use crate::fake_http::serve;
+use crate::fake_http::serve_after;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct LmsLog {
@@ -21,12 +22,17 @@ pub struct FakeLms {
 
 impl FakeLms {
     pub async fn start(secret: &str, failures: Vec<u16>) -> FakeLms {
+        Self::start_slow(secret, failures, Duration::ZERO).await
+    }
+
+    /// An LMS that takes `delay` to answer each enrolment.
+    pub async fn start_slow(secret: &str, failures: Vec<u16>, delay: Duration) -> FakeLms {
         let log = Arc::new(Mutex::new(LmsLog {
             failures,
             ..LmsLog::default()
         }));
         let (secret, shared) = (secret.to_owned(), log.clone());
-        let base = serve(move |request| {
+        let base = serve_after(delay, move |request| {
             let signature = request
                 .headers
                 .get("nightshift-signature")

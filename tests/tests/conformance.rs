@@ -8,8 +8,8 @@ use shared::domain::{
     OrderId, OrderStatus, OrderToken, PaymentMethod, Quantity, SeenEvent, Sku,
 };
 use shared::ports::{
-    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, PlaceError,
-    Reservation, StockLevel, StoreError,
+    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, Owner, PlaceError,
+    Reservation, StockLevel, StoreError, WorkClaims,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -327,75 +327,83 @@ async fn payment_events_are_kept_with_the_order_by_its_conditional_write<S: Orde
     );
 }
 
-async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore>(store: S) {
+async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore + WorkClaims>(
+    store: S,
+) {
     let order = OrderId::from_random([3; 10]);
+    let key = "STEP#0#course";
+    let (first, second, third) = (Owner::new(), Owner::new(), Owner::new());
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 100, 160)
-            .await
-            .unwrap(),
+        store.claim(&order, key, &first, 100, 160).await.unwrap(),
         Claim::Acquired
     );
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 120, 180)
-            .await
-            .unwrap(),
-        Claim::Busy
+        store.claim(&order, key, &second, 120, 180).await.unwrap(),
+        Claim::Busy { until: 160 }
     );
-    // A lease that ran out can be taken over.
+    // Nobody but the owner may give it back or finish it.
+    assert!(matches!(
+        store.release(&order, key, &second).await,
+        Err(StoreError::LeaseLost)
+    ));
+    // A lease that ran out can be taken over…
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 160, 220)
-            .await
-            .unwrap(),
+        store.claim(&order, key, &second, 160, 220).await.unwrap(),
         Claim::Acquired
     );
-    store.release(&order, "STEP#0#course").await.unwrap();
+    // …and the worker whose lease ran out learns it: it can neither finish nor give back.
+    let stale = serde_json::json!({"outcome": "stale"});
+    assert!(matches!(
+        store.complete(&order, key, &first, &stale).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store.release(&order, key, &first).await,
+        Err(StoreError::LeaseLost)
+    ));
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 170, 230)
-            .await
-            .unwrap(),
+        store.claim(&order, key, &third, 170, 230).await.unwrap(),
+        Claim::Busy { until: 220 }
+    );
+    store.release(&order, key, &second).await.unwrap();
+    assert_eq!(
+        store.claim(&order, key, &third, 170, 230).await.unwrap(),
         Claim::Acquired
     );
     let result = serde_json::json!({"outcome": "awaiting_shipment"});
-    store
-        .complete(&order, "STEP#0#course", &result)
-        .await
-        .unwrap();
+    store.complete(&order, key, &third, &result).await.unwrap();
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 500, 560)
-            .await
-            .unwrap(),
+        store.claim(&order, key, &first, 500, 560).await.unwrap(),
         Claim::Done(result.clone())
     );
-    store.release(&order, "STEP#0#course").await.unwrap();
+    // Done work stays done, whoever asks to give it back.
+    assert!(matches!(
+        store.release(&order, key, &third).await,
+        Err(StoreError::LeaseLost)
+    ));
     assert_eq!(
-        store
-            .claim(&order, "STEP#0#course", 600, 660)
-            .await
-            .unwrap(),
+        store.claim(&order, key, &first, 600, 660).await.unwrap(),
         Claim::Done(result)
     );
     assert_eq!(
         store
-            .claim(&order, "MAIL#buyer#order", 100, 160)
+            .claim(&order, "MAIL#buyer#order", &first, 100, 160)
             .await
             .unwrap(),
         Claim::Acquired
     );
 }
 
-async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + 'static>(store: S) {
+async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + WorkClaims + 'static>(
+    store: S,
+) {
     let store = Arc::new(store);
     let order = OrderId::from_random([4; 10]);
     let tasks = (0..20).map(|_| {
         let (store, order) = (store.clone(), order.clone());
         tokio::spawn(async move {
             store
-                .claim(&order, "MAIL#buyer#order", 100, 160)
+                .claim(&order, "MAIL#buyer#order", &Owner::new(), 100, 160)
                 .await
                 .unwrap()
         })
@@ -410,7 +418,9 @@ async fn concurrent_claims_give_the_work_to_exactly_one<S: OrderStore + 'static>
     );
 }
 
-async fn several_works_are_claimed_and_completed_together<S: OrderStore + 'static>(store: S) {
+async fn several_works_are_claimed_and_completed_together<S: OrderStore + WorkClaims + 'static>(
+    store: S,
+) {
     let order = OrderId::from_random([5; 10]);
     let keys: Vec<String> = [
         "MAIL#buyer#order",
@@ -419,19 +429,27 @@ async fn several_works_are_claimed_and_completed_together<S: OrderStore + 'stati
     ]
     .map(str::to_owned)
     .to_vec();
+    let (mine, theirs) = (Owner::new(), Owner::new());
     // Nothing claimed yet: all at once.
     assert_eq!(
-        store.claim_all(&order, &keys, 100, 160).await.unwrap(),
+        store
+            .claim_all(&order, &keys, &mine, 100, 160)
+            .await
+            .unwrap(),
         vec![Claim::Acquired; 3]
     );
     assert_eq!(
-        store.claim_all(&order, &keys, 120, 180).await.unwrap(),
-        vec![Claim::Busy; 3]
+        store
+            .claim_all(&order, &keys, &theirs, 120, 180)
+            .await
+            .unwrap(),
+        vec![Claim::Busy { until: 160 }; 3]
     );
     let sent = serde_json::json!({ "sent_at": 130 });
     store
         .complete_all(
             &order,
+            &mine,
             &[
                 (keys[0].clone(), sent.clone()),
                 (keys[1].clone(), sent.clone()),
@@ -439,15 +457,41 @@ async fn several_works_are_claimed_and_completed_together<S: OrderStore + 'stati
         )
         .await
         .unwrap();
-    store.release(&order, &keys[2]).await.unwrap();
+    store.release(&order, &keys[2], &mine).await.unwrap();
     // Some done, one free: each gets its own answer.
     assert_eq!(
-        store.claim_all(&order, &keys, 140, 200).await.unwrap(),
+        store
+            .claim_all(&order, &keys, &theirs, 140, 200)
+            .await
+            .unwrap(),
         vec![
             Claim::Done(sent.clone()),
-            Claim::Done(sent),
+            Claim::Done(sent.clone()),
             Claim::Acquired
         ]
+    );
+    // Completing works of which one is not ours: ours are done, and we are told.
+    let late = OrderId::from_random([7; 10]);
+    let (a, b) = (keys[0].clone(), keys[1].clone());
+    store.claim(&late, &a, &mine, 100, 160).await.unwrap();
+    store.claim(&late, &b, &theirs, 100, 160).await.unwrap();
+    assert!(matches!(
+        store
+            .complete_all(
+                &late,
+                &mine,
+                &[(a.clone(), sent.clone()), (b.clone(), sent.clone())]
+            )
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert_eq!(
+        store.claim(&late, &a, &theirs, 110, 170).await.unwrap(),
+        Claim::Done(sent)
+    );
+    assert_eq!(
+        store.claim(&late, &b, &mine, 110, 170).await.unwrap(),
+        Claim::Busy { until: 160 }
     );
 
     // Concurrent batches of the same works: each work goes to exactly one of them.
@@ -455,7 +499,12 @@ async fn several_works_are_claimed_and_completed_together<S: OrderStore + 'stati
     let other = OrderId::from_random([6; 10]);
     let tasks = (0..10).map(|_| {
         let (store, other, keys) = (store.clone(), other.clone(), keys.clone());
-        tokio::spawn(async move { store.claim_all(&other, &keys, 100, 160).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .claim_all(&other, &keys, &Owner::new(), 100, 160)
+                .await
+                .unwrap()
+        })
     });
     let batches: Vec<Vec<Claim>> = futures::future::join_all(tasks)
         .await

@@ -4,12 +4,14 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
-use shared::app::batch::failed_message_ids;
+use shared::app::batch::{come_back_later, failed_message_ids};
 use shared::app::fulfil::fulfil_order;
+use shared::app::fulfil::FulfilError;
 use shared::app::notify::notify_seller;
+use shared::app::notify::NotifyFailure;
 use shared::config::Store;
 use shared::domain::OrderId;
-use shared::ports::{Fulfillers, Message, OrderStore, Queue};
+use shared::ports::{Clock, Fulfillers, Message, OrderStore, Queue, WorkClaims};
 
 pub struct State<S, Q, F> {
     pub store: Store,
@@ -18,7 +20,7 @@ pub struct State<S, Q, F> {
     pub fulfillers: F,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue, F: Fulfillers>(
+pub async fn handle<S: OrderStore + WorkClaims, Q: Queue, F: Fulfillers>(
     state: &State<S, Q, F>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
@@ -35,31 +37,41 @@ pub async fn handle<S: OrderStore, Q: Queue, F: Fulfillers>(
 }
 
 /// Whether the record is done with.
-async fn process<S: OrderStore, Q: Queue, F: Fulfillers>(
+async fn process<S: OrderStore + WorkClaims, Q: Queue, F: Fulfillers>(
     state: &State<S, Q, F>,
     body: &str,
 ) -> bool {
-    match Message::from_json(body) {
-        Ok(Message::FulfilOrder { order_id }) => fulfil(state, &order_id).await,
-        Ok(Message::NotifySeller {
+    let message = match Message::from_json(body) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::error!(error = %e, "malformed message; it will reach the DLQ");
+            return false;
+        }
+    };
+    match &message {
+        Message::FulfilOrder { order_id } => fulfil(state, order_id, &message).await,
+        Message::NotifySeller {
             order_id,
             webhook,
             attempt,
-        }) => {
+        } => {
             let result = notify_seller(
                 &state.store,
                 &state.orders,
                 &state.queue,
                 &SystemClock,
                 &state.fulfillers,
-                &order_id,
-                webhook,
-                attempt,
+                order_id,
+                *webhook,
+                *attempt,
             )
             .await;
             match result {
                 // A failed try has queued the next one itself (with its delay).
                 Ok(_) => true,
+                Err(NotifyFailure::Busy { until }) => {
+                    come_back_later(&state.queue, &message, until, SystemClock.now()).await
+                }
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(order_id = %order_id, webhook, error = %e, "seller webhook will be retried");
                     false
@@ -70,20 +82,17 @@ async fn process<S: OrderStore, Q: Queue, F: Fulfillers>(
                 }
             }
         }
-        Ok(other) => {
+        other => {
             tracing::error!(?other, "not a fulfilment message; it will reach the DLQ");
-            false
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "malformed message; it will reach the DLQ");
             false
         }
     }
 }
 
-async fn fulfil<S: OrderStore, Q: Queue, F: Fulfillers>(
+async fn fulfil<S: OrderStore + WorkClaims, Q: Queue, F: Fulfillers>(
     state: &State<S, Q, F>,
     order_id: &OrderId,
+    message: &Message,
 ) -> bool {
     match fulfil_order(
         &state.store,
@@ -96,6 +105,9 @@ async fn fulfil<S: OrderStore, Q: Queue, F: Fulfillers>(
     .await
     {
         Ok(_) => true,
+        Err(FulfilError::Busy { until }) => {
+            come_back_later(&state.queue, message, until, SystemClock.now()).await
+        }
         Err(e) if e.is_retryable() => {
             tracing::warn!(order_id = %order_id, error = %e, "fulfilment will be retried");
             false

@@ -5,23 +5,25 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::system::SystemClock;
-use shared::app::batch::failed_message_ids;
-use shared::app::mail::{send_order_mails, Mailing};
+use shared::app::batch::{come_back_later, failed_message_ids};
+use shared::app::mail::{send_order_mails, Mailing, SendMailError};
 use shared::app::render::Templates;
 use shared::config::Store;
-use shared::ports::{MailSender, Message, OrderStore};
+use shared::ports::{Clock, MailSender, Message, OrderStore, Queue, WorkClaims};
 
-pub struct State<S, M> {
+pub struct State<S, M, Q> {
     pub store: Store,
     pub templates: Templates,
     pub orders: S,
     pub sender: M,
+    /// Brings a message back later when another worker holds its mails.
+    pub queue: Q,
     /// Rebuilds each order page's address, which every buyer mail links to.
     pub token_key: SecretString,
 }
 
-pub async fn handle<S: OrderStore, M: MailSender>(
-    state: &State<S, M>,
+pub async fn handle<S: OrderStore + WorkClaims, M: MailSender, Q: Queue>(
+    state: &State<S, M, Q>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let records = event.payload.records.iter().map(|r| {
@@ -36,9 +38,13 @@ pub async fn handle<S: OrderStore, M: MailSender>(
     Ok(response)
 }
 
-async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, body: &str) -> bool {
-    let order_id = match Message::from_json(body) {
-        Ok(Message::SendMail { order_id }) => order_id,
+async fn process<S: OrderStore + WorkClaims, M: MailSender, Q: Queue>(
+    state: &State<S, M, Q>,
+    body: &str,
+) -> bool {
+    let message = Message::from_json(body);
+    let order_id = match &message {
+        Ok(Message::SendMail { order_id }) => order_id.clone(),
         Ok(other) => {
             tracing::error!(?other, "not a mail message; it will reach the DLQ");
             return false;
@@ -63,6 +69,10 @@ async fn process<S: OrderStore, M: MailSender>(state: &State<S, M>, body: &str) 
     .await
     {
         Ok(_) => true,
+        Err(SendMailError::Busy { until, .. }) => match &message {
+            Ok(message) => come_back_later(&state.queue, message, until, SystemClock.now()).await,
+            Err(_) => false,
+        },
         Err(e) if e.is_retryable() => {
             tracing::warn!(order_id = %order_id, error = %e, "mail will be retried");
             false

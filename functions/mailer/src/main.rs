@@ -2,7 +2,9 @@
 
 use lambda_runtime::{run, service_fn, Error};
 use mailer::{built_in_store, handle, State};
-use shared::adapters::aws::{sdk_config, secrets_from_env, store_from_env, SesClient, SesSender};
+use shared::adapters::aws::{
+    queue_from_env, sdk_config, secrets_from_env, store_from_env, SesClient, SesSender,
+};
 use shared::app::render::Templates;
 use shared::environment as env;
 
@@ -17,6 +19,7 @@ async fn main() -> Result<(), Error> {
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,
         sender: SesSender::new(SesClient::new(&aws)),
+        queue: queue_from_env(&aws)?,
         store,
     };
     run(service_fn(|event| handle(&state, event))).await

@@ -15,7 +15,7 @@ use shared::adapters::testpay::Testpay;
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
-use shared::ports::{Clock as _, MailSender, OrderStore, Queue};
+use shared::ports::{Clock as _, MailSender, OrderStore, Queue, WorkClaims};
 use std::sync::Arc;
 
 /// The testpay webhook secret of every bench run (generated secrets are not needed: nothing
@@ -45,7 +45,7 @@ pub struct Functions<S, Q, M> {
     pub callback: payment_callback::State<S, Q, Arc<Testpay>>,
     pub page: order_page::State<S, Q, Arc<Testpay>>,
     pub fulfil: fulfillment::State<S, Q, Providers<SystemClock>>,
-    pub mail: mailer::State<S, M>,
+    pub mail: mailer::State<S, M, Q>,
 }
 
 /// An API Gateway request; `body` is its content type and text.
@@ -95,7 +95,7 @@ fn failed<E: std::fmt::Display>(e: E) -> anyhow::Error {
 
 impl<S, Q, M> Functions<S, Q, M>
 where
-    S: OrderStore + Clone,
+    S: OrderStore + WorkClaims + Clone,
     Q: Queue + Clone,
     M: MailSender,
 {
@@ -134,7 +134,7 @@ where
             fulfil: fulfillment::State {
                 store: store.clone(),
                 orders: orders.clone(),
-                queue,
+                queue: queue.clone(),
                 fulfillers: Providers {
                     courses: CourseProviders::new(http_client()?, Default::default(), SystemClock),
                     licenses: LicenseKeys::new(None),
@@ -145,6 +145,7 @@ where
                 templates: Templates::new(store)?,
                 orders,
                 sender,
+                queue,
                 token_key: "bench-token-key".to_owned().into(),
             },
         })

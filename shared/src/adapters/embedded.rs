@@ -5,8 +5,8 @@
 use crate::domain::{Order, OrderId, PaymentMethod, Sku, TokenHash};
 use crate::ports::{
     Claim, DownloadGrant, DownloadTake, IdempotencyRecord, MailError, MailSender, Message,
-    NewOrder, OrderStore, OutgoingMail, PlaceError, Queue, QueueError, QueueName, Reservation,
-    StockLevel, StoreError,
+    NewOrder, OrderStore, OutgoingMail, Owner, PlaceError, Queue, QueueError, QueueName,
+    Reservation, StockLevel, StoreError, WorkClaims,
 };
 use redb::{
     Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -55,6 +55,9 @@ struct OnceItem {
     lease_until: i64,
     #[serde(default)]
     result: serde_json::Value,
+    /// Who holds the lease (or finished the work).
+    #[serde(default)]
+    owner: String,
 }
 
 /// The embedded state store: one redb file in the data folder (or memory, for tests).
@@ -223,6 +226,7 @@ impl EmbeddedStore {
 fn claim_in(
     table: &mut redb::Table<&'static str, &'static [u8]>,
     key: &str,
+    owner: &str,
     now: i64,
     lease_until: i64,
 ) -> Result<Claim, StoreError> {
@@ -232,13 +236,18 @@ fn claim_in(
     };
     match existing {
         Some(item) if item.done => return Ok(Claim::Done(item.result)),
-        Some(item) if item.lease_until > now => return Ok(Claim::Busy),
+        Some(item) if item.lease_until > now => {
+            return Ok(Claim::Busy {
+                until: item.lease_until,
+            })
+        }
         _ => {}
     }
     let item = OnceItem {
         done: false,
         lease_until,
         result: serde_json::Value::Null,
+        owner: owner.to_owned(),
     };
     table
         .insert(key, to_json(&item).as_slice())
@@ -458,91 +467,6 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn claim(
-        &self,
-        order: &OrderId,
-        key: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Claim, StoreError> {
-        let mut claims = self
-            .claim_all(order, &[key.to_owned()], now, lease_until)
-            .await?;
-        Ok(claims.pop().unwrap_or(Claim::Busy))
-    }
-
-    /// Every claim in one write transaction: one commit, one sync to disk (the dev stack's
-    /// throughput is bound by those syncs).
-    async fn claim_all(
-        &self,
-        order: &OrderId,
-        keys: &[String],
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let keys: Vec<String> = keys.iter().map(|k| format!("{order}#{k}")).collect();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            let mut claims = Vec::with_capacity(keys.len());
-            {
-                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                for key in &keys {
-                    claims.push(claim_in(&mut table, key, now, lease_until)?);
-                }
-            }
-            if claims.contains(&Claim::Acquired) {
-                db.commit(tx)?;
-            }
-            Ok(claims)
-        })
-        .await
-    }
-
-    async fn complete(
-        &self,
-        order: &OrderId,
-        key: &str,
-        result: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        self.complete_all(order, &[(key.to_owned(), result.clone())])
-            .await
-    }
-
-    /// Every completion in one write transaction.
-    async fn complete_all(
-        &self,
-        order: &OrderId,
-        done: &[(String, serde_json::Value)],
-    ) -> Result<(), StoreError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let items: Vec<(String, Vec<u8>)> = done
-            .iter()
-            .map(|(key, result)| {
-                let item = OnceItem {
-                    done: true,
-                    lease_until: 0,
-                    result: result.clone(),
-                };
-                (format!("{order}#{key}"), to_json(&item))
-            })
-            .collect();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            {
-                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                for (key, item) in &items {
-                    table
-                        .insert(key.as_str(), item.as_slice())
-                        .map_err(unavailable)?;
-                }
-            }
-            db.commit(tx)
-        })
-        .await
-    }
-
     async fn revoked_licenses(&self) -> Result<Vec<String>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
@@ -646,29 +570,142 @@ impl OrderStore for EmbeddedStore {
         })
         .await
     }
+}
 
-    async fn release(&self, order: &OrderId, key: &str) -> Result<(), StoreError> {
+impl WorkClaims for EmbeddedStore {
+    async fn claim(
+        &self,
+        order: &OrderId,
+        key: &str,
+        owner: &Owner,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, StoreError> {
+        let mut claims = self
+            .claim_all(order, &[key.to_owned()], owner, now, lease_until)
+            .await?;
+        Ok(claims.pop().unwrap_or(Claim::Busy { until: lease_until }))
+    }
+
+    /// Every claim in one write transaction: one commit, one sync to disk (the dev stack's
+    /// throughput is bound by those syncs).
+    async fn claim_all(
+        &self,
+        order: &OrderId,
+        keys: &[String],
+        owner: &Owner,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let keys: Vec<String> = keys.iter().map(|k| format!("{order}#{k}")).collect();
+        let owner = owner.as_str().to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            let mut claims = Vec::with_capacity(keys.len());
+            {
+                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
+                for key in &keys {
+                    claims.push(claim_in(&mut table, key, &owner, now, lease_until)?);
+                }
+            }
+            if claims.contains(&Claim::Acquired) {
+                db.commit(tx)?;
+            }
+            Ok(claims)
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        order: &OrderId,
+        key: &str,
+        owner: &Owner,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.complete_all(order, owner, &[(key.to_owned(), result.clone())])
+            .await
+    }
+
+    /// Every completion in one write transaction; a work no longer `owner`'s is left alone.
+    async fn complete_all(
+        &self,
+        order: &OrderId,
+        owner: &Owner,
+        done: &[(String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(String, Vec<u8>)> = done
+            .iter()
+            .map(|(key, result)| {
+                let item = OnceItem {
+                    done: true,
+                    lease_until: 0,
+                    result: result.clone(),
+                    owner: owner.as_str().to_owned(),
+                };
+                (format!("{order}#{key}"), to_json(&item))
+            })
+            .collect();
+        let owner = owner.as_str().to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            let mut lost = false;
+            {
+                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
+                for (key, item) in &items {
+                    if !held_by(&table, key, &owner)? {
+                        lost = true;
+                        continue;
+                    }
+                    table
+                        .insert(key.as_str(), item.as_slice())
+                        .map_err(unavailable)?;
+                }
+            }
+            db.commit(tx)?;
+            if lost {
+                Err(StoreError::LeaseLost)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn release(&self, order: &OrderId, key: &str, owner: &Owner) -> Result<(), StoreError> {
         let key = format!("{order}#{key}");
+        let owner = owner.as_str().to_owned();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
             {
                 let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                let done = match table.get(key.as_str()).map_err(unavailable)? {
-                    Some(v) => {
-                        serde_json::from_slice::<OnceItem>(v.value())
-                            .map_err(corrupt)?
-                            .done
-                    }
-                    None => false,
-                };
-                if !done {
-                    table.remove(key.as_str()).map_err(unavailable)?;
+                if !held_by(&table, &key, &owner)? {
+                    return Err(StoreError::LeaseLost);
                 }
+                table.remove(key.as_str()).map_err(unavailable)?;
             }
             db.commit(tx)
         })
         .await
     }
+}
+
+/// Whether `key` is claimed, not done, by `owner`.
+fn held_by(
+    table: &redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    owner: &str,
+) -> Result<bool, StoreError> {
+    Ok(match table.get(key).map_err(unavailable)? {
+        Some(v) => {
+            let item: OnceItem = serde_json::from_slice(v.value()).map_err(corrupt)?;
+            !item.done && item.owner == owner
+        }
+        None => false,
+    })
 }
 
 /// Sent mail, kept in the store's database so it survives restarts.
@@ -878,8 +915,13 @@ mod tests {
             let writes = (0..40).map(|i| {
                 let (store, order) = (store.clone(), order.clone());
                 tokio::spawn(async move {
+                    let (key, owner) = (format!("MAIL#{i}"), Owner::new());
+                    assert_eq!(
+                        store.claim(&order, &key, &owner, 0, 60).await?,
+                        Claim::Acquired
+                    );
                     store
-                        .complete(&order, &format!("MAIL#{i}"), &serde_json::json!(i))
+                        .complete(&order, &key, &owner, &serde_json::json!(i))
                         .await
                 })
             });
@@ -894,7 +936,7 @@ mod tests {
         for i in 0..40 {
             assert_eq!(
                 reopened
-                    .claim(&order, &format!("MAIL#{i}"), 0, 60)
+                    .claim(&order, &format!("MAIL#{i}"), &Owner::new(), 0, 60)
                     .await
                     .unwrap(),
                 Claim::Done(serde_json::json!(i))

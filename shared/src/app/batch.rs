@@ -25,3 +25,30 @@ where
         .map(|((id, _), _)| (*id).to_owned())
         .collect()
 }
+
+/// A message whose work another worker holds until `until` (Unix seconds): it is sent again
+/// to arrive just after that lease ends, and the record in hand is done with. A new message
+/// starts its receive count afresh, so waiting for another worker never counts toward the
+/// dead-letter limit. Whether it was sent (if not, the record should be retried as usual).
+pub async fn come_back_later<Q: crate::ports::Queue>(
+    queue: &Q,
+    message: &crate::ports::Message,
+    until: i64,
+    now: i64,
+) -> bool {
+    // SQS delays a message at most 15 minutes; leases are shorter.
+    let delay = u32::try_from((until - now).clamp(0, 899) + 1).unwrap_or(900);
+    match queue.send_after(message, delay).await {
+        Ok(()) => {
+            tracing::info!(
+                delay,
+                "another worker holds this work; the message comes back when its lease ends"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not delay the message; it will be retried");
+            false
+        }
+    }
+}

@@ -8,22 +8,26 @@ use crate::domain::{
     SeatHolder,
 };
 use crate::ports::{
-    Claim, Clock, DownloadGrant, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Queue,
-    QueueError, SignError, StoreError,
+    Claim, Clock, DownloadGrant, EnrolError, Enrolment, Fulfillers, Message, OrderStore, Owner,
+    Queue, QueueError, SignError, StoreError, WorkClaims,
 };
 use nightshift_license::License;
 
-/// How long a worker may hold a step before another may take it over.
-const STEP_LEASE_SECONDS: i64 = 120;
+/// How long a worker may hold a step before another may take it over: longer than the
+/// slowest enrolment (Moodle's three calls of at most 10 seconds each).
+const STEP_LEASE_SECONDS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FulfilError {
     /// Not worth retrying: the message names no order we have.
     #[error("there is no order {0}")]
     UnknownOrder(OrderId),
-    /// Some step must be tried again later (a provider was down, or another worker holds it).
+    /// Some step must be tried again later (a provider was down).
     #[error("{0} line(s) must be retried later")]
     Retry(usize),
+    /// Another worker holds a step until `until` (Unix seconds): look again then.
+    #[error("another worker holds a step of this order until {until}")]
+    Busy { until: i64 },
     #[error("the order kept changing; try again")]
     Contended,
     #[error(transparent)]
@@ -50,7 +54,7 @@ pub enum Fulfilled {
     NotPayable,
 }
 
-pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
+pub async fn fulfil_order<S: OrderStore + WorkClaims, Q: Queue, C: Clock, F: Fulfillers>(
     store: &Store,
     orders: &S,
     queue: &Q,
@@ -69,35 +73,49 @@ pub async fn fulfil_order<S: OrderStore, Q: Queue, C: Clock, F: Fulfillers>(
     crate::app::notify::queue_seller_webhooks(store, orders, queue, clock, &order).await?;
 
     let mut results = Vec::new();
-    let mut retry = 0;
+    let (mut retry, mut busy) = (0, None);
+    let owner = Owner::new();
+    let mut tally = |step: Step, outcome: Outcome| match outcome {
+        Outcome::Ran(result) => results.push((step, result)),
+        Outcome::Retry => retry += 1,
+        Outcome::Busy(until) => busy = busy.max(Some(until)),
+    };
     for (index, line) in order.lines.iter().enumerate() {
         if line.state.is_settled() {
             continue;
         }
-        let key = step_key(index, line.kind);
-        let outside = reaches_outside(store, line);
+        let work = Work {
+            key: &step_key(index, line.kind),
+            owner: &owner,
+            outside: reaches_outside(store, line),
+            now: clock.now(),
+        };
         let step = || run_step(store, orders, fulfillers, &order, index, clock.now());
-        match once(orders, order_id, &key, outside, clock.now(), step).await? {
-            Some(result) => results.push((Step::Line(index), result)),
-            None => retry += 1,
-        }
+        tally(Step::Line(index), once(orders, order_id, work, step).await?);
     }
     // Seats claimed since: each claimer is enrolled once, as the buyer was.
     for (index, line) in order.lines.iter().enumerate() {
         for (seat, holder) in line.pending_seats() {
-            let key = format!("SEAT#{index}#{seat}");
-            let outside = reaches_outside(store, line);
+            let work = Work {
+                key: &format!("SEAT#{index}#{seat}"),
+                owner: &owner,
+                outside: reaches_outside(store, line),
+                now: clock.now(),
+            };
             let step = || enrol_seat(store, fulfillers, &order, index, seat, holder);
-            match once(orders, order_id, &key, outside, clock.now(), step).await? {
-                Some(result) => results.push((Step::Seat(index, seat), result)),
-                None => retry += 1,
-            }
+            tally(
+                Step::Seat(index, seat),
+                once(orders, order_id, work, step).await?,
+            );
         }
     }
 
     let order = save_results(orders, order, &results).await?;
     if retry > 0 {
         return Err(FulfilError::Retry(retry));
+    }
+    if let Some(until) = busy {
+        return Err(FulfilError::Busy { until });
     }
     if order.lines.iter().all(|l| l.state.is_settled()) {
         queue
@@ -132,42 +150,66 @@ enum Step {
     Seat(usize, usize),
 }
 
-/// Runs a step once: one that acts outside Nightshift claims its key first and stores its
-/// result with the claim (a worker that finds it done takes that result); one that does not
-/// is only ever kept through the order's versioned write, so it needs no claim. `None`: the
-/// step must be retried later (it failed for now, or another worker holds it).
-async fn once<S: OrderStore, Fut: std::future::Future<Output = Result<LineResult, String>>>(
-    orders: &S,
-    order_id: &OrderId,
-    key: &str,
+/// What running a step once came to.
+enum Outcome {
+    Ran(LineResult),
+    /// It failed for now; retry later.
+    Retry,
+    /// Another worker holds it until then.
+    Busy(i64),
+}
+
+/// A step's once-only work: its claim key, this run's owner token, whether it acts outside
+/// Nightshift, and the time.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    key: &'a str,
+    owner: &'a Owner,
     outside: bool,
     now: i64,
+}
+
+/// Runs a step once: one that acts outside Nightshift claims its key first and stores its
+/// result with the claim (a worker that finds it done takes that result); one that does not
+/// is only ever kept through the order's versioned write, so it needs no claim.
+async fn once<S: WorkClaims, Fut: std::future::Future<Output = Result<LineResult, String>>>(
+    orders: &S,
+    order_id: &OrderId,
+    work: Work<'_>,
     step: impl FnOnce() -> Fut,
-) -> Result<Option<LineResult>, FulfilError> {
+) -> Result<Outcome, FulfilError> {
+    let Work {
+        key,
+        owner,
+        outside,
+        now,
+    } = work;
     let retried = |reason: String| {
         tracing::warn!(order_id = %order_id, step = key, %reason, "fulfillment step will be retried");
-        None
+        Outcome::Retry
     };
     if !outside {
-        return Ok(step().await.map_or_else(retried, Some));
+        return Ok(step().await.map_or_else(retried, Outcome::Ran));
     }
     match orders
-        .claim(order_id, key, now, now + STEP_LEASE_SECONDS)
+        .claim(order_id, key, owner, now, now + STEP_LEASE_SECONDS)
         .await?
     {
         Claim::Done(stored) => match serde_json::from_value::<LineResult>(stored) {
-            Ok(result) => Ok(Some(result)),
+            Ok(result) => Ok(Outcome::Ran(result)),
             Err(e) => Err(StoreError::Corrupt(Box::new(e)).into()),
         },
-        Claim::Busy => Ok(None),
+        Claim::Busy { until } => Ok(Outcome::Busy(until)),
         Claim::Acquired => match step().await {
             Ok(result) => {
                 let value = serde_json::to_value(&result).expect("line results serialise");
-                orders.complete(order_id, key, &value).await?;
-                Ok(Some(result))
+                // A lease lost meanwhile stops here: the worker that took it over records
+                // its own result.
+                orders.complete(order_id, key, owner, &value).await?;
+                Ok(Outcome::Ran(result))
             }
             Err(reason) => {
-                orders.release(order_id, key).await?;
+                orders.release(order_id, key, owner).await?;
                 Ok(retried(reason))
             }
         },

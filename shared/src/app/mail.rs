@@ -7,7 +7,9 @@ use super::render::{
 };
 use crate::config::{Grouping, SellerCopy, Store};
 use crate::domain::{seat_number, LineState, Order, OrderId, OrderStatus, SeatHolder, SeatState};
-use crate::ports::{Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, StoreError};
+use crate::ports::{
+    Claim, Clock, MailError, MailSender, OrderStore, OutgoingMail, Owner, StoreError, WorkClaims,
+};
 use serde::Serialize;
 
 const MAIL_LEASE_SECONDS: i64 = 60;
@@ -16,8 +18,9 @@ const MAIL_LEASE_SECONDS: i64 = 60;
 pub enum SendMailError {
     #[error("there is no order {0}")]
     UnknownOrder(OrderId),
-    #[error("another worker is sending mail {0}")]
-    Busy(String),
+    /// Another worker holds mail `key` until `until` (Unix seconds): look again then.
+    #[error("another worker is sending mail {key} until {until}")]
+    Busy { key: String, until: i64 },
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -500,7 +503,7 @@ fn seller_copy_subject(order: &Order, lines: &[LineView]) -> String {
 }
 
 /// Sends every mail the order is due that has not gone out yet. Returns how many were sent.
-pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
+pub async fn send_order_mails<S: OrderStore + WorkClaims, M: MailSender, C: Clock>(
     mailing: &Mailing<'_>,
     orders: &S,
     sender: &M,
@@ -519,8 +522,9 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
     // writes for an order's mails however many there are.
     let keys: Vec<String> = plan.iter().map(|m| m.key.clone()).collect();
     let now = clock.now();
+    let owner = Owner::new();
     let claims = orders
-        .claim_all(order_id, &keys, now, now + MAIL_LEASE_SECONDS)
+        .claim_all(order_id, &keys, &owner, now, now + MAIL_LEASE_SECONDS)
         .await?;
     let mut sent = Vec::new();
     let mut busy = None;
@@ -529,8 +533,8 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
         match claim {
             Claim::Done(_) => continue,
             // Another worker has it; this message comes back for it later.
-            Claim::Busy => {
-                busy.get_or_insert_with(|| mail.key.clone());
+            Claim::Busy { until } => {
+                busy.get_or_insert_with(|| (mail.key.clone(), until));
                 continue;
             }
             Claim::Acquired => {}
@@ -553,16 +557,16 @@ pub async fn send_order_mails<S: OrderStore, M: MailSender, C: Clock>(
                 ));
             }
             Some(Err(error)) => {
-                orders.release(order_id, &mail.key).await?;
+                orders.release(order_id, &mail.key, &owner).await?;
                 failed = Some(error);
             }
-            None => orders.release(order_id, &mail.key).await?,
+            None => orders.release(order_id, &mail.key, &owner).await?,
         }
     }
-    orders.complete_all(order_id, &sent).await?;
+    orders.complete_all(order_id, &owner, &sent).await?;
     match (failed, busy) {
         (Some(error), _) => Err(error),
-        (None, Some(key)) => Err(SendMailError::Busy(key)),
+        (None, Some((key, until))) => Err(SendMailError::Busy { key, until }),
         (None, None) => Ok(sent.len()),
     }
 }

@@ -7,7 +7,8 @@ use super::{update_order, Updated};
 use crate::config::Store;
 use crate::domain::{Order, OrderId};
 use crate::ports::{
-    Claim, Clock, Message, NotifyError, OrderStore, Queue, QueueError, SellerNotifier, StoreError,
+    Claim, Clock, Message, NotifyError, OrderStore, Owner, Queue, QueueError, SellerNotifier,
+    StoreError, WorkClaims,
 };
 use serde_json::json;
 
@@ -27,9 +28,9 @@ pub enum NotifyFailure {
     UnknownOrder(OrderId),
     #[error("the store has no webhook number {0}")]
     UnknownWebhook(u32),
-    /// Another worker holds this delivery: let the queue bring the message back.
-    #[error("another worker is delivering this webhook")]
-    Busy,
+    /// Another worker holds this delivery until `until` (Unix seconds): look again then.
+    #[error("another worker is delivering this webhook until {until}")]
+    Busy { until: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -63,21 +64,22 @@ fn once_key(webhook: usize) -> String {
 
 /// Queues one message per seller webhook for a paid order, once per order and webhook
 /// (a repeated call finds them queued).
-pub async fn queue_seller_webhooks<S: OrderStore, Q: Queue, C: Clock>(
+pub async fn queue_seller_webhooks<S: OrderStore + WorkClaims, Q: Queue, C: Clock>(
     store: &Store,
     orders: &S,
     queue: &Q,
     clock: &C,
     order: &Order,
 ) -> Result<(), NotifyFailure> {
+    let owner = Owner::new();
     for webhook in 0..store.webhooks.len() {
         let key = format!("{}#queued", once_key(webhook));
         let now = clock.now();
         match orders
-            .claim(&order.id, &key, now, now + LEASE_SECONDS)
+            .claim(&order.id, &key, &owner, now, now + LEASE_SECONDS)
             .await?
         {
-            Claim::Done(_) | Claim::Busy => continue,
+            Claim::Done(_) | Claim::Busy { .. } => continue,
             Claim::Acquired => {}
         }
         let message = Message::NotifySeller {
@@ -86,11 +88,11 @@ pub async fn queue_seller_webhooks<S: OrderStore, Q: Queue, C: Clock>(
             attempt: 0,
         };
         if let Err(e) = queue.send(&message).await {
-            orders.release(&order.id, &key).await?;
+            orders.release(&order.id, &key, &owner).await?;
             return Err(e.into());
         }
         orders
-            .complete(&order.id, &key, &json!({ "queued_at": now }))
+            .complete(&order.id, &key, &owner, &json!({ "queued_at": now }))
             .await?;
     }
     Ok(())
@@ -130,7 +132,7 @@ pub fn payload(order: &Order) -> serde_json::Value {
 
 /// One try of one seller webhook for one order.
 #[allow(clippy::too_many_arguments)]
-pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>(
+pub async fn notify_seller<S: OrderStore + WorkClaims, Q: Queue, C: Clock, N: SellerNotifier>(
     store: &Store,
     orders: &S,
     queue: &Q,
@@ -147,17 +149,18 @@ pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>
         .ok_or(NotifyFailure::UnknownWebhook(webhook))?;
     let key = once_key(index);
     let now = clock.now();
+    let owner = Owner::new();
     match orders
-        .claim(order_id, &key, now, now + LEASE_SECONDS)
+        .claim(order_id, &key, &owner, now, now + LEASE_SECONDS)
         .await?
     {
         Claim::Done(_) => return Ok(Notified::AlreadyDone),
-        Claim::Busy => return Err(NotifyFailure::Busy),
+        Claim::Busy { until } => return Err(NotifyFailure::Busy { until }),
         Claim::Acquired => {}
     }
     // Read only once the work is ours: a repeated message costs no order read.
     let Some(order) = orders.order(order_id).await? else {
-        orders.release(order_id, &key).await?;
+        orders.release(order_id, &key, &owner).await?;
         return Err(NotifyFailure::UnknownOrder(order_id.clone()));
     };
     let body = serde_json::to_vec(&payload(&order)).expect("payloads serialise");
@@ -168,13 +171,18 @@ pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>
     {
         Ok(()) => {
             orders
-                .complete(order_id, &key, &json!({ "delivered_at": clock.now() }))
+                .complete(
+                    order_id,
+                    &key,
+                    &owner,
+                    &json!({ "delivered_at": clock.now() }),
+                )
                 .await?;
             tracing::info!(order_id = %order_id, webhook, attempt, "seller webhook delivered");
             return Ok(Notified::Delivered);
         }
         Err(NotifyError::Transient(reason)) if attempt + 1 < MAX_ATTEMPTS => {
-            orders.release(order_id, &key).await?;
+            orders.release(order_id, &key, &owner).await?;
             let delay = backoff_seconds(attempt);
             let next = Message::NotifySeller {
                 order_id: order_id.clone(),
@@ -192,7 +200,7 @@ pub async fn notify_seller<S: OrderStore, Q: Queue, C: Clock, N: SellerNotifier>
     };
     let reason = format!("{}: {reason}", hook.url);
     orders
-        .complete(order_id, &key, &json!({ "failed": reason }))
+        .complete(order_id, &key, &owner, &json!({ "failed": reason }))
         .await?;
     record_failure(orders, order_id, &reason).await?;
     queue

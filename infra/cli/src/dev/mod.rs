@@ -73,7 +73,7 @@ pub struct Stack<A: Adapters> {
     pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Gateway>>,
     pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
     pub fulfillment: fulfillment::State<A::Store, A::Queue, Providers<SystemClock>>,
-    pub mailer: mailer::State<A::Store, A::Mail>,
+    pub mailer: mailer::State<A::Store, A::Mail, A::Queue>,
     pub downloads: downloads::State<A::Store, A::Files>,
     /// The local download folder's links, when files come from a folder rather than S3.
     pub files: Option<LocalFiles>,
@@ -334,7 +334,7 @@ fn stack<A: Adapters>(
         fulfillment: fulfillment::State {
             store: store.clone(),
             orders: orders.clone(),
-            queue,
+            queue: queue.clone(),
             fulfillers: Providers {
                 licenses,
                 courses: CourseProviders::new(http.clone(), secrets.into_map(), SystemClock),
@@ -345,6 +345,7 @@ fn stack<A: Adapters>(
             templates: templates()?,
             orders: orders.clone(),
             sender,
+            queue,
             token_key,
         },
         downloads: downloads::State {

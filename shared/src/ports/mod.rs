@@ -29,6 +29,10 @@ pub enum StoreError {
     Unavailable(#[source] BoxError),
     #[error("a stored item could not be read")]
     Corrupt(#[source] BoxError),
+    /// A claim is no longer the caller's: its lease ran out and another worker took it, or
+    /// finished it. The caller must stop; the new owner carries on.
+    #[error("the claim's lease ran out and another worker took it over")]
+    LeaseLost,
 }
 
 /// Units of one sku taken from a limited stock by an order.
@@ -88,16 +92,9 @@ pub enum PlaceError {
     Store(#[from] StoreError),
 }
 
-/// The state of a once-only piece of work (a fulfillment step, a mail).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// This caller owns the work until the lease ends.
-    Acquired,
-    /// Someone finished it; here is what they stored.
-    Done(serde_json::Value),
-    /// Someone else holds a live lease.
-    Busy,
-}
+mod claims;
+
+pub use claims::{Claim, Owner, WorkClaims};
 
 pub trait OrderStore: Send + Sync {
     /// Stores the order, its stock reservations and its idempotency record together, or
@@ -154,63 +151,6 @@ pub trait OrderStore: Send + Sync {
         order: &Order,
         expected_version: u64,
         reservations: &[Reservation],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Takes the once-only work `key` of an order, unless it is done or leased to someone else.
-    fn claim(
-        &self,
-        order: &OrderId,
-        key: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-
-    /// Marks claimed work as done, keeping its result.
-    fn complete(
-        &self,
-        order: &OrderId,
-        key: &str,
-        result: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Claims several works of one order, as [`OrderStore::claim`] does each, in one request
-    /// where the store can: the claims in the order of `keys`.
-    fn claim_all(
-        &self,
-        order: &OrderId,
-        keys: &[String],
-        now: i64,
-        lease_until: i64,
-    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send {
-        async move {
-            let mut claims = Vec::with_capacity(keys.len());
-            for key in keys {
-                claims.push(self.claim(order, key, now, lease_until).await?);
-            }
-            Ok(claims)
-        }
-    }
-
-    /// Marks several claimed works done, as [`OrderStore::complete`] does each, in one request
-    /// where the store can.
-    fn complete_all(
-        &self,
-        order: &OrderId,
-        done: &[(String, serde_json::Value)],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            for (key, result) in done {
-                self.complete(order, key, result).await?;
-            }
-            Ok(())
-        }
-    }
-
-    /// Gives up a claim so the work can be retried.
-    fn release(
-        &self,
-        order: &OrderId,
-        key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The licences on the revocation list (ids `ord_…/line`), sorted.
