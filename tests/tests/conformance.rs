@@ -8,8 +8,8 @@ use shared::domain::{
     OrderId, OrderStatus, OrderToken, PaymentMethod, Quantity, SeenEvent, Sku,
 };
 use shared::ports::{
-    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, NewOrder, OrderStore, Owner, PlaceError,
-    Reservation, StockLevel, StoreError, WorkClaims,
+    Claim, DownloadGrant, DownloadTake, DueOrders, IdempotencyRecord, NewOrder, OrderStore, Owner,
+    PlaceError, Reservation, StockLevel, StoreError, WorkClaims,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -283,6 +283,52 @@ async fn held_units_count_until_their_order_is_paid_or_gives_them_back<S: OrderS
         .unwrap();
     assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(2, 0, 0));
     assert_eq!(store.stock_taken(&sku("mug")).await.unwrap(), 2);
+}
+
+async fn orders_with_timed_work_are_found_by_when_it_is_due<S: OrderStore + DueOrders>(store: S) {
+    let at = |reserved_until: i64| {
+        let mut new = new_order(&[], None);
+        new.order.reserved_until = reserved_until;
+        new
+    };
+    let (soon, later, last) = (at(1_000), at(2_000), at(3_000));
+    for new in [&last, &soon, &later] {
+        store.place_order(new).await.unwrap();
+    }
+    assert_eq!(store.orders_due(999, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.orders_due(2_500, 10).await.unwrap(),
+        vec![soon.order.id.clone(), later.order.id.clone()]
+    );
+    assert_eq!(
+        store.orders_due(5_000, 1).await.unwrap(),
+        vec![soon.order.id.clone()]
+    );
+    // Paid: nothing left due. Expired: likewise.
+    let paid = Order {
+        status: OrderStatus::Paid,
+        version: 2,
+        ..soon.order.clone()
+    };
+    store.save_paid_order(&paid, 1, &[]).await.unwrap();
+    let expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..later.order.clone()
+    };
+    store.release_order(&expired, 1, &[]).await.unwrap();
+    // A reservation extended: due later.
+    let extended = Order {
+        reserved_until: 4_000,
+        version: 2,
+        ..last.order.clone()
+    };
+    store.save_order(&extended, 1).await.unwrap();
+    assert_eq!(store.orders_due(3_500, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.orders_due(4_000, 10).await.unwrap(),
+        vec![last.order.id.clone()]
+    );
 }
 
 async fn payment_events_are_kept_with_the_order_by_its_conditional_write<S: OrderStore>(store: S) {
@@ -644,6 +690,7 @@ every_adapter!(
     saving_an_order_is_conditional_on_its_version,
     releasing_an_order_returns_its_stock_once,
     held_units_count_until_their_order_is_paid_or_gives_them_back,
+    orders_with_timed_work_are_found_by_when_it_is_due,
     payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,
     concurrent_claims_give_the_work_to_exactly_one,

@@ -135,6 +135,46 @@ fn held_attribute(method: PaymentMethod) -> &'static str {
     }
 }
 
+/// The sparse global secondary index of orders with timed work, by when it is due.
+pub const DUE_INDEX: &str = "due";
+const DUE_PK: &str = "due_pk";
+const DUE_PK_VALUE: &str = "DUE";
+const DUE_AT: &str = "due_at";
+
+impl crate::ports::DueOrders for DynamoStore {
+    async fn orders_due(&self, now: i64, limit: usize) -> Result<Vec<OrderId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        while ids.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#pk = :due AND #at <= :now")
+                .expression_attribute_names("#pk", DUE_PK)
+                .expression_attribute_names("#at", DUE_AT)
+                .expression_attribute_values(":due", s(DUE_PK_VALUE))
+                .expression_attribute_values(":now", n(now))
+                .limit(i32::try_from(limit - ids.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let key = text(item, "pk")?;
+                let id = key.strip_prefix("ORDER#").unwrap_or(key);
+                ids.push(OrderId::parse(id).map_err(|e| StoreError::Corrupt(Box::new(e)))?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+}
+
 fn order_key(id: &OrderId) -> String {
     format!("ORDER#{id}")
 }
@@ -285,6 +325,11 @@ impl DynamoStore {
         item.insert("version".into(), n(order.version));
         item.insert("status".into(), s(order.status.as_str()));
         item.insert("reserved_until".into(), n(order.reserved_until));
+        // The sparse due index holds only orders with timed work.
+        if let Some(due_at) = order.due_at() {
+            item.insert(DUE_PK.into(), s(DUE_PK_VALUE));
+            item.insert(DUE_AT.into(), n(due_at));
+        }
         item
     }
 
@@ -793,16 +838,17 @@ impl WorkClaims for DynamoStore {
 /// Creates the table as the template defines it (for emulators; on AWS the template does it).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
-    let attribute = |name: &str| {
+    let typed = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
             .map_err(unavailable)
     };
+    let attribute = |name: &str| typed(name, ScalarAttributeType::S);
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
             .attribute_name(name)
@@ -818,6 +864,21 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .attribute_definitions(attribute("sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attribute(DUE_PK)?)
+        .attribute_definitions(typed(DUE_AT, ScalarAttributeType::N)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(DUE_INDEX)
+                .key_schema(key(DUE_PK, KeyType::Hash)?)
+                .key_schema(key(DUE_AT, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(unavailable)?,
+        )
         .send()
         .await
         .map_err(unavailable)?;

@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const STOCK_TAKEN: TableDefinition<&str, u64> = TableDefinition::new("stock_taken");
+/// Orders with timed work, keyed `{due_at:020}#{order id}` (see `Order::due_at`).
+const DUE: TableDefinition<&str, &str> = TableDefinition::new("due");
 /// Units held by unpaid orders, keyed `{sku}#{payment method}`.
 const STOCK_HELD: TableDefinition<&str, u64> = TableDefinition::new("stock_held");
 const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
@@ -177,6 +179,26 @@ impl EmbeddedStore {
         tx.open_table(OUTBOX).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
         tx.open_table(DOWNLOADS).map_err(unavailable)?;
+        // A data folder from before the due index: index its orders once.
+        if tx
+            .open_table(DUE)
+            .map_err(unavailable)?
+            .is_empty()
+            .map_err(unavailable)?
+        {
+            let orders: Vec<Order> = {
+                let table = tx.open_table(ORDERS).map_err(unavailable)?;
+                let mut orders = Vec::new();
+                for row in table.iter().map_err(unavailable)? {
+                    let (_, value) = row.map_err(unavailable)?;
+                    orders.push(serde_json::from_slice(value.value()).map_err(corrupt)?);
+                }
+                orders
+            };
+            for order in orders.iter().filter(|o| o.due_at().is_some()) {
+                index_due(&tx, None, order)?;
+            }
+        }
         tx.commit().map_err(unavailable)?;
         Ok(EmbeddedStore {
             db: Arc::new(Db::new(db, on_disk)),
@@ -325,14 +347,58 @@ fn write_order_if(
     expected_version: u64,
 ) -> Result<(), StoreError> {
     let mut table = tx.open_table(ORDERS).map_err(unavailable)?;
-    match read_order(&table, order.id.as_str())? {
-        Some(current) if current.version == expected_version => {}
+    let current = match read_order(&table, order.id.as_str())? {
+        Some(current) if current.version == expected_version => current,
         _ => return Err(StoreError::Conflict),
-    }
+    };
     table
         .insert(order.id.as_str(), to_json(order).as_slice())
         .map_err(unavailable)?;
+    index_due(tx, Some(&current), order)
+}
+
+fn due_key(due_at: i64, order: &OrderId) -> String {
+    format!("{:020}#{order}", due_at.max(0))
+}
+
+/// Keeps the due index in step with an order's write, in the same transaction.
+fn index_due(
+    tx: &redb::WriteTransaction,
+    before: Option<&Order>,
+    after: &Order,
+) -> Result<(), StoreError> {
+    let (old, new) = (before.and_then(Order::due_at), after.due_at());
+    if old == new {
+        return Ok(());
+    }
+    let mut due = tx.open_table(DUE).map_err(unavailable)?;
+    if let Some(at) = old {
+        due.remove(due_key(at, &after.id).as_str())
+            .map_err(unavailable)?;
+    }
+    if let Some(at) = new {
+        due.insert(due_key(at, &after.id).as_str(), after.id.as_str())
+            .map_err(unavailable)?;
+    }
     Ok(())
+}
+
+impl crate::ports::DueOrders for EmbeddedStore {
+    async fn orders_due(&self, now: i64, limit: usize) -> Result<Vec<OrderId>, StoreError> {
+        let tx = self.db.begin_read().map_err(unavailable)?;
+        let due = tx.open_table(DUE).map_err(unavailable)?;
+        // Every key of a time at or before `now` sorts before this one.
+        let end = format!("{:020}$", now.max(0));
+        let mut ids = Vec::new();
+        for row in due.range::<&str>(..end.as_str()).map_err(unavailable)? {
+            let (_, id) = row.map_err(unavailable)?;
+            ids.push(OrderId::parse(id.value()).map_err(|e| StoreError::Corrupt(Box::new(e)))?);
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        Ok(ids)
+    }
 }
 
 impl OrderStore for EmbeddedStore {
@@ -380,6 +446,7 @@ impl OrderStore for EmbeddedStore {
                 orders
                     .insert(new.order.id.as_str(), to_json(&new.order).as_slice())
                     .map_err(unavailable)?;
+                index_due(&tx, None, &new.order)?;
             }
             db.commit(tx)?;
             Ok(())

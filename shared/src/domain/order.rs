@@ -370,6 +370,13 @@ impl Order {
     pub fn reservation_holds(&self, now: i64) -> bool {
         now < self.reserved_until
     }
+
+    /// When the order next has timed work (Unix seconds), if it has any: an unpaid order
+    /// expires when its reservation runs out. Stores index orders by it, so the scheduler
+    /// finds due work without reading every order.
+    pub fn due_at(&self) -> Option<i64> {
+        self.status.can_expire().then_some(self.reserved_until)
+    }
 }
 
 /// A payment gateway's verdict on one attempt, already verified by the gateway adapter.

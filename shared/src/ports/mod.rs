@@ -96,6 +96,17 @@ mod claims;
 
 pub use claims::{Claim, Owner, WorkClaims};
 
+/// Orders with timed work, found by when it is due (a sparse index: only orders with
+/// something due are in it, so finding them never reads the others).
+pub trait DueOrders: Send + Sync {
+    /// Up to `limit` orders whose [`Order::due_at`] is at or before `now`, soonest first.
+    fn orders_due(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
+}
+
 pub trait OrderStore: Send + Sync {
     /// Stores the order, its stock reservations and its idempotency record together, or
     /// nothing.
