@@ -61,8 +61,8 @@ class TemplateTest(unittest.TestCase):
                     routes.add((properties.get("Method", "ANY"), properties.get("Path", "$default")))
         self.assertEqual(routes, CONTRACT)
 
-    def test_there_are_six_rust_functions_with_explicit_timeouts_and_json_logs(self):
-        self.assertEqual(len(self.functions), 6)
+    def test_there_are_seven_rust_functions_with_explicit_timeouts_and_json_logs(self):
+        self.assertEqual(len(self.functions), 7)
         globals_ = self.template["Globals"]["Function"]
         self.assertEqual(globals_["Runtime"], "provided.al2023")
         self.assertEqual(globals_["Handler"], "bootstrap")
@@ -106,6 +106,23 @@ class TemplateTest(unittest.TestCase):
         self.assertLessEqual(dead_letter | set(self.functions), watched)
         topic = self.template["Resources"]["AlarmTopic"]["Properties"]
         self.assertEqual(topic["Subscription"][0]["Endpoint"], {"Ref": "SellerAlarmEmail"})
+
+    def test_the_scheduler_runs_every_minute_and_reads_only_the_sparse_due_index(self):
+        scheduler = self.functions["SchedulerFunction"]
+        (event,) = scheduler["Properties"]["Events"].values()
+        self.assertEqual(event["Type"], "ScheduleV2")
+        self.assertEqual(event["Properties"]["ScheduleExpression"], "rate(1 minute)")
+        statements = scheduler["Properties"]["Policies"][0]["Statement"]
+        actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        self.assertNotIn("dynamodb:Scan", actions)
+        (query,) = [s for s in statements if s["Action"] == "dynamodb:Query"]
+        self.assertEqual(query["Resource"], {"Fn::Sub": "${Table.Arn}/index/due"})
+        table = self.template["Resources"]["Table"]["Properties"]
+        (index,) = table["GlobalSecondaryIndexes"]
+        self.assertEqual(index["IndexName"], "due")
+        self.assertEqual(
+            [k["AttributeName"] for k in index["KeySchema"]], ["due_pk", "due_at"]
+        )
 
     def test_no_policy_grants_a_star_resource(self):
         for name, function in self.functions.items():

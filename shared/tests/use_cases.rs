@@ -2354,3 +2354,60 @@ mod held {
         assert!(buy_page(&w).await.contains("Only 6 left."));
     }
 }
+
+mod schedule {
+    use super::*;
+    use shared::app::schedule::{run_due_work, Ran};
+
+    #[tokio::test]
+    async fn an_abandoned_order_expires_and_frees_its_stock_without_anyone_opening_its_page() {
+        let w = World::new();
+        let abandoned = w.checkout(&[("team", 4)], None).await.unwrap();
+        let paid_for = paid(&w, &[("team", 2)]).await;
+        let nothing = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        assert_eq!(
+            nothing,
+            Ran::default(),
+            "nothing is due while the reservation holds"
+        );
+
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        let ran = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        assert_eq!((ran.due, ran.expired, ran.failed), (1, 1, 0));
+        assert_eq!(w.status(&abandoned.order_id).await, OrderStatus::Expired);
+        assert_eq!(w.status(&paid_for).await, OrderStatus::Paid);
+        let level = w.orders.stock(&sku("team")).await.unwrap();
+        assert_eq!(
+            (level.taken, level.held()),
+            (2, 0),
+            "the abandoned units are back"
+        );
+        // Done: the next run finds nothing.
+        let again = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        assert_eq!(again, Ran::default());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_runs_expire_each_order_and_give_its_stock_back_once() {
+        let w = Arc::new(World::new());
+        for _ in 0..3 {
+            w.checkout(&[("team", 2)], None).await.unwrap();
+        }
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        let runs = (0..4).map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { run_due_work(&w.store, &w.orders, &w.clock).await })
+        });
+        for run in futures::future::join_all(runs).await {
+            assert_eq!(run.unwrap().unwrap().failed, 0);
+        }
+        let level = w.orders.stock(&sku("team")).await.unwrap();
+        assert_eq!((level.taken, level.held()), (0, 0));
+        // Six units back, no more: all six can be sold again, and a seventh cannot.
+        w.checkout(&[("team", 6)], None).await.unwrap();
+        assert!(matches!(
+            w.checkout(&[("team", 1)], None).await,
+            Err(CheckoutError::SoldOut(_))
+        ));
+    }
+}

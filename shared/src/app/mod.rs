@@ -10,6 +10,7 @@ pub mod notify;
 pub mod pages;
 pub mod payment;
 pub mod render;
+pub mod schedule;
 pub mod seats;
 pub mod shipping;
 

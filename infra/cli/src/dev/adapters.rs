@@ -5,7 +5,7 @@ use shared::adapters::aws::{SesSender, SqsQueue};
 use shared::adapters::dynamodb::DynamoStore;
 use shared::adapters::embedded::{Delivery, EmbeddedQueue, EmbeddedStore, Outbox};
 use shared::adapters::files::{LocalFiles, S3Links};
-use shared::ports::{FileLinks, MailSender, OrderStore, Queue, QueueName, WorkClaims};
+use shared::ports::{DueOrders, FileLinks, MailSender, OrderStore, Queue, QueueName, WorkClaims};
 use std::future::Future;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub trait Inbox: Send + Sync + 'static {
 }
 
 pub trait Adapters: Send + Sync + 'static {
-    type Store: OrderStore + WorkClaims + Clone + 'static;
+    type Store: OrderStore + WorkClaims + DueOrders + Clone + 'static;
     type Queue: Queue + Clone + 'static;
     type Mail: MailSender + 'static;
     type Inbox: Inbox;

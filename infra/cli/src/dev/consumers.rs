@@ -8,16 +8,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::adapters::system::SystemClock;
-use shared::app::payment::expire_if_due;
+use shared::app::schedule::run_due_work;
 use shared::domain::OrderStatus;
-use shared::ports::{Clock, Message, Queue, QueueName};
+use shared::ports::{Message, Queue, QueueName};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Batches handled at once per queue, like a function's concurrency.
 const CONCURRENCY: usize = 8;
-/// How often unpaid orders past their reservation are expired.
-const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
+/// How often the timed work runs (the scheduler function runs every minute on AWS).
+const SCHEDULE_EVERY: Duration = Duration::from_secs(15);
 
 pub fn start<A: Adapters>(stack: Arc<Stack<A>>) {
     for queue in [QueueName::Fulfillment, QueueName::Mail] {
@@ -85,28 +85,17 @@ fn sqs_event<T>(batch: &[Received<T>]) -> LambdaEvent<SqsEvent> {
     LambdaEvent::new(payload, Context::default())
 }
 
-/// Expires unpaid orders past their reservation and releases their stock, as the scheduler
-/// will on AWS. Viewing an order or its pay link expires it too.
-pub fn start_expiry_sweep<A: Adapters<Store = EmbeddedStore>>(
-    stack: Arc<Stack<A>>,
-    orders: EmbeddedStore,
-) {
+/// Runs the timed work (expiry today) on a timer, through the same use case the scheduler
+/// function runs every minute on AWS.
+pub fn start_schedule<A: Adapters>(stack: Arc<Stack<A>>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+        let mut tick = tokio::time::interval(SCHEDULE_EVERY);
         loop {
             tick.tick().await;
-            let Ok(all) = orders.orders().await else {
-                continue;
-            };
-            let now = SystemClock.now();
-            for order in all
-                .iter()
-                .filter(|o| o.status.can_expire() && !o.reservation_holds(now))
+            if let Err(e) =
+                run_due_work(&stack.store, &stack.fulfillment.orders, &SystemClock).await
             {
-                if let Err(e) = expire_if_due(&stack.store, &orders, &SystemClock, &order.id).await
-                {
-                    tracing::warn!(order_id = %order.id, error = %e, "expiry failed; retrying on the next sweep");
-                }
+                tracing::warn!(error = %e, "due work failed; retrying on the next tick");
             }
         }
     });

@@ -170,6 +170,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
             ),
         );
         let stack = Arc::new(stack);
+        consumers::start_schedule(stack.clone());
         consumers::start(stack.clone());
         server::serve(listener, stack).await
     } else {
@@ -208,7 +209,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         )?;
         consumers::recover(&stack.store, &orders, &queue).await?;
         let stack = Arc::new(stack);
-        consumers::start_expiry_sweep(stack.clone(), orders);
+        consumers::start_schedule(stack.clone());
         announce(&stack, &data_dir.display().to_string());
         consumers::start(stack.clone());
         server::serve(listener, stack).await

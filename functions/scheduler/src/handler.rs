@@ -1,0 +1,21 @@
+//! Translates a scheduled invocation into one run of the due work, and its summary back.
+
+use lambda_runtime::{Error, LambdaEvent};
+use shared::adapters::system::SystemClock;
+use shared::app::schedule::{run_due_work, Ran};
+use shared::config::Store;
+use shared::ports::{DueOrders, OrderStore};
+
+pub struct State<S> {
+    pub store: Store,
+    pub orders: S,
+}
+
+/// The event's content is not used: each run does what is due at the time it runs.
+pub async fn handle<S: OrderStore + DueOrders>(
+    state: &State<S>,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<Ran, Error> {
+    // A failure is reported to Lambda (and its error alarm); the next run tries again.
+    Ok(run_due_work(&state.store, &state.orders, &SystemClock).await?)
+}

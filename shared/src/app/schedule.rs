@@ -1,0 +1,60 @@
+//! Timed work, found through the due index and done through the same use cases as
+//! everything else: the scheduler function runs it every minute on AWS, the dev stack on a
+//! timer. Today: unpaid orders whose reservation ran out are expired and their stock released.
+
+use super::payment::{expire_if_due, PaymentError};
+use crate::config::Store;
+use crate::domain::OrderStatus;
+use crate::ports::{Clock, DueOrders, OrderStore, StoreError};
+use serde::Serialize;
+
+/// Due orders one run takes at most: a run stays short, and the rest wait for the next.
+pub const RUN_LIMIT: usize = 200;
+
+/// What one run did, for its log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ran {
+    /// Orders that were due.
+    pub due: usize,
+    /// Of those, expired with their stock back (by this run, or one overlapping it).
+    pub expired: usize,
+    /// Of those, left for the next run after an error.
+    pub failed: usize,
+}
+
+/// Does the work due by now. Two overlapping runs do nothing twice: each expiry is one
+/// conditional write of the order and its stock, which only one of them wins.
+pub async fn run_due_work<S: OrderStore + DueOrders, C: Clock>(
+    store: &Store,
+    orders: &S,
+    clock: &C,
+) -> Result<Ran, StoreError> {
+    let due = orders.orders_due(clock.now(), RUN_LIMIT).await?;
+    let mut ran = Ran {
+        due: due.len(),
+        ..Ran::default()
+    };
+    for id in &due {
+        match expire_if_due(store, orders, clock, id).await {
+            Ok(Some(order)) if order.status == OrderStatus::Expired => ran.expired += 1,
+            Ok(_) => {}
+            Err(e @ (PaymentError::Store(_) | PaymentError::Contended)) => {
+                tracing::warn!(order_id = %id, error = %e, "due work failed; the next run tries again");
+                ran.failed += 1;
+            }
+            Err(e) => {
+                tracing::error!(order_id = %id, error = %e, "due work failed");
+                ran.failed += 1;
+            }
+        }
+    }
+    if ran.due > 0 {
+        tracing::info!(
+            due = ran.due,
+            expired = ran.expired,
+            failed = ran.failed,
+            "due work done"
+        );
+    }
+    Ok(ran)
+}
