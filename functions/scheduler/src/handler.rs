@@ -16,6 +16,14 @@ pub async fn handle<S: OrderStore + DueOrders>(
     state: &State<S>,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<Ran, Error> {
-    // A failure is reported to Lambda (and its error alarm); the next run tries again.
-    Ok(run_due_work(&state.store, &state.orders, &SystemClock).await?)
+    // A failure is reported to Lambda (and so to its errors alarm); the next run tries again.
+    let ran = run_due_work(&state.store, &state.orders, &SystemClock).await?;
+    if ran.failed > 0 {
+        return Err(format!(
+            "{} of {} due orders failed; see the log",
+            ran.failed, ran.due
+        )
+        .into());
+    }
+    Ok(ran)
 }

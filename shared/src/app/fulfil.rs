@@ -14,7 +14,7 @@ use crate::ports::{
 use nightshift_license::License;
 
 /// How long a worker may hold a step before another may take it over: longer than the
-/// slowest enrolment (Moodle's three calls of at most 10 seconds each).
+/// slowest enrolment (Moodle's three calls of at most 15 seconds each).
 const STEP_LEASE_SECONDS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +209,11 @@ async fn once<S: WorkClaims, Fut: std::future::Future<Output = Result<LineResult
                 Ok(Outcome::Ran(result))
             }
             Err(reason) => {
-                orders.release(order_id, key, owner).await?;
+                match orders.release(order_id, key, owner).await {
+                    // No longer ours to give back: whoever took it over carries on.
+                    Ok(()) | Err(StoreError::LeaseLost) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 Ok(retried(reason))
             }
         },

@@ -502,6 +502,17 @@ fn seller_copy_subject(order: &Order, lines: &[LineView]) -> String {
         .collect()
 }
 
+/// Notes a release's failure, if it matters: a claim no longer ours (its lease ran out and
+/// another worker took it) needs no giving back.
+fn released(first: &mut Option<StoreError>, result: Result<(), StoreError>) {
+    match result {
+        Ok(()) | Err(StoreError::LeaseLost) => {}
+        Err(e) => {
+            first.get_or_insert(e);
+        }
+    }
+}
+
 /// Sends every mail the order is due that has not gone out yet. Returns how many were sent.
 pub async fn send_order_mails<S: OrderStore + WorkClaims, M: MailSender, C: Clock>(
     mailing: &Mailing<'_>,
@@ -529,6 +540,7 @@ pub async fn send_order_mails<S: OrderStore + WorkClaims, M: MailSender, C: Cloc
     let mut sent = Vec::new();
     let mut busy = None;
     let mut failed: Option<SendMailError> = None;
+    let mut release_error = None;
     for (mail, claim) in plan.iter().zip(claims) {
         match claim {
             Claim::Done(_) => continue,
@@ -557,13 +569,23 @@ pub async fn send_order_mails<S: OrderStore + WorkClaims, M: MailSender, C: Cloc
                 ));
             }
             Some(Err(error)) => {
-                orders.release(order_id, &mail.key, &owner).await?;
+                released(
+                    &mut release_error,
+                    orders.release(order_id, &mail.key, &owner).await,
+                );
                 failed = Some(error);
             }
-            None => orders.release(order_id, &mail.key, &owner).await?,
+            None => released(
+                &mut release_error,
+                orders.release(order_id, &mail.key, &owner).await,
+            ),
         }
     }
+    // The mails that went out are marked sent before anything else can stop this run.
     orders.complete_all(order_id, &owner, &sent).await?;
+    if let Some(e) = release_error {
+        return Err(e.into());
+    }
     match (failed, busy) {
         (Some(error), _) => Err(error),
         (None, Some((key, until))) => Err(SendMailError::Busy { key, until }),

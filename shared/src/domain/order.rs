@@ -184,8 +184,9 @@ impl LineState {
     }
 }
 
-/// What a delivered line gives the buyer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a delivered line gives the buyer. Its `Debug` shows only the kind: usernames are
+/// often emails, and passwords, keys and links are secrets.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Access {
     Course {
@@ -210,6 +211,17 @@ pub enum Access {
         expires_at: i64,
         max_downloads: u32,
     },
+}
+
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Access::Course { .. } => "Course",
+            Access::LicenseKey { .. } => "LicenseKey",
+            Access::Download { .. } => "Download",
+        };
+        write!(f, "Access::{kind}(***)")
+    }
 }
 
 /// The result of running one line's fulfillment action, stored once per line.

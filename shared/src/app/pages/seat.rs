@@ -73,8 +73,9 @@ pub fn seat_page(
             format!("{} UTC", utc_date_time(h.claimed_at))
         }),
         reason,
-        name: holder.map_or("", |h| h.name.as_str()),
-        email: holder.map_or("", |h| h.email.as_str()),
+        // Only what this visitor typed: a page never shows who else holds a seat.
+        name: form.name.trim(),
+        email: form.email.trim(),
         claim_url,
         values: &values,
         errors: errors
