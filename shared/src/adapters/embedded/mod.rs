@@ -4,19 +4,23 @@
 
 use crate::domain::{Order, OrderId, PaymentMethod, Sku, TokenHash};
 use crate::ports::{
-    Claim, DownloadGrant, DownloadTake, IdempotencyRecord, MailError, MailSender, Message,
-    NewOrder, OrderStore, OutgoingMail, Owner, PlaceError, Queue, QueueError, QueueName,
-    Reservation, StockLevel, StoreError, WorkClaims,
+    DownloadGrant, DownloadTake, IdempotencyRecord, MailError, MailSender, NewOrder, OrderStore,
+    OutgoingMail, PlaceError, Reservation, StockLevel, StoreError,
 };
 use redb::{
     Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use tokio::sync::Notify;
+
+mod claims;
+mod index;
+mod queue;
+
+use index::{held_key, hold, index_due, unhold};
+pub use queue::{Delivery, EmbeddedQueue};
 
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
@@ -48,18 +52,6 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).expect("stored items serialise")
-}
-
-/// Once-only work as kept in the store.
-#[derive(Serialize, Deserialize)]
-struct OnceItem {
-    done: bool,
-    lease_until: i64,
-    #[serde(default)]
-    result: serde_json::Value,
-    /// Who holds the lease (or finished the work).
-    #[serde(default)]
-    owner: String,
 }
 
 /// The embedded state store: one redb file in the data folder (or memory, for tests).
@@ -245,38 +237,6 @@ impl EmbeddedStore {
 }
 
 /// Claims once-only work `key` in an open table: done, leased to another, or taken now.
-fn claim_in(
-    table: &mut redb::Table<&'static str, &'static [u8]>,
-    key: &str,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
-) -> Result<Claim, StoreError> {
-    let existing: Option<OnceItem> = match table.get(key).map_err(unavailable)? {
-        Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
-        None => None,
-    };
-    match existing {
-        Some(item) if item.done => return Ok(Claim::Done(item.result)),
-        Some(item) if item.lease_until > now => {
-            return Ok(Claim::Busy {
-                until: item.lease_until,
-            })
-        }
-        _ => {}
-    }
-    let item = OnceItem {
-        done: false,
-        lease_until,
-        result: serde_json::Value::Null,
-        owner: owner.to_owned(),
-    };
-    table
-        .insert(key, to_json(&item).as_slice())
-        .map_err(unavailable)?;
-    Ok(Claim::Acquired)
-}
-
 fn read_order(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &str,
@@ -302,45 +262,6 @@ fn give_back(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Resul
     unhold(tx, reservations)
 }
 
-fn held_key(sku: &Sku, method: PaymentMethod) -> String {
-    let method = match method {
-        PaymentMethod::Card => "card",
-        PaymentMethod::BankTransfer => "bank_transfer",
-    };
-    format!("{sku}#{method}")
-}
-
-/// Counts the reservations' units as held by an unpaid order.
-fn hold(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), StoreError> {
-    let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
-    for r in reservations {
-        let key = held_key(&r.sku, r.method);
-        let now = held
-            .get(key.as_str())
-            .map_err(unavailable)?
-            .map_or(0, |v| v.value());
-        held.insert(key.as_str(), now + u64::from(r.quantity))
-            .map_err(unavailable)?;
-    }
-    Ok(())
-}
-
-/// The reservations' units are no longer held: their order was paid, or they went back.
-fn unhold(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), StoreError> {
-    let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
-    for r in reservations {
-        let key = held_key(&r.sku, r.method);
-        let now = held
-            .get(key.as_str())
-            .map_err(unavailable)?
-            .map_or(0, |v| v.value());
-        held.insert(key.as_str(), now.saturating_sub(u64::from(r.quantity)))
-            .map_err(unavailable)?;
-    }
-    Ok(())
-}
-
-/// Writes `order` if the stored one has `expected_version`, inside an open write transaction.
 fn write_order_if(
     tx: &redb::WriteTransaction,
     order: &Order,
@@ -355,50 +276,6 @@ fn write_order_if(
         .insert(order.id.as_str(), to_json(order).as_slice())
         .map_err(unavailable)?;
     index_due(tx, Some(&current), order)
-}
-
-fn due_key(due_at: i64, order: &OrderId) -> String {
-    format!("{:020}#{order}", due_at.max(0))
-}
-
-/// Keeps the due index in step with an order's write, in the same transaction.
-fn index_due(
-    tx: &redb::WriteTransaction,
-    before: Option<&Order>,
-    after: &Order,
-) -> Result<(), StoreError> {
-    let (old, new) = (before.and_then(Order::due_at), after.due_at());
-    if old == new {
-        return Ok(());
-    }
-    let mut due = tx.open_table(DUE).map_err(unavailable)?;
-    if let Some(at) = old {
-        due.remove(due_key(at, &after.id).as_str())
-            .map_err(unavailable)?;
-    }
-    if let Some(at) = new {
-        due.insert(due_key(at, &after.id).as_str(), after.id.as_str())
-            .map_err(unavailable)?;
-    }
-    Ok(())
-}
-
-impl crate::ports::DueOrders for EmbeddedStore {
-    async fn orders_due(&self, now: i64, limit: usize) -> Result<Vec<OrderId>, StoreError> {
-        let tx = self.db.begin_read().map_err(unavailable)?;
-        let due = tx.open_table(DUE).map_err(unavailable)?;
-        // Every key of a time at or before `now` sorts before this one.
-        let end = format!("{:020}$", now.max(0));
-        let mut ids = Vec::new();
-        for row in due.range::<&str>(..end.as_str()).map_err(unavailable)? {
-            let (_, id) = row.map_err(unavailable)?;
-            ids.push(OrderId::parse(id.value()).map_err(|e| StoreError::Corrupt(Box::new(e)))?);
-            if ids.len() >= limit {
-                break;
-            }
-        }
-        Ok(ids)
-    }
 }
 
 impl OrderStore for EmbeddedStore {
@@ -639,142 +516,6 @@ impl OrderStore for EmbeddedStore {
     }
 }
 
-impl WorkClaims for EmbeddedStore {
-    async fn claim(
-        &self,
-        order: &OrderId,
-        key: &str,
-        owner: &Owner,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Claim, StoreError> {
-        let mut claims = self
-            .claim_all(order, &[key.to_owned()], owner, now, lease_until)
-            .await?;
-        Ok(claims.pop().unwrap_or(Claim::Busy { until: lease_until }))
-    }
-
-    /// Every claim in one write transaction: one commit, one sync to disk (the dev stack's
-    /// throughput is bound by those syncs).
-    async fn claim_all(
-        &self,
-        order: &OrderId,
-        keys: &[String],
-        owner: &Owner,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let keys: Vec<String> = keys.iter().map(|k| format!("{order}#{k}")).collect();
-        let owner = owner.as_str().to_owned();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            let mut claims = Vec::with_capacity(keys.len());
-            {
-                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                for key in &keys {
-                    claims.push(claim_in(&mut table, key, &owner, now, lease_until)?);
-                }
-            }
-            if claims.contains(&Claim::Acquired) {
-                db.commit(tx)?;
-            }
-            Ok(claims)
-        })
-        .await
-    }
-
-    async fn complete(
-        &self,
-        order: &OrderId,
-        key: &str,
-        owner: &Owner,
-        result: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        self.complete_all(order, owner, &[(key.to_owned(), result.clone())])
-            .await
-    }
-
-    /// Every completion in one write transaction; a work no longer `owner`'s is left alone.
-    async fn complete_all(
-        &self,
-        order: &OrderId,
-        owner: &Owner,
-        done: &[(String, serde_json::Value)],
-    ) -> Result<(), StoreError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let items: Vec<(String, Vec<u8>)> = done
-            .iter()
-            .map(|(key, result)| {
-                let item = OnceItem {
-                    done: true,
-                    lease_until: 0,
-                    result: result.clone(),
-                    owner: owner.as_str().to_owned(),
-                };
-                (format!("{order}#{key}"), to_json(&item))
-            })
-            .collect();
-        let owner = owner.as_str().to_owned();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            let mut lost = false;
-            {
-                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                for (key, item) in &items {
-                    if !held_by(&table, key, &owner)? {
-                        lost = true;
-                        continue;
-                    }
-                    table
-                        .insert(key.as_str(), item.as_slice())
-                        .map_err(unavailable)?;
-                }
-            }
-            db.commit(tx)?;
-            if lost {
-                Err(StoreError::LeaseLost)
-            } else {
-                Ok(())
-            }
-        })
-        .await
-    }
-
-    async fn release(&self, order: &OrderId, key: &str, owner: &Owner) -> Result<(), StoreError> {
-        let key = format!("{order}#{key}");
-        let owner = owner.as_str().to_owned();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            {
-                let mut table = tx.open_table(ONCE).map_err(unavailable)?;
-                if !held_by(&table, &key, &owner)? {
-                    return Err(StoreError::LeaseLost);
-                }
-                table.remove(key.as_str()).map_err(unavailable)?;
-            }
-            db.commit(tx)
-        })
-        .await
-    }
-}
-
-/// Whether `key` is claimed, not done, by `owner`.
-fn held_by(
-    table: &redb::Table<&'static str, &'static [u8]>,
-    key: &str,
-    owner: &str,
-) -> Result<bool, StoreError> {
-    Ok(match table.get(key).map_err(unavailable)? {
-        Some(v) => {
-            let item: OnceItem = serde_json::from_slice(v.value()).map_err(corrupt)?;
-            !item.done && item.owner == owner
-        }
-        None => false,
-    })
-}
-
 /// Sent mail, kept in the store's database so it survives restarts.
 #[derive(Clone)]
 pub struct Outbox {
@@ -826,144 +567,10 @@ impl MailSender for Outbox {
     }
 }
 
-/// A message handed to a consumer, as SQS would hand it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub message_id: String,
-    pub body: String,
-    pub receive_count: u32,
-}
-
-/// An in-process stand-in for SQS: messages wait in memory; a consumer takes batches and
-/// gives back the ones that failed, which return after a delay and go to a dead-letter list
-/// after `MAX_RECEIVES` attempts.
-#[derive(Clone, Default)]
-pub struct EmbeddedQueue {
-    inner: Arc<QueueInner>,
-}
-
-#[derive(Default)]
-struct QueueInner {
-    queues: Mutex<HashMap<QueueName, VecDeque<Delivery>>>,
-    dead: Mutex<Vec<(QueueName, Delivery)>>,
-    sent: AtomicU64,
-    fulfillment: Notify,
-    mail: Notify,
-}
-
-impl EmbeddedQueue {
-    /// As the SQS redrive policy in the template: the fifth failure sends a message to the DLQ.
-    pub const MAX_RECEIVES: u32 = 5;
-
-    fn notify(&self, queue: QueueName) -> &Notify {
-        match queue {
-            QueueName::Fulfillment => &self.inner.fulfillment,
-            QueueName::Mail => &self.inner.mail,
-        }
-    }
-
-    fn push(&self, queue: QueueName, delivery: Delivery) {
-        let mut queues = self.inner.queues.lock().expect("queue lock");
-        queues.entry(queue).or_default().push_back(delivery);
-        drop(queues);
-        self.notify(queue).notify_one();
-    }
-
-    /// Waits for messages and takes up to `max` of them.
-    pub async fn receive(&self, queue: QueueName, max: usize) -> Vec<Delivery> {
-        loop {
-            let notified = self.notify(queue).notified();
-            {
-                let mut queues = self.inner.queues.lock().expect("queue lock");
-                let waiting = queues.entry(queue).or_default();
-                if !waiting.is_empty() {
-                    let n = max.min(waiting.len());
-                    return waiting
-                        .drain(..n)
-                        .map(|mut d| {
-                            d.receive_count += 1;
-                            d
-                        })
-                        .collect();
-                }
-            }
-            notified.await;
-        }
-    }
-
-    /// Takes whatever is waiting without blocking (tests drive consumers this way).
-    pub fn try_receive(&self, queue: QueueName, max: usize) -> Vec<Delivery> {
-        let mut queues = self.inner.queues.lock().expect("queue lock");
-        let waiting = queues.entry(queue).or_default();
-        let n = max.min(waiting.len());
-        waiting
-            .drain(..n)
-            .map(|mut d| {
-                d.receive_count += 1;
-                d
-            })
-            .collect()
-    }
-
-    /// Gives back a message its consumer failed: it returns later, or goes to the dead letters.
-    pub fn failed(&self, queue: QueueName, delivery: Delivery) {
-        if delivery.receive_count >= Self::MAX_RECEIVES {
-            tracing::error!(message_id = %delivery.message_id, ?queue, "message moved to the dead-letter list");
-            self.inner
-                .dead
-                .lock()
-                .expect("queue lock")
-                .push((queue, delivery));
-        } else {
-            self.push(queue, delivery);
-        }
-    }
-
-    pub fn dead_letters(&self) -> Vec<(QueueName, Delivery)> {
-        self.inner.dead.lock().expect("queue lock").clone()
-    }
-
-    pub fn waiting(&self, queue: QueueName) -> usize {
-        self.inner
-            .queues
-            .lock()
-            .expect("queue lock")
-            .get(&queue)
-            .map_or(0, VecDeque::len)
-    }
-}
-
-impl Queue for EmbeddedQueue {
-    async fn send_after(&self, message: &Message, delay_seconds: u32) -> Result<(), QueueError> {
-        let (queue, message) = (self.clone(), message.clone());
-        // Kept in memory only, like the rest of this queue; a restart re-derives due work.
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
-                delay_seconds.min(900),
-            )))
-            .await;
-            let _ = queue.send(&message).await;
-        });
-        Ok(())
-    }
-
-    async fn send(&self, message: &Message) -> Result<(), QueueError> {
-        let id = self.inner.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        self.push(
-            message.queue(),
-            Delivery {
-                message_id: format!("local-{id}"),
-                body: message.to_json(),
-                receive_count: 0,
-            },
-        );
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Claim, Owner, WorkClaims};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_share_syncs_and_every_one_is_on_disk_when_it_returns() {
