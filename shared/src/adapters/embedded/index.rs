@@ -19,23 +19,21 @@ pub(super) fn hold(
     tx: &redb::WriteTransaction,
     reservations: &[Reservation],
 ) -> Result<(), StoreError> {
-    let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
-    for r in reservations {
-        let key = held_key(&r.sku, r.method);
-        let now = held
-            .get(key.as_str())
-            .map_err(unavailable)?
-            .map_or(0, |v| v.value());
-        held.insert(key.as_str(), now + u64::from(r.quantity))
-            .map_err(unavailable)?;
-    }
-    Ok(())
+    change_held(tx, reservations, |held, units| held + units)
 }
 
 /// The reservations' units are no longer held: their order was paid, or they went back.
 pub(super) fn unhold(
     tx: &redb::WriteTransaction,
     reservations: &[Reservation],
+) -> Result<(), StoreError> {
+    change_held(tx, reservations, u64::saturating_sub)
+}
+
+fn change_held(
+    tx: &redb::WriteTransaction,
+    reservations: &[Reservation],
+    change: impl Fn(u64, u64) -> u64,
 ) -> Result<(), StoreError> {
     let mut held = tx.open_table(STOCK_HELD).map_err(unavailable)?;
     for r in reservations {
@@ -44,7 +42,7 @@ pub(super) fn unhold(
             .get(key.as_str())
             .map_err(unavailable)?
             .map_or(0, |v| v.value());
-        held.insert(key.as_str(), now.saturating_sub(u64::from(r.quantity)))
+        held.insert(key.as_str(), change(now, u64::from(r.quantity)))
             .map_err(unavailable)?;
     }
     Ok(())

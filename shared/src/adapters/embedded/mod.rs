@@ -278,6 +278,27 @@ fn write_order_if(
     index_due(tx, Some(&current), order)
 }
 
+impl EmbeddedStore {
+    /// Writes `order` if unchanged since `expected_version`, with `stock`'s change of the
+    /// reservations' rows, in one transaction.
+    async fn write_order_with(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+        stock: fn(&WriteTransaction, &[Reservation]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (order, reservations) = (order.clone(), reservations.to_vec());
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            write_order_if(&tx, &order, expected_version)?;
+            stock(&tx, &reservations)?;
+            db.commit(tx)
+        })
+        .await
+    }
+}
+
 impl OrderStore for EmbeddedStore {
     async fn place_order(&self, new: &NewOrder) -> Result<(), PlaceError> {
         let new = new.clone();
@@ -353,9 +374,8 @@ impl OrderStore for EmbeddedStore {
 
     async fn stock(&self, sku: &Sku) -> Result<StockLevel, StoreError> {
         let tx = self.db.begin_read().map_err(unavailable)?;
-        let count = |table: &str, key: &str| -> Result<u32, StoreError> {
-            let definition = TableDefinition::<&str, u64>::new(table);
-            let table = tx.open_table(definition).map_err(unavailable)?;
+        let count = |table: TableDefinition<&str, u64>, key: &str| -> Result<u32, StoreError> {
+            let table = tx.open_table(table).map_err(unavailable)?;
             let n = table
                 .get(key)
                 .map_err(unavailable)?
@@ -363,9 +383,9 @@ impl OrderStore for EmbeddedStore {
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
         };
         Ok(StockLevel {
-            taken: count("stock_taken", sku.as_str())?,
-            held_by_card: count("stock_held", &held_key(sku, PaymentMethod::Card))?,
-            held_by_transfer: count("stock_held", &held_key(sku, PaymentMethod::BankTransfer))?,
+            taken: count(STOCK_TAKEN, sku.as_str())?,
+            held_by_card: count(STOCK_HELD, &held_key(sku, PaymentMethod::Card))?,
+            held_by_transfer: count(STOCK_HELD, &held_key(sku, PaymentMethod::BankTransfer))?,
         })
     }
 
@@ -375,24 +395,13 @@ impl OrderStore for EmbeddedStore {
         expected_version: u64,
         reservations: &[Reservation],
     ) -> Result<(), StoreError> {
-        let (order, reservations) = (order.clone(), reservations.to_vec());
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            write_order_if(&tx, &order, expected_version)?;
-            unhold(&tx, &reservations)?;
-            db.commit(tx)
-        })
-        .await
+        self.write_order_with(order, expected_version, reservations, unhold)
+            .await
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {
-        let order = order.clone();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            write_order_if(&tx, &order, expected_version)?;
-            db.commit(tx)
-        })
-        .await
+        self.write_order_with(order, expected_version, &[], |_, _| Ok(()))
+            .await
     }
 
     async fn release_order(
@@ -401,14 +410,8 @@ impl OrderStore for EmbeddedStore {
         expected_version: u64,
         reservations: &[Reservation],
     ) -> Result<(), StoreError> {
-        let (order, reservations) = (order.clone(), reservations.to_vec());
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            write_order_if(&tx, &order, expected_version)?;
-            give_back(&tx, &reservations)?;
-            db.commit(tx)
-        })
-        .await
+        self.write_order_with(order, expected_version, reservations, give_back)
+            .await
     }
 
     async fn revoked_licenses(&self) -> Result<Vec<String>, StoreError> {

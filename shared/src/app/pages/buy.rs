@@ -80,13 +80,6 @@ impl Availability {
         })
     }
 
-    pub fn of(stock: Option<u32>, taken: u32) -> Availability {
-        match stock {
-            None => Availability::Unlimited,
-            Some(limit) => Availability::Left(limit.saturating_sub(taken)),
-        }
-    }
-
     fn left(self) -> Option<u32> {
         match self {
             Availability::Unlimited => None,
