@@ -123,6 +123,18 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(
             [k["AttributeName"] for k in index["KeySchema"]], ["due_pk", "due_at"]
         )
+        # It asks the gateway about sessions (its secrets, nothing else in SSM) and queues the
+        # work a found payment leads to, on the store's own queues only.
+        (ssm,) = [s for s in statements if s["Action"] == "ssm:GetParameters"]
+        for resource in ssm["Resource"]:
+            self.assertIn("parameter/nightshift/${Stage}/", resource["Fn::Sub"])
+        (sqs,) = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+        self.assertEqual(
+            sqs["Resource"],
+            [{"Fn::GetAtt": ["FulfillmentQueue", "Arn"]}, {"Fn::GetAtt": ["MailQueue", "Arn"]}],
+        )
+        variables = scheduler["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["NIGHTSHIFT_MAIL_QUEUE_URL"], {"Ref": "MailQueue"})
 
     def test_no_policy_grants_a_star_resource(self):
         for name, function in self.functions.items():

@@ -5,9 +5,10 @@ use shared::adapters::license::LicenseKeys;
 use shared::app::checkout::{
     place_order, Checkout, CheckoutContext, CheckoutError, CheckoutForm, Receipt,
 };
+use shared::app::expiry::Expiry;
 use shared::app::fulfil::{fulfil_order, FulfilError};
 use shared::app::mail::{send_order_mails, Mailing};
-use shared::app::payment::{apply_payment_event, expire_if_due, Applied};
+use shared::app::payment::{apply_payment_event, Applied};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::{CourseProvider, Store};
@@ -20,6 +21,7 @@ use shared::ports::{
     Clock, CourseEnroller, EnrolError, Enrolment, Entropy, LicenseSigner, Message, OrderStore,
     QueueName, SignError, WorkClaims,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,6 +88,78 @@ fulfillment = { kind = "download", bucket = "shop-files", key = "books/e-book.pd
 "##;
 
 struct TestClock(AtomicI64);
+
+/// A gateway that keeps sessions, like Stripe: a test marks one paid; closing an open one
+/// records it. Refunds are recorded by key (or refused, when a test says so).
+#[derive(Default)]
+struct FakeGateway {
+    /// Session id → the payment it took, if any.
+    paid: Mutex<HashMap<String, PaymentEvent>>,
+    closed: Mutex<Vec<String>>,
+    refunds: Mutex<Vec<String>>,
+    refuse_refunds: std::sync::atomic::AtomicBool,
+    opened: AtomicU64,
+}
+
+impl shared::ports::PaymentGateway for FakeGateway {
+    fn name(&self) -> &'static str {
+        "testpay"
+    }
+
+    async fn open_session(
+        &self,
+        order: &Order,
+        return_url: &str,
+    ) -> Result<shared::ports::PaymentSession, shared::ports::GatewayError> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        // Like Stripe's idempotency key: the same reservation and events, the same session.
+        let id = format!(
+            "cs_{}_{}_{}",
+            order.id,
+            order.reserved_until,
+            order.events.len()
+        );
+        Ok(shared::ports::PaymentSession {
+            url: format!("https://pay.example/{id}?back={return_url}"),
+            id,
+        })
+    }
+
+    fn verify_webhook(
+        &self,
+        _: &http::HeaderMap,
+        _: &[u8],
+        _: i64,
+    ) -> Result<Option<PaymentEvent>, shared::ports::WebhookError> {
+        Ok(None)
+    }
+
+    fn remembers_sessions(&self) -> bool {
+        true
+    }
+
+    async fn close_session(
+        &self,
+        _: &Order,
+        id: &str,
+    ) -> Result<Option<PaymentEvent>, shared::ports::GatewayError> {
+        if let Some(event) = self.paid.lock().unwrap().get(id) {
+            return Ok(Some(event.clone()));
+        }
+        self.closed.lock().unwrap().push(id.to_owned());
+        Ok(None)
+    }
+}
+
+impl shared::ports::Refunds for FakeGateway {
+    async fn refund(&self, _: &PaymentEvent, key: &str) -> Result<(), shared::ports::GatewayError> {
+        if self.refuse_refunds.load(Ordering::SeqCst) {
+            return Err(shared::ports::GatewayError::Refused("no".into()));
+        }
+        self.refunds.lock().unwrap().push(key.to_owned());
+        Ok(())
+    }
+}
 
 impl Clock for TestClock {
     fn now(&self) -> i64 {
@@ -189,6 +263,7 @@ struct World {
     entropy: CountingEntropy,
     enroller: FakeEnroller,
     urls: Urls,
+    gateway: FakeGateway,
 }
 
 impl World {
@@ -207,6 +282,17 @@ impl World {
             entropy: CountingEntropy(AtomicU64::new(1)),
             enroller: FakeEnroller::default(),
             urls: Urls::new("https://shop.example.com"),
+            gateway: FakeGateway::default(),
+        }
+    }
+
+    fn expiry(&self) -> Expiry<'_, EmbeddedStore, EmbeddedQueue, FakeGateway, TestClock> {
+        Expiry {
+            store: &self.store,
+            orders: &self.orders,
+            queue: &self.queue,
+            gateway: &self.gateway,
+            clock: &self.clock,
         }
     }
 
@@ -263,6 +349,7 @@ impl World {
             event_id: id.into(),
             order_id: order.clone(),
             outcome,
+            payment_ref: Some(format!("pay_{id}")),
         }
     }
 
@@ -460,13 +547,13 @@ async fn an_approved_payment_moves_the_order_to_paid_once_and_queues_fulfilment(
     let event = w.approved("evt_1", &r.order_id, 4900);
     let q = &w.queue;
     assert_eq!(
-        apply_payment_event(&w.store, &w.orders, q, &w.clock, &event)
+        apply_payment_event(&w.store, &w.orders, q, &w.gateway, &w.clock, &event)
             .await
             .unwrap(),
         Applied::Moved(OrderStatus::Paid)
     );
     assert_eq!(
-        apply_payment_event(&w.store, &w.orders, q, &w.clock, &event)
+        apply_payment_event(&w.store, &w.orders, q, &w.gateway, &w.clock, &event)
             .await
             .unwrap(),
         Applied::Duplicate
@@ -494,14 +581,17 @@ async fn a_decline_after_approval_is_recorded_but_never_moves_the_order_back() {
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("evt_a", &r.order_id, 4900),
     )
     .await
     .unwrap();
-    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
-        .await
-        .unwrap();
+    let applied = apply_payment_event(
+        &w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &declined,
+    )
+    .await
+    .unwrap();
     assert!(matches!(applied, Applied::Recorded(_)));
     assert_eq!(w.status(&r.order_id).await, OrderStatus::Paid);
     assert_eq!(w.order(&r.order_id).await.events.len(), 2);
@@ -518,15 +608,18 @@ async fn a_declined_order_can_be_paid_on_retry() {
             reason: "card".into(),
         },
     );
-    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &declined)
-        .await
-        .unwrap();
+    apply_payment_event(
+        &w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &declined,
+    )
+    .await
+    .unwrap();
     assert_eq!(w.status(&r.order_id).await, OrderStatus::Declined);
     assert!(w.drained(QueueName::Fulfillment).is_empty());
     apply_payment_event(
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("evt_a", &r.order_id, 4900),
     )
@@ -543,6 +636,7 @@ async fn a_payment_of_the_wrong_amount_does_not_pay_the_order() {
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("evt", &r.order_id, 100),
     )
@@ -572,7 +666,7 @@ async fn concurrent_deliveries_of_different_events_apply_each_once() {
     let tasks = (0..5).flat_map(|_| events.clone()).map(|e| {
         let w = w.clone();
         tokio::spawn(async move {
-            apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &e)
+            apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &e)
                 .await
                 .unwrap()
         })
@@ -591,27 +685,30 @@ async fn an_unpaid_order_expires_after_its_reservation_and_releases_stock() {
         Err(CheckoutError::SoldOut(_))
     ));
     w.clock.0.fetch_add(30 * 60, Ordering::SeqCst);
-    let order = expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
+    let order = w
+        .expiry()
+        .expire_if_due(&r.order_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(order.status, OrderStatus::Expired);
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
     // A second look changes nothing more.
-    expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
-        .await
-        .unwrap();
+    w.expiry().expire_if_due(&r.order_id).await.unwrap();
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
     let late = apply_payment_event(
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("late", &r.order_id, 6000 + 490),
     )
     .await
     .unwrap();
-    assert!(matches!(late, Applied::Recorded(note) if note.contains("expired")));
+    // Paid after all: the store's default `late_payment` takes the stock again.
+    assert_eq!(late, Applied::Moved(OrderStatus::Paid));
+    assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 3);
 }
 
 async fn paid(w: &World, items: &[(&str, u32)]) -> OrderId {
@@ -628,6 +725,7 @@ async fn paid(w: &World, items: &[(&str, u32)]) -> OrderId {
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved(&format!("evt-{}", r.order_id), &r.order_id, total),
     )
@@ -861,6 +959,7 @@ async fn buyer_input_is_escaped_in_html_mail() {
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("e", &r.order_id, 4900),
     )
@@ -883,23 +982,25 @@ async fn a_gateway_expiry_releases_stock_only_once_the_reservation_ran_out() {
     let r = w.checkout(&[("book", 3)], None).await.unwrap();
     let expired = w.event("cs_1:expired", &r.order_id, PaymentOutcome::Expired);
     // An earlier session of the order expired while the order still holds: recorded only.
-    let early = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &expired)
-        .await
-        .unwrap();
+    let early = apply_payment_event(
+        &w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &expired,
+    )
+    .await
+    .unwrap();
     assert!(matches!(early, Applied::Recorded(_)));
     assert_eq!(w.status(&r.order_id).await, OrderStatus::PendingPayment);
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 3);
 
     w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
     let last = w.event("cs_2:expired", &r.order_id, PaymentOutcome::Expired);
-    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &last)
+    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &last)
         .await
         .unwrap();
     assert_eq!(applied, Applied::Moved(OrderStatus::Expired));
     assert_eq!(w.orders.stock_taken(&sku("book")).await.unwrap(), 0);
     // Again: a duplicate, the stock is not given back twice.
     assert_eq!(
-        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &last)
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &last)
             .await
             .unwrap(),
         Applied::Duplicate
@@ -909,24 +1010,28 @@ async fn a_gateway_expiry_releases_stock_only_once_the_reservation_ran_out() {
 
 #[tokio::test]
 async fn money_that_cannot_be_applied_is_flagged_to_the_seller_once() {
-    let w = World::new();
-    // Paid after the order expired: not revived, the seller is told to refund.
+    let w = World::with_store(&STORE.replace(
+        "gateway = \"testpay\"",
+        "gateway = \"testpay\"\nlate_payment = \"hold\"",
+    ));
+    // Paid after the order expired, in a store that holds late payments: not revived, the
+    // seller is told.
     let late = w.checkout(&[("book", 1)], None).await.unwrap();
     w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
-    expire_if_due(&w.store, &w.orders, &w.clock, &late.order_id)
-        .await
-        .unwrap();
+    w.expiry().expire_if_due(&late.order_id).await.unwrap();
     let paid_late = w.approved("cs_9:paid", &late.order_id, 2000 + 490);
-    let applied = apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &paid_late)
-        .await
-        .unwrap();
+    let applied = apply_payment_event(
+        &w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &paid_late,
+    )
+    .await
+    .unwrap();
     assert!(matches!(applied, Applied::Recorded(ref note) if note.contains("expired")));
     assert_eq!(w.status(&late.order_id).await, OrderStatus::Expired);
 
     // The wrong amount: not marked paid.
     let short = w.checkout(&[("course", 1)], None).await.unwrap();
     let wrong = w.approved("cs_8:paid", &short.order_id, 100);
-    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &wrong)
+    apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &wrong)
         .await
         .unwrap();
     assert_eq!(w.status(&short.order_id).await, OrderStatus::PendingPayment);
@@ -939,9 +1044,11 @@ async fn money_that_cannot_be_applied_is_flagged_to_the_seller_once() {
             amount: Money::from_minor(4900, usd),
         },
     );
-    apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &dollars)
-        .await
-        .unwrap();
+    apply_payment_event(
+        &w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &dollars,
+    )
+    .await
+    .unwrap();
     assert_eq!(w.status(&short.order_id).await, OrderStatus::PendingPayment);
 
     let mail_messages = w.drained(QueueName::Mail);
@@ -977,6 +1084,7 @@ async fn refunds_are_recorded_on_the_order_and_never_shrink() {
         &w.store,
         &w.orders,
         &w.queue,
+        &w.gateway,
         &w.clock,
         &w.approved("cs_1:paid", &r.order_id, 4900),
     )
@@ -991,7 +1099,7 @@ async fn refunds_are_recorded_on_the_order_and_never_shrink() {
                 total: Money::from_minor(minor, eur),
             },
         );
-        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &refund)
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &refund)
             .await
             .unwrap();
     }
@@ -1025,7 +1133,7 @@ async fn an_asynchronous_failure_mails_the_buyer_but_a_card_decline_does_not() {
         processing,
         decline(&debit.order_id),
     ] {
-        apply_payment_event(&w.store, &w.orders, &w.queue, &w.clock, &event)
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &event)
             .await
             .unwrap();
     }
@@ -1174,6 +1282,7 @@ async fn a_second_click_on_the_pay_link_reopens_the_same_session() {
         shared::app::payment::open_payment(
             &w.store,
             &w.orders,
+            &w.queue,
             &gateway,
             &w.clock,
             &receipt.order_id,
@@ -1194,6 +1303,14 @@ async fn a_second_click_on_the_pay_link_reopens_the_same_session() {
     open().await.unwrap();
     let last = *gateway.0.lock().unwrap().last().unwrap();
     assert!(last.0 > opened.0 && last.1 >= w.clock.now() + 30 * 60 + 60);
+}
+
+impl shared::ports::Refunds for LongSessions {
+    async fn refund(&self, _: &PaymentEvent, _: &str) -> Result<(), shared::ports::GatewayError> {
+        Err(shared::ports::GatewayError::Refused(
+            "no refunds here".into(),
+        ))
+    }
 }
 
 /// A gateway that cannot be reached: like [`LongSessions`], but opening a session fails.
@@ -1270,6 +1387,7 @@ async fn a_form_checkout_opens_the_session_at_once_and_holds_stock_long_enough_f
     let again = shared::app::payment::open_payment(
         &w.store,
         &w.orders,
+        &w.queue,
         &gateway,
         &w.clock,
         &receipt.order_id,
@@ -2309,6 +2427,7 @@ mod held {
             &w.store,
             &w.orders,
             &w.queue,
+            &w.gateway,
             &w.clock,
             &w.approved("evt-card", &card.order_id, total),
         )
@@ -2346,9 +2465,7 @@ mod held {
             "{page}"
         );
         w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
-        expire_if_due(&w.store, &w.orders, &w.clock, &r.order_id)
-            .await
-            .unwrap();
+        w.expiry().expire_if_due(&r.order_id).await.unwrap();
         let level = w.orders.stock(&sku("team")).await.unwrap();
         assert_eq!((level.taken, level.held()), (0, 0));
         assert!(buy_page(&w).await.contains("Only 6 left."));
@@ -2364,7 +2481,7 @@ mod schedule {
         let w = World::new();
         let abandoned = w.checkout(&[("team", 4)], None).await.unwrap();
         let paid_for = paid(&w, &[("team", 2)]).await;
-        let nothing = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        let nothing = run_due_work(&w.expiry()).await.unwrap();
         assert_eq!(
             nothing,
             Ran::default(),
@@ -2372,7 +2489,7 @@ mod schedule {
         );
 
         w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
-        let ran = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        let ran = run_due_work(&w.expiry()).await.unwrap();
         assert_eq!((ran.due, ran.expired, ran.failed), (1, 1, 0));
         assert_eq!(w.status(&abandoned.order_id).await, OrderStatus::Expired);
         assert_eq!(w.status(&paid_for).await, OrderStatus::Paid);
@@ -2383,7 +2500,7 @@ mod schedule {
             "the abandoned units are back"
         );
         // Done: the next run finds nothing.
-        let again = run_due_work(&w.store, &w.orders, &w.clock).await.unwrap();
+        let again = run_due_work(&w.expiry()).await.unwrap();
         assert_eq!(again, Ran::default());
     }
 
@@ -2396,7 +2513,7 @@ mod schedule {
         w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
         let runs = (0..4).map(|_| {
             let w = w.clone();
-            tokio::spawn(async move { run_due_work(&w.store, &w.orders, &w.clock).await })
+            tokio::spawn(async move { run_due_work(&w.expiry()).await })
         });
         for run in futures::future::join_all(runs).await {
             assert_eq!(run.unwrap().unwrap().failed, 0);
@@ -2409,5 +2526,194 @@ mod schedule {
             w.checkout(&[("team", 1)], None).await,
             Err(CheckoutError::SoldOut(_))
         ));
+    }
+}
+
+mod late {
+    use super::*;
+    use shared::app::schedule::run_due_work;
+
+    fn with_policy(policy: &str) -> World {
+        World::with_store(&STORE.replace(
+            "gateway = \"testpay\"",
+            &format!("gateway = \"testpay\"\nlate_payment = \"{policy}\""),
+        ))
+    }
+
+    /// Places an order for `items` and opens its payment session through the pay link, as a
+    /// buyer would; gives the order and the session's id.
+    async fn with_session(w: &World, items: &[(&str, u32)]) -> (OrderId, String) {
+        let r = w.checkout(items, None).await.unwrap();
+        shared::app::payment::open_payment(
+            &w.store,
+            &w.orders,
+            &w.queue,
+            &w.gateway,
+            &w.clock,
+            &r.order_id,
+            &r.order_url,
+        )
+        .await
+        .unwrap();
+        let order = w.order(&r.order_id).await;
+        assert_eq!(order.gateway_sessions.len(), 1, "the session is remembered");
+        (r.order_id, order.gateway_sessions[0].clone())
+    }
+
+    async fn pay_late(w: &World, id: &OrderId, event_id: &str) -> Applied {
+        let total = w.order(id).await.total.minor();
+        let event = w.approved(event_id, id, total);
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &event)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_found_paid_at_expiry_time_is_fulfilled_not_expired() {
+        let w = World::new();
+        let (id, session) = with_session(&w, &[("book", 1)]).await;
+        // Opening it again reuses it: no second session is remembered.
+        let order = w.order(&id).await;
+        shared::app::payment::open_payment_for(
+            &w.orders,
+            &w.gateway,
+            &w.clock,
+            order,
+            "https://shop.example.com/orders/t",
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.order(&id).await.gateway_sessions.len(), 1);
+        let total = w.order(&id).await.total.minor();
+        // The buyer paid at the last moment and the webhook has not come yet.
+        let event = w.approved(&format!("{session}:paid"), &id, total);
+        w.gateway
+            .paid
+            .lock()
+            .unwrap()
+            .insert(session.clone(), event);
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!((ran.due, ran.expired, ran.failed), (1, 0, 0));
+        assert_eq!(w.status(&id).await, OrderStatus::Paid);
+        assert!(w
+            .drained(QueueName::Fulfillment)
+            .contains(&Message::FulfilOrder {
+                order_id: id.clone()
+            }));
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 1);
+        // The webhook that comes after is a repeat.
+        assert_eq!(
+            pay_late(&w, &id, &format!("{session}:paid")).await,
+            Applied::Duplicate
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_session_is_closed_before_its_order_expires() {
+        let w = World::new();
+        let (id, session) = with_session(&w, &[("book", 1)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!((ran.due, ran.expired), (1, 1));
+        assert_eq!(*w.gateway.closed.lock().unwrap(), vec![session]);
+        assert_eq!(w.status(&id).await, OrderStatus::Expired);
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 0);
+    }
+
+    #[tokio::test]
+    async fn a_late_payment_takes_the_stock_again_when_it_is_there() {
+        let w = World::new();
+        let (id, _) = with_session(&w, &[("book", 1)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!(
+            pay_late(&w, &id, "late-1").await,
+            Applied::Moved(OrderStatus::Paid)
+        );
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 1);
+        assert!(w
+            .drained(QueueName::Fulfillment)
+            .contains(&Message::FulfilOrder {
+                order_id: id.clone()
+            }));
+        assert_eq!(pay_late(&w, &id, "late-1").await, Applied::Duplicate);
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 1);
+    }
+
+    #[tokio::test]
+    async fn a_late_payment_for_stock_sold_meanwhile_is_held_and_the_seller_mailed() {
+        let w = World::new();
+        let (id, _) = with_session(&w, &[("book", 3)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        run_due_work(&w.expiry()).await.unwrap();
+        // Someone else bought the books meanwhile.
+        let _ = paid(&w, &[("book", 2)]).await;
+        let held = pay_late(&w, &id, "late-2").await;
+        assert!(matches!(held, Applied::Recorded(ref note) if note.contains("no longer in stock")));
+        assert_eq!(w.status(&id).await, OrderStatus::Expired);
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 2);
+        let mails = w.send_mails(&id).await;
+        let alert: Vec<_> = mails
+            .iter()
+            .filter(|m| m.subject.starts_with("Action needed"))
+            .collect();
+        assert_eq!(alert.len(), 1);
+        assert_eq!(alert[0].to[0].as_str(), "seller@example.com");
+        assert!(alert[0].text.contains("arrived after order"));
+    }
+
+    #[tokio::test]
+    async fn the_refund_policy_gives_the_money_back_once_and_tells_the_buyer_why() {
+        let w = with_policy("refund");
+        let (id, _) = with_session(&w, &[("book", 1)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        run_due_work(&w.expiry()).await.unwrap();
+        let refunded = pay_late(&w, &id, "late-3").await;
+        assert!(matches!(refunded, Applied::Recorded(ref note) if note.contains("refunded")));
+        assert_eq!(pay_late(&w, &id, "late-3").await, Applied::Duplicate);
+        assert_eq!(
+            *w.gateway.refunds.lock().unwrap(),
+            vec!["nightshift-late-refund-testpay:late-3".to_owned()]
+        );
+        let order = w.order(&id).await;
+        assert_eq!(
+            (order.status, order.late_refund),
+            (OrderStatus::Expired, Some(order.total))
+        );
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 0);
+        let mails = w.send_mails(&id).await;
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].to[0].as_str(), "ann@example.com");
+        assert!(mails[0].subject.contains("was refunded"));
+        assert!(mails[0].text.contains("after the order had expired"));
+        assert!(w.send_mails(&id).await.len() == 1, "sent once");
+    }
+
+    #[tokio::test]
+    async fn a_refund_the_gateway_refuses_is_held_for_the_seller() {
+        let w = with_policy("refund");
+        w.gateway.refuse_refunds.store(true, Ordering::SeqCst);
+        let (id, _) = with_session(&w, &[("book", 1)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        run_due_work(&w.expiry()).await.unwrap();
+        let held = pay_late(&w, &id, "late-4").await;
+        assert!(matches!(held, Applied::Recorded(ref note) if note.contains("refund it by hand")));
+        assert_eq!(w.order(&id).await.late_refund, None);
+    }
+
+    #[tokio::test]
+    async fn the_hold_policy_keeps_the_order_expired_and_asks_the_seller() {
+        let w = with_policy("hold");
+        let (id, _) = with_session(&w, &[("book", 1)]).await;
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        run_due_work(&w.expiry()).await.unwrap();
+        let held = pay_late(&w, &id, "late-5").await;
+        assert!(
+            matches!(held, Applied::Recorded(ref note) if note.contains("holds late payments"))
+        );
+        assert_eq!(w.status(&id).await, OrderStatus::Expired);
+        assert_eq!(w.orders.stock(&sku("book")).await.unwrap().taken, 0);
+        assert!(w.gateway.refunds.lock().unwrap().is_empty());
     }
 }

@@ -141,11 +141,22 @@ impl DevStack {
         endpoint: &str,
         prefix: &str,
     ) -> anyhow::Result<DevStack> {
-        let env = [
+        Self::start_on_aws_with_env(store_toml, endpoint, prefix, &[])
+    }
+
+    /// As [`DevStack::start_on_aws`], with more environment (a fake Stripe's, say).
+    pub fn start_on_aws_with_env(
+        store_toml: &str,
+        endpoint: &str,
+        prefix: &str,
+        more: &[(&str, &str)],
+    ) -> anyhow::Result<DevStack> {
+        let mut env = vec![
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_REGION", "us-east-1"),
         ];
+        env.extend_from_slice(more);
         let args = [
             "--aws",
             "--aws-endpoint",
@@ -180,7 +191,13 @@ impl DevStack {
     fn spawn(dir: TempDir, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<DevStack> {
         let mut command = Command::new(nightshift_binary());
         command
-            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "dev",
+                "--test-clock",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(dir.path().join("store.toml"))
@@ -422,6 +439,23 @@ impl DevStack {
             bail!("testpay returned the buyer to {back}");
         }
         Ok(token)
+    }
+
+    /// Moves the dev stack's clock forward and runs its timed work at once; gives what the
+    /// run did (`{"now": …, "ran": {"due": …, "expired": …, "failed": …}}`).
+    pub async fn advance_clock(&self, seconds: i64) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(self.url("/dev/clock"))
+            .json(&serde_json::json!({ "advance_seconds": seconds }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "POST /dev/clock: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
     }
 
     pub async fn order_json(&self, token: &str) -> anyhow::Result<Value> {

@@ -22,6 +22,11 @@ pub struct StripeLog {
     pub refused: Vec<String>,
     pub retrievals: usize,
     events: usize,
+    /// Sessions expired through `POST /v1/checkout/sessions/{id}/expire`.
+    pub expired: Vec<String>,
+    /// Every refund made (`POST /v1/refunds`), as its form; one per idempotency key.
+    pub refunds: Vec<BTreeMap<String, String>>,
+    refund_keys: HashMap<String, Value>,
 }
 
 pub struct FakeStripe {
@@ -62,6 +67,14 @@ impl FakeStripe {
 
     pub fn refused(&self) -> Vec<String> {
         self.log.lock().expect("lock").refused.clone()
+    }
+
+    pub fn expired_by_api(&self) -> Vec<String> {
+        self.log.lock().expect("lock").expired.clone()
+    }
+
+    pub fn refunds(&self) -> Vec<BTreeMap<String, String>> {
+        self.log.lock().expect("lock").refunds.clone()
     }
 
     /// The buyer paid on Stripe's page (`paid`), or started a bank debit (`unpaid`).
@@ -136,6 +149,32 @@ fn handle(request: Request, log: &Mutex<StripeLog>) -> Answer {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             create(&mut log, form, key)
+        }
+        ("POST", p) if p.starts_with("/v1/checkout/sessions/") && p.ends_with("/expire") => {
+            let id = &p["/v1/checkout/sessions/".len()..p.len() - "/expire".len()];
+            let Some(session) = log.sessions.get_mut(id) else {
+                return refuse(&mut log, 404, &format!("No such checkout.session: '{id}'"));
+            };
+            if session["status"] != "open" {
+                return refuse(
+                    &mut log,
+                    400,
+                    "This Checkout Session is not in an expireable state.",
+                );
+            }
+            session["status"] = json!("expired");
+            let session = session.clone();
+            log.expired.push(id.to_owned());
+            (200, session)
+        }
+        ("POST", "/v1/refunds") => {
+            if !form_encoded {
+                return refuse(&mut log, 400, "the body must be form-encoded");
+            }
+            let form: BTreeMap<String, String> = form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            refund(&mut log, form, key)
         }
         ("GET", p) if p.starts_with("/v1/checkout/sessions/") => {
             log.retrievals += 1;
@@ -307,4 +346,48 @@ fn create(log: &mut StripeLog, form: BTreeMap<String, String>, key: Option<Strin
     log.created.push(form.clone());
     log.idempotency.insert(key, (form, id));
     (200, session)
+}
+
+/// A refund of a paid session's whole PaymentIntent, once per idempotency key.
+fn refund(log: &mut StripeLog, form: BTreeMap<String, String>, key: Option<String>) -> Answer {
+    let Some(key) = key else {
+        return refuse(log, 400, "this fake insists on an Idempotency-Key");
+    };
+    if let Some(answer) = log.refund_keys.get(&key) {
+        return (200, answer.clone());
+    }
+    if let Some(unknown) = form.keys().find(|k| {
+        !["payment_intent", "amount", "metadata[order_id]", "reason"].contains(&k.as_str())
+    }) {
+        return refuse(log, 400, &format!("Received unknown parameter: {unknown}"));
+    }
+    let Some(intent) = form.get("payment_intent") else {
+        return refuse(log, 400, "One of the following params should be provided for this request: payment_intent or charge.");
+    };
+    let Some(session) = log
+        .sessions
+        .values()
+        .find(|s| s["payment_intent"] == intent.as_str())
+        .cloned()
+    else {
+        return refuse(log, 404, &format!("No such payment_intent: '{intent}'"));
+    };
+    if session["payment_status"] != "paid" {
+        return refuse(
+            log,
+            400,
+            "This PaymentIntent does not have a successful charge to refund.",
+        );
+    }
+    let answer = json!({
+        "id": format!("re_fake{}", log.refunds.len() + 1),
+        "object": "refund",
+        "amount": session["amount_total"],
+        "currency": session["currency"],
+        "payment_intent": intent,
+        "status": "succeeded",
+    });
+    log.refunds.push(form);
+    log.refund_keys.insert(key, answer.clone());
+    (200, answer)
 }

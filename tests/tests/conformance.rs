@@ -60,6 +60,8 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         store_url: None,
         shipping: None,
         webhook_failures: Vec::new(),
+        late_refund: None,
+        gateway_sessions: Vec::new(),
         events: Vec::new(),
     };
     NewOrder {
@@ -283,6 +285,65 @@ async fn held_units_count_until_their_order_is_paid_or_gives_them_back<S: OrderS
         .unwrap();
     assert_eq!(store.stock(&sku("mug")).await.unwrap(), level(2, 0, 0));
     assert_eq!(store.stock_taken(&sku("mug")).await.unwrap(), 2);
+}
+
+async fn a_late_payment_takes_its_stock_again_only_while_there_is_some<S: OrderStore>(store: S) {
+    let late = new_order(&[("lamp", 2, 3)], None);
+    store.place_order(&late).await.unwrap();
+    let expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..late.order.clone()
+    };
+    store
+        .release_order(&expired, 1, &late.reservations)
+        .await
+        .unwrap();
+    // Two of three are sold meanwhile: the late payment's two units are not there.
+    let other = new_order(&[("lamp", 2, 3)], None);
+    store.place_order(&other).await.unwrap();
+    let paid = Order {
+        status: OrderStatus::Paid,
+        version: 3,
+        ..expired.clone()
+    };
+    assert!(matches!(
+        store.save_late_paid_order(&paid, 2, &late.reservations).await,
+        Err(PlaceError::SoldOut(s)) if s == sku("lamp")
+    ));
+    assert_eq!(
+        store.order(&late.order.id).await.unwrap().unwrap(),
+        expired,
+        "nothing written"
+    );
+    // The other order expires too: now they are, taken as sold (not held), in one write.
+    let other_expired = Order {
+        status: OrderStatus::Expired,
+        version: 2,
+        ..other.order.clone()
+    };
+    store
+        .release_order(&other_expired, 1, &other.reservations)
+        .await
+        .unwrap();
+    store
+        .save_late_paid_order(&paid, 2, &late.reservations)
+        .await
+        .unwrap();
+    let level = store.stock(&sku("lamp")).await.unwrap();
+    assert_eq!((level.taken, level.held()), (2, 0));
+    assert_eq!(
+        store.order(&late.order.id).await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    // Conditional on the version read, like every order write.
+    assert!(matches!(
+        store
+            .save_late_paid_order(&paid, 2, &late.reservations)
+            .await,
+        Err(PlaceError::Store(StoreError::Conflict))
+    ));
+    assert_eq!(store.stock(&sku("lamp")).await.unwrap().taken, 2);
 }
 
 async fn orders_with_timed_work_are_found_by_when_it_is_due<S: OrderStore + DueOrders>(store: S) {
@@ -690,6 +751,7 @@ every_adapter!(
     saving_an_order_is_conditional_on_its_version,
     releasing_an_order_returns_its_stock_once,
     held_units_count_until_their_order_is_paid_or_gives_them_back,
+    a_late_payment_takes_its_stock_again_only_while_there_is_some,
     orders_with_timed_work_are_found_by_when_it_is_due,
     payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,

@@ -6,16 +6,17 @@ use shared::adapters::license::LicenseKeys;
 use shared::adapters::system::SystemClock;
 use shared::adapters::testpay::{HostedPage, Testpay};
 use shared::app::downloads::downloads_used;
+use shared::app::expiry::Expiry;
 use shared::app::pages::{
     for_browser, not_found_page, order_json, order_page, problem_answer, Visit,
 };
-use shared::app::payment::{apply_return, expire_read_order_if_due, open_payment_for};
+use shared::app::payment::{apply_return, open_payment_for, PaymentError};
 use shared::app::render::Templates;
 use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::{Order, OrderToken};
 use shared::http::{html, json, redirect, Problem};
-use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
+use shared::ports::{Clock, OrderStore, PaymentGateway, Queue, Refunds};
 use std::sync::Arc;
 
 pub struct State<S, Q, G> {
@@ -44,7 +45,7 @@ enum View {
     Pay,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
+pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -53,7 +54,7 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
     Ok(response.map(Body::from))
 }
 
-async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
+async fn route<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     request: &Request,
 ) -> http::Response<String> {
@@ -151,7 +152,7 @@ async fn route<S: OrderStore, Q: Queue, G: PaymentGateway>(
     response
 }
 
-async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
+async fn find<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     token: &str,
 ) -> Result<Option<(Order, OrderToken)>, http::Response<String>> {
@@ -170,10 +171,24 @@ async fn find<S: OrderStore, Q: Queue, G: PaymentGateway>(
     else {
         return Ok(None);
     };
-    // An unpaid order past its reservation is expired (and its stock released) on sight.
-    let order = expire_read_order_if_due(&state.store, &state.orders, &SystemClock, order)
-        .await
-        .map_err(|e| fail(&e))?;
+    // An unpaid order past its reservation is expired (and its stock released) on sight,
+    // once its gateway confirms no session took money.
+    let expiry = Expiry {
+        store: &state.store,
+        orders: &state.orders,
+        queue: &state.queue,
+        gateway: &state.gateway,
+        clock: &SystemClock,
+    };
+    let order = match expiry.expire_read_order_if_due(order.clone()).await {
+        Ok(order) => order,
+        Err(PaymentError::Gateway(e)) => {
+            // The scheduler asks again; the page shows the order as it is.
+            tracing::warn!(order_id = %order.id, error = %e, "could not ask the gateway before expiry");
+            Some(order)
+        }
+        Err(e) => return Err(fail(&e)),
+    };
     Ok(order.map(|o| (o, token)))
 }
 
@@ -185,7 +200,7 @@ fn poll_count(query: &str) -> Option<u32> {
         .map(|(_, v)| v.parse().unwrap_or(u32::MAX))
 }
 
-async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
+async fn answer<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     urls: &Urls,
     order: &Order,

@@ -7,7 +7,7 @@ use shared::adapters::system::SystemClock;
 use shared::app::payment::{apply_payment_event, Applied, PaymentError};
 use shared::config::Store;
 use shared::http::{json, Problem};
-use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
+use shared::ports::{Clock, OrderStore, PaymentGateway, Queue, Refunds};
 
 pub struct State<S, Q, G> {
     pub store: Store,
@@ -16,7 +16,7 @@ pub struct State<S, Q, G> {
     pub gateway: G,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
+pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -35,7 +35,7 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
     Ok(response.map(Body::from))
 }
 
-async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway>(
+async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds>(
     state: &State<S, Q, G>,
     headers: &http::HeaderMap,
     body: &[u8],
@@ -60,7 +60,16 @@ async fn webhook<S: OrderStore, Q: Queue, G: PaymentGateway>(
             .into_response();
         }
     };
-    match apply_payment_event(&state.store, &state.orders, &state.queue, &clock, &event).await {
+    match apply_payment_event(
+        &state.store,
+        &state.orders,
+        &state.queue,
+        &state.gateway,
+        &clock,
+        &event,
+    )
+    .await
+    {
         Ok(applied) => {
             tracing::info!(order_id = %event.order_id, event_id = %event.event_id, ?applied, "payment event");
             let moved = matches!(applied, Applied::Moved(_));

@@ -2,22 +2,34 @@
 
 use lambda_runtime::{Error, LambdaEvent};
 use shared::adapters::system::SystemClock;
+use shared::app::expiry::Expiry;
 use shared::app::schedule::{run_due_work, Ran};
 use shared::config::Store;
-use shared::ports::{DueOrders, OrderStore};
+use shared::ports::{DueOrders, OrderStore, PaymentGateway, Queue, Refunds};
 
-pub struct State<S> {
+pub struct State<S, Q, G> {
     pub store: Store,
     pub orders: S,
+    /// For the work due work leads to: fulfilment of a session found paid, mail.
+    pub queue: Q,
+    /// Asked about each payment session before its order expires.
+    pub gateway: G,
 }
 
 /// The event's content is not used: each run does what is due at the time it runs.
-pub async fn handle<S: OrderStore + DueOrders>(
-    state: &State<S>,
+pub async fn handle<S: OrderStore + DueOrders, Q: Queue, G: PaymentGateway + Refunds>(
+    state: &State<S, Q, G>,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<Ran, Error> {
+    let work = Expiry {
+        store: &state.store,
+        orders: &state.orders,
+        queue: &state.queue,
+        gateway: &state.gateway,
+        clock: &SystemClock,
+    };
     // A failure is reported to Lambda (and so to its errors alarm); the next run tries again.
-    let ran = run_due_work(&state.store, &state.orders, &SystemClock).await?;
+    let ran = run_due_work(&work).await?;
     if ran.failed > 0 {
         return Err(format!(
             "{} of {} due orders failed; see the log",

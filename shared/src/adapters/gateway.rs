@@ -6,7 +6,7 @@ use crate::app::Urls;
 use crate::config::{GatewayName, Store};
 use crate::domain::{Order, PaymentEvent};
 use crate::environment::{self as env, Secrets};
-use crate::ports::{GatewayError, PaymentGateway, PaymentSession, WebhookError};
+use crate::ports::{GatewayError, PaymentGateway, PaymentSession, Refunds, WebhookError};
 use std::sync::Arc;
 
 pub enum Gateway {
@@ -135,6 +135,33 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Testpay(t) => t.returned(order, query).await,
             Gateway::Stripe(s) => s.returned(order, query).await,
+        }
+    }
+
+    fn remembers_sessions(&self) -> bool {
+        match self {
+            Gateway::Testpay(t) => t.remembers_sessions(),
+            Gateway::Stripe(s) => s.remembers_sessions(),
+        }
+    }
+
+    async fn close_session(
+        &self,
+        order: &Order,
+        id: &str,
+    ) -> Result<Option<PaymentEvent>, GatewayError> {
+        match self {
+            Gateway::Testpay(t) => t.close_session(order, id).await,
+            Gateway::Stripe(s) => s.close_session(order, id).await,
+        }
+    }
+}
+
+impl Refunds for Gateway {
+    async fn refund(&self, event: &PaymentEvent, key: &str) -> Result<(), GatewayError> {
+        match self {
+            Gateway::Testpay(t) => t.refund(event, key).await,
+            Gateway::Stripe(s) => s.refund(event, key).await,
         }
     }
 }

@@ -42,10 +42,36 @@ impl Stripe {
         }
     }
 
-    /// `Idempotency-Key` for opening a session: one per order version, so a double click
-    /// gets the same session and a retry after a decline gets a new one.
+    /// `Idempotency-Key` for opening a session: one per reservation and payment events seen,
+    /// so a double click gets the same session (remembering it on the order changes
+    /// neither), while a longer reservation or a retry after a decline gets a new one.
     pub fn idempotency_key(order: &Order) -> String {
-        format!("nightshift-{}-v{}", order.id, order.version)
+        format!(
+            "nightshift-{}-r{}-e{}",
+            order.id,
+            order.reserved_until,
+            order.events.len()
+        )
+    }
+
+    /// `POST` a form to Stripe under an idempotency key.
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        form: &[(String, String)],
+    ) -> Result<T, GatewayError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_base))
+            .bearer_auth(self.secret_key.expose_secret())
+            .header("Idempotency-Key", key)
+            .form(form)
+            .timeout(TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.into()))?;
+        answer(response).await
     }
 
     async fn retrieve(&self, session_id: &str) -> Result<Session, GatewayError> {
@@ -161,6 +187,8 @@ struct Session {
     status: Option<String>,
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    payment_intent: Option<String>,
 }
 
 /// The parts of a Charge Nightshift reads.
@@ -170,6 +198,8 @@ struct Charge {
     metadata: HashMap<String, String>,
     amount_refunded: i64,
     currency: String,
+    #[serde(default)]
+    payment_intent: Option<String>,
 }
 
 /// What a session says about its payment.
@@ -237,6 +267,7 @@ impl Session {
             event_id: format!("{}:{}", self.id, fact.as_str()),
             order_id,
             outcome,
+            payment_ref: self.payment_intent.clone(),
         })
     }
 }
@@ -264,6 +295,7 @@ fn parse_event(body: &[u8]) -> Result<Option<PaymentEvent>, WebhookError> {
                 event_id: event.id,
                 order_id,
                 outcome: PaymentOutcome::Refunded { total },
+                payment_ref: charge.payment_intent,
             }));
         }
         _ => return Ok(None),
@@ -345,17 +377,13 @@ impl PaymentGateway for Stripe {
         order: &Order,
         return_url: &str,
     ) -> Result<PaymentSession, GatewayError> {
-        let response = self
-            .http
-            .post(format!("{}/v1/checkout/sessions", self.api_base))
-            .bearer_auth(self.secret_key.expose_secret())
-            .header("Idempotency-Key", Stripe::idempotency_key(order))
-            .form(&session_form(order, return_url))
-            .timeout(TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| GatewayError::Unavailable(e.into()))?;
-        let session: Session = answer(response).await?;
+        let session: Session = self
+            .post(
+                "/v1/checkout/sessions",
+                &Stripe::idempotency_key(order),
+                &session_form(order, return_url),
+            )
+            .await?;
         let url = session.url.ok_or_else(|| {
             GatewayError::Unavailable("Stripe sent a session without a url".into())
         })?;
@@ -402,6 +430,59 @@ impl PaymentGateway for Stripe {
         let event = session.fact().and_then(|fact| session.event(fact));
         // The session must belong to this order: a buyer cannot pay one order with another's.
         Ok(event.filter(|e| e.order_id == order.id))
+    }
+
+    fn remembers_sessions(&self) -> bool {
+        true
+    }
+
+    async fn close_session(
+        &self,
+        order: &Order,
+        id: &str,
+    ) -> Result<Option<PaymentEvent>, GatewayError> {
+        if !session_id_is_plausible(id) {
+            return Ok(None);
+        }
+        let mut session = self.retrieve(id).await?;
+        if session.status.as_deref() == Some("open") {
+            // Only an open session can be expired; one completed meanwhile is read again.
+            let path = format!("/v1/checkout/sessions/{id}/expire");
+            match self
+                .post::<Session>(&path, &format!("nightshift-expire-{id}"), &[])
+                .await
+            {
+                Ok(expired) => session = expired,
+                Err(GatewayError::Refused(_)) => session = self.retrieve(id).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        match session.fact() {
+            Some(fact @ (Fact::Paid | Fact::Processing)) => {
+                Ok(session.event(fact).filter(|e| e.order_id == order.id))
+            }
+            Some(Fact::Expired | Fact::Failed) => Ok(None),
+            None => Err(GatewayError::Unavailable(
+                format!("Stripe session {id} is still open after it was expired").into(),
+            )),
+        }
+    }
+}
+
+impl crate::ports::Refunds for Stripe {
+    /// `POST /v1/refunds` for the session's PaymentIntent, all of it.
+    async fn refund(&self, event: &PaymentEvent, key: &str) -> Result<(), GatewayError> {
+        let Some(payment_intent) = &event.payment_ref else {
+            return Err(GatewayError::Refused(
+                "the payment names no PaymentIntent to refund".into(),
+            ));
+        };
+        let form = [
+            ("payment_intent".to_owned(), payment_intent.clone()),
+            ("metadata[order_id]".to_owned(), event.order_id.to_string()),
+        ];
+        let _: serde_json::Value = self.post("/v1/refunds", key, &form).await?;
+        Ok(())
     }
 }
 

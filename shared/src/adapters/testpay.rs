@@ -214,6 +214,14 @@ impl Testpay {
     }
 }
 
+/// testpay takes no money, so there is none to give back: a refund always succeeds.
+impl crate::ports::Refunds for Testpay {
+    async fn refund(&self, event: &PaymentEvent, key: &str) -> Result<(), GatewayError> {
+        tracing::info!(order_id = %event.order_id, key, "testpay refund (no money moves)");
+        Ok(())
+    }
+}
+
 impl PaymentGateway for Testpay {
     fn name(&self) -> &'static str {
         NAME
@@ -279,6 +287,7 @@ impl PaymentGateway for Testpay {
             event_id: event.id,
             order_id: event.order_id,
             outcome,
+            payment_ref: None,
         }))
     }
 }

@@ -256,7 +256,16 @@ pub async fn place_order_and_pay<
     let destination = match placed {
         Some(order) if order.status.takes_card_payment() => {
             match gateway.open_session(&order, &receipt.order_url).await {
-                Ok(session) => session.url,
+                Ok(session) => {
+                    if let Err(e) =
+                        super::payment::remember_session(orders, gateway, order, &session.id).await
+                    {
+                        // The session still works: its webhook pays the order, and only the
+                        // check before expiry misses it (the late-payment policy then applies).
+                        tracing::warn!(error = %e, "the payment session was not remembered");
+                    }
+                    session.url
+                }
                 Err(e) => {
                     tracing::warn!(order_id = %order.id, error = %e, "no payment session at checkout; the pay link opens one");
                     receipt.payment_url.clone()
@@ -427,7 +436,7 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         ),
         Some(bank) => (
             OrderStatus::AwaitingTransfer,
-            now + i64::from(bank.reservation_days) * 86_400,
+            now + i64::from(bank.pay_within_days) * 86_400,
             Some(id.transfer_reference(&bank.reference_prefix)),
         ),
     };
@@ -449,6 +458,8 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         store_url: Some(ctx.urls.base().to_owned()),
         shipping,
         webhook_failures: Vec::new(),
+        late_refund: None,
+        gateway_sessions: Vec::new(),
         token: Some(token.check()),
         events: Vec::new(),
     };

@@ -52,6 +52,8 @@ pub enum MailKind {
     Declined,
     /// Gives the buyer the bank details for their transfer.
     Transfer,
+    /// Tells the buyer their payment came after the order expired and was refunded.
+    LateRefund,
     /// Tells the seller about a payment problem (the order's n-th).
     PaymentIssue(usize),
     /// Tells the buyer their parcel is on its way, with the tracking link.
@@ -91,6 +93,13 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
         kind: MailKind::WebhookFailure(n),
         lines: (0..order.lines.len()).collect(),
     }));
+    if order.late_refund.is_some() {
+        mails.push(PlannedMail {
+            key: "MAIL#buyer-late-refund#order".into(),
+            kind: MailKind::LateRefund,
+            lines: all.clone(),
+        });
+    }
     match order.status {
         OrderStatus::AwaitingTransfer => mails.push(PlannedMail {
             key: "MAIL#buyer-transfer#order".into(),
@@ -219,6 +228,8 @@ struct MailContext<'a> {
     shipping: Option<ShippingView>,
     /// The buyer's order page, which every buyer mail links to.
     order_url: Option<String>,
+    /// The store's address (`https://shop.example.com`), when the order knows it.
+    store_url: Option<&'a str>,
     /// The seller's copy of the buyer's mail.
     for_seller: bool,
     /// A mail only for the seller (packing, alerts): no buyer's links.
@@ -259,6 +270,7 @@ pub fn render(
         MailKind::Failure => "failure",
         MailKind::Declined => "declined",
         MailKind::Transfer => "transfer",
+        MailKind::LateRefund => "late_refund",
         MailKind::PaymentIssue(_) => "payment",
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
@@ -285,6 +297,7 @@ pub fn render(
         transfer: TransferView::of(store, order),
         shipping: ShippingView::of(order),
         order_url: super::order_page_url(mailing.token_key, order),
+        store_url: order.store_url.as_deref(),
         for_seller: mail.kind == MailKind::SellerCopy,
         for_seller_only: matches!(
             mail.kind,
@@ -322,6 +335,10 @@ pub fn render(
             "mail_payment",
             format!("Bank details for your order from {}", store.settings.name),
         ),
+        MailKind::LateRefund => (
+            "mail_payment",
+            format!("Your payment to {} was refunded", store.settings.name),
+        ),
         MailKind::WebhookFailure(_) => (
             "mail_seller",
             format!(
@@ -354,9 +371,11 @@ pub fn render(
             (vec![order.email.clone()], bcc, subject)
         }
         MailKind::SellerCopy => (vec![seller], vec![], seller_copy_subject(order, &lines)),
-        MailKind::Declined | MailKind::Transfer | MailKind::Shipped | MailKind::Delivered => {
-            (vec![order.email.clone()], vec![], subject)
-        }
+        MailKind::Declined
+        | MailKind::Transfer
+        | MailKind::LateRefund
+        | MailKind::Shipped
+        | MailKind::Delivered => (vec![order.email.clone()], vec![], subject),
         MailKind::Shipping
         | MailKind::Failure
         | MailKind::PaymentIssue(_)

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod checkout;
 pub mod downloads;
+pub mod expiry;
 pub mod fulfil;
 pub mod licenses;
 pub mod mail;

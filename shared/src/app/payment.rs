@@ -3,9 +3,10 @@
 
 use crate::config::Store;
 use crate::domain::{Order, OrderId, OrderStatus, PaymentEvent, PaymentOutcome, SeenEvent};
+use crate::ports::ByHand;
 use crate::ports::{
-    Clock, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError, Reservation,
-    StoreError,
+    Clock, GatewayError, Message, OrderStore, PaymentGateway, Queue, QueueError, Refunds,
+    Reservation, StoreError,
 };
 
 /// How often a write that lost a race is retried before giving up.
@@ -21,6 +22,8 @@ pub enum PaymentError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Transition(#[from] crate::domain::TransitionRefused),
 }
 
 /// What became of a payment event.
@@ -36,10 +39,13 @@ pub enum Applied {
     UnknownOrder,
 }
 
-pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
+/// Applies a verified payment event at most once. Money that arrives after its order expired
+/// follows the store's `late_payment` policy, refunded through `refunds` when it says so.
+pub async fn apply_payment_event<S: OrderStore, Q: Queue, R: Refunds, C: Clock>(
     store: &Store,
     orders: &S,
     queue: &Q,
+    refunds: &R,
     clock: &C,
     event: &PaymentEvent,
 ) -> Result<Applied, PaymentError> {
@@ -54,6 +60,19 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
             return Ok(Applied::Duplicate);
         }
         let decision = decide(&order, event, clock.now());
+        if decision.late {
+            let late = super::expiry::LatePayment {
+                store,
+                orders,
+                queue,
+                refunds,
+                clock,
+            };
+            match late.apply(&order, event).await? {
+                Some(applied) => return Ok(applied),
+                None => continue,
+            }
+        }
         // The event is kept on the order in the same conditional write that applies it:
         // of two deliveries racing, one writes and the other re-reads it as a repeat.
         let mut updated = Order {
@@ -108,7 +127,7 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, C: Clock>(
 /// would be (same event id, so at most once). Failures only log: the webhook still comes.
 /// Gives the order as it now is, and whether the gateway recognised the return (or could not
 /// be asked), so that the page knows to wait for the payment.
-pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway, C: Clock>(
+pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds, C: Clock>(
     store: &Store,
     orders: &S,
     queue: &Q,
@@ -128,7 +147,7 @@ pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway, C: Clock>(
             return (order, true);
         }
     };
-    match apply_payment_event(store, orders, queue, clock, &event).await {
+    match apply_payment_event(store, orders, queue, gateway, clock, &event).await {
         Ok(applied) => {
             tracing::info!(order_id = %order.id, event_id = %event.event_id, ?applied, "payment applied on return");
             match orders.order(&order.id).await {
@@ -145,7 +164,7 @@ pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway, C: Clock>(
 
 /// Queues the work an order's payment state calls for: fulfilment once it is paid, and
 /// (when `mail` is set) the mails it is due, such as the declined notice or a payment alert.
-async fn follow_up<Q: Queue>(
+pub(super) async fn follow_up<Q: Queue>(
     store: &Store,
     queue: &Q,
     order: &Order,
@@ -174,6 +193,8 @@ struct Decision {
     note: Option<String>,
     /// The note was added to the order's payment problems, for the seller.
     alert: bool,
+    /// Money for an expired order: the store's `late_payment` policy decides.
+    late: bool,
 }
 
 /// The status an event moves the order to, or why it does not. Money that arrives where it
@@ -188,6 +209,9 @@ fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
             "{} payment {} of {amount} does not match the order total {}; the order was not marked paid. Check the payment and refund it.",
             event.gateway, event.event_id, order.total
         )),
+        PaymentOutcome::Approved { .. } if status == Expired => {
+            refused("paid after the order expired".into())
+        }
         PaymentOutcome::Approved { .. } if status.can_move_to(Paid) => to(Paid),
         PaymentOutcome::Approved { amount } if status.is_paid() => refused(format!(
             "a second {} payment {} of {amount} arrived for an order that is already paid; refund it.",
@@ -215,7 +239,10 @@ fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
         next.status = status;
         next.decline_notice |= status == Declined && order.status == PaymentProcessing;
     }
-    let alert = moved.is_none() && matches!(event.outcome, PaymentOutcome::Approved { .. });
+    let late = status == Expired
+        && matches!(&event.outcome, PaymentOutcome::Approved { amount } if *amount == order.total);
+    let alert =
+        !late && moved.is_none() && matches!(event.outcome, PaymentOutcome::Approved { .. });
     if alert {
         next.payment_issues.extend(note.clone());
     }
@@ -233,27 +260,37 @@ fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
         moved,
         note,
         alert,
+        late,
     }
 }
 
 /// Where to send a buyer who wants to pay (or retry): the gateway's page while the
 /// reservation holds, else back to the order page.
-pub async fn open_payment<S: OrderStore, G: PaymentGateway, C: Clock>(
+pub async fn open_payment<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds, C: Clock>(
     store: &Store,
     orders: &S,
+    queue: &Q,
     gateway: &G,
     clock: &C,
     order_id: &OrderId,
     order_url: &str,
 ) -> Result<String, PaymentError> {
-    let Some(order) = expire_if_due(store, orders, clock, order_id).await? else {
+    let expiry = super::expiry::Expiry {
+        store,
+        orders,
+        queue,
+        gateway,
+        clock,
+    };
+    let Some(order) = expiry.expire_if_due(order_id).await? else {
         return Ok(order_url.to_owned());
     };
     open_payment_for(orders, gateway, clock, order, order_url).await
 }
 
-/// As [`open_payment`], for an order the caller has just read through [`expire_if_due`]
-/// (the order page has): one read fewer. A copy gone stale costs a failed write and a re-read.
+/// As [`open_payment`], for an order the caller has just read through
+/// [`super::expiry::Expiry::expire_read_order_if_due`] (the order page has): one read fewer.
+/// A copy gone stale costs a failed write and a re-read.
 pub async fn open_payment_for<S: OrderStore, G: PaymentGateway, C: Clock>(
     orders: &S,
     gateway: &G,
@@ -268,7 +305,44 @@ pub async fn open_payment_for<S: OrderStore, G: PaymentGateway, C: Clock>(
     if !order.status.takes_card_payment() {
         return Ok(order_url.to_owned());
     }
-    Ok(gateway.open_session(&order, order_url).await?.url)
+    let session = gateway.open_session(&order, order_url).await?;
+    remember_session(orders, gateway, order, &session.id).await?;
+    Ok(session.url)
+}
+
+/// Most sessions an order remembers; the oldest are forgotten first (each expired by Stripe
+/// when its own `expires_at` passed, which is never after the order's reservation).
+const REMEMBERED_SESSIONS: usize = 20;
+
+/// Keeps the id of a session just opened for the order, for a gateway that can be asked
+/// about it before the order expires. A session the order knows already costs no write.
+pub async fn remember_session<S: OrderStore, G: PaymentGateway>(
+    orders: &S,
+    gateway: &G,
+    order: Order,
+    session_id: &str,
+) -> Result<(), PaymentError> {
+    if !gateway.remembers_sessions() {
+        return Ok(());
+    }
+    let updated = super::update_order_from(orders, &order.id.clone(), Some(order), |o| {
+        if o.gateway_sessions.iter().any(|s| s == session_id) {
+            return Ok::<_, StoreError>(None);
+        }
+        let mut next = o.clone();
+        next.gateway_sessions.push(session_id.to_owned());
+        let excess = next
+            .gateway_sessions
+            .len()
+            .saturating_sub(REMEMBERED_SESSIONS);
+        next.gateway_sessions.drain(..excess);
+        Ok(Some(next))
+    })
+    .await?;
+    match updated {
+        super::Updated::Contended => Err(PaymentError::Contended),
+        _ => Ok(()),
+    }
 }
 
 /// How long a reservation extended for a gateway session stays long enough for another one:
@@ -315,51 +389,6 @@ async fn cover_session<S: OrderStore, C: Clock>(
                     None => return Ok(order),
                 }
             }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(PaymentError::Contended)
-}
-
-/// Reads the order and, if it is unpaid past its reservation, expires it and releases its stock.
-pub async fn expire_if_due<S: OrderStore, C: Clock>(
-    store: &Store,
-    orders: &S,
-    clock: &C,
-    order_id: &OrderId,
-) -> Result<Option<Order>, PaymentError> {
-    match orders.order(order_id).await? {
-        Some(order) => expire_read_order_if_due(store, orders, clock, order).await,
-        None => Ok(None),
-    }
-}
-
-/// As [`expire_if_due`], for an order the caller has just read (one read fewer); it is read
-/// again only if it changed before it could be expired.
-pub async fn expire_read_order_if_due<S: OrderStore, C: Clock>(
-    store: &Store,
-    orders: &S,
-    clock: &C,
-    mut order: Order,
-) -> Result<Option<Order>, PaymentError> {
-    for _ in 0..RACE_RETRIES {
-        if !order.status.can_expire() || order.reservation_holds(clock.now()) {
-            return Ok(Some(order));
-        }
-        let expired = Order {
-            status: OrderStatus::Expired,
-            version: order.version + 1,
-            ..order.clone()
-        };
-        match orders
-            .release_order(&expired, order.version, &reservations(store, &order))
-            .await
-        {
-            Ok(()) => return Ok(Some(expired)),
-            Err(StoreError::Conflict) => match orders.order(&order.id).await? {
-                Some(again) => order = again,
-                None => return Ok(None),
-            },
             Err(e) => return Err(e.into()),
         }
     }
@@ -420,8 +449,9 @@ pub async fn confirm_transfer<S: OrderStore, Q: Queue, C: Clock>(
         outcome: PaymentOutcome::Approved {
             amount: order.total,
         },
+        payment_ref: None,
     };
-    let applied = apply_payment_event(store, orders, queue, clock, &event).await?;
+    let applied = apply_payment_event(store, orders, queue, &ByHand, clock, &event).await?;
     let order = orders
         .order(order_id)
         .await

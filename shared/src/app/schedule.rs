@@ -2,10 +2,10 @@
 //! everything else: the scheduler function runs it every minute on AWS, the dev stack on a
 //! timer. Today: unpaid orders whose reservation ran out are expired and their stock released.
 
-use super::payment::{expire_if_due, PaymentError};
-use crate::config::Store;
+use super::expiry::Expiry;
+use super::payment::PaymentError;
 use crate::domain::OrderStatus;
-use crate::ports::{Clock, DueOrders, OrderStore, StoreError};
+use crate::ports::{Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError};
 use serde::Serialize;
 
 /// Due orders one run takes at most: a run stays short, and the rest wait for the next.
@@ -24,21 +24,25 @@ pub struct Ran {
 
 /// Does the work due by now. Two overlapping runs do nothing twice: each expiry is one
 /// conditional write of the order and its stock, which only one of them wins.
-pub async fn run_due_work<S: OrderStore + DueOrders, C: Clock>(
-    store: &Store,
-    orders: &S,
-    clock: &C,
-) -> Result<Ran, StoreError> {
-    let due = orders.orders_due(clock.now(), RUN_LIMIT).await?;
+pub async fn run_due_work<S, Q, G, C>(work: &Expiry<'_, S, Q, G, C>) -> Result<Ran, StoreError>
+where
+    S: OrderStore + DueOrders,
+    Q: Queue,
+    G: PaymentGateway + Refunds,
+    C: Clock,
+{
+    let due = work.orders.orders_due(work.clock.now(), RUN_LIMIT).await?;
     let mut ran = Ran {
         due: due.len(),
         ..Ran::default()
     };
     for id in &due {
-        match expire_if_due(store, orders, clock, id).await {
+        match work.expire_if_due(id).await {
             Ok(Some(order)) if order.status == OrderStatus::Expired => ran.expired += 1,
             Ok(_) => {}
-            Err(e @ (PaymentError::Store(_) | PaymentError::Contended)) => {
+            Err(
+                e @ (PaymentError::Store(_) | PaymentError::Contended | PaymentError::Gateway(_)),
+            ) => {
                 tracing::warn!(order_id = %id, error = %e, "due work failed; the next run tries again");
                 ran.failed += 1;
             }

@@ -245,8 +245,26 @@ pub struct Payments {
     pub testpay: TestpaySettings,
     /// testpay takes no money: it is refused where the stage is `prod` unless this is set.
     pub allow_testpay_in_prod: bool,
+    /// What becomes of money that arrives after its order expired.
+    pub late_payment: LatePayment,
     /// Bank transfer, offered beside the card gateway when configured.
     pub bank_transfer: Option<BankTransfer>,
+}
+
+/// `[payments] late_payment`: a payment that arrives after its order expired (a webhook that
+/// came late, a transfer confirmed after the deadline) is never lost; this says what becomes
+/// of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePayment {
+    /// Take the stock again if it is there and fulfil the order; else hold it for the
+    /// seller, who is mailed.
+    #[default]
+    FulfilIfInStock,
+    /// Give the money back through the gateway, and mail the buyer why.
+    Refund,
+    /// Keep the money and the order as they are, and mail the seller to decide.
+    Hold,
 }
 
 /// Where buyers who pay by bank transfer send the money.
@@ -259,8 +277,8 @@ pub struct BankTransfer {
     pub bank_name: Option<String>,
     /// Extra text shown with the bank details.
     pub instructions: Option<String>,
-    /// How long a transfer order holds its stock before it expires.
-    pub reservation_days: u32,
+    /// How long a transfer order holds its stock, waiting for the money, before it expires.
+    pub pay_within_days: u32,
     /// Start of every payment reference, e.g. `NS` in `NS-7K2Q-9XDM`.
     pub reference_prefix: String,
 }

@@ -127,7 +127,13 @@ pub struct RawPayments {
     pub testpay: RawTestpay,
     #[serde(default)]
     pub allow_testpay_in_prod: bool,
+    #[serde(default = "default_late_payment")]
+    pub late_payment: String,
     pub bank_transfer: Option<RawBankTransfer>,
+}
+
+fn default_late_payment() -> String {
+    "fulfil_if_in_stock".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,14 +144,15 @@ pub struct RawBankTransfer {
     pub bic: Option<String>,
     pub bank_name: Option<String>,
     pub instructions: Option<String>,
-    #[serde(default = "default_transfer_days")]
-    pub reservation_days: i64,
+    /// `reservation_days` is its older name.
+    #[serde(default = "default_transfer_days", alias = "reservation_days")]
+    pub pay_within_days: i64,
     #[serde(default = "default_reference_prefix")]
     pub reference_prefix: String,
 }
 
 fn default_transfer_days() -> i64 {
-    7
+    3
 }
 
 fn default_reference_prefix() -> String {

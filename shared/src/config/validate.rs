@@ -270,6 +270,18 @@ impl Validator<'_> {
                 None
             }
         };
+        let late_payment = match raw.payments.late_payment.as_str() {
+            "fulfil_if_in_stock" => Some(LatePayment::FulfilIfInStock),
+            "refund" => Some(LatePayment::Refund),
+            "hold" => Some(LatePayment::Hold),
+            other => {
+                self.error(
+                    "payments.late_payment",
+                    format!("`{other}` is not one of `fulfil_if_in_stock`, `refund`, `hold`"),
+                );
+                None
+            }
+        };
         let bank_transfer = raw.payments.bank_transfer.map(|b| self.bank_transfer(b));
 
         if raw.products.is_empty() {
@@ -366,6 +378,7 @@ impl Validator<'_> {
                     deliver_twice_out_of_order: raw.payments.testpay.deliver_twice_out_of_order,
                 },
                 allow_testpay_in_prod: raw.payments.allow_testpay_in_prod,
+                late_payment: late_payment?,
                 bank_transfer: match bank_transfer {
                     Some(b) => Some(b?),
                     None => None,
@@ -413,11 +426,8 @@ impl Validator<'_> {
                 ok = false;
             }
         }
-        if !(1..=60).contains(&raw.reservation_days) {
-            self.error(
-                &format!("{F}.reservation_days"),
-                "must be from 1 to 60 days",
-            );
+        if !(1..=60).contains(&raw.pay_within_days) {
+            self.error(&format!("{F}.pay_within_days"), "must be from 1 to 60 days");
             ok = false;
         }
         let prefix = &raw.reference_prefix;
@@ -438,7 +448,7 @@ impl Validator<'_> {
             bic,
             bank_name: raw.bank_name,
             instructions: raw.instructions,
-            reservation_days: u32::try_from(raw.reservation_days).unwrap_or(7),
+            pay_within_days: u32::try_from(raw.pay_within_days).unwrap_or(3),
             reference_prefix: raw.reference_prefix,
         })
     }
@@ -1047,7 +1057,7 @@ flat_rate = "4.90"
         let bank = store.payments.bank_transfer.unwrap();
         assert_eq!(bank.iban, "DE89370400440532013000");
         assert_eq!(bank.iban_display(), "DE89 3704 0044 0532 0130 00");
-        assert_eq!(bank.reservation_days, 7);
+        assert_eq!(bank.pay_within_days, 3);
         assert_eq!(store.payments.gateway, GatewayName::Stripe);
 
         let bad = good

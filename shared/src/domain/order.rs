@@ -65,16 +65,21 @@ impl OrderStatus {
     }
 
     /// Progress along the order's life; every allowed transition strictly increases it.
+    ///
+    /// An expired order ranks below a paid one: money that arrives after the order expired
+    /// (a late payment) may still pay it, when the store's `late_payment` policy takes the
+    /// stock again. Nothing else moves an expired order.
     pub fn rank(self) -> u8 {
         match self {
             OrderStatus::PendingPayment | OrderStatus::AwaitingTransfer => 0,
             OrderStatus::PaymentProcessing => 1,
             OrderStatus::Declined => 2,
-            OrderStatus::Paid => 3,
-            OrderStatus::AwaitingShipment => 4,
-            OrderStatus::Fulfilled | OrderStatus::Shipped => 5,
-            OrderStatus::Delivered => 6,
-            OrderStatus::Expired | OrderStatus::Cancelled => 7,
+            OrderStatus::Expired => 3,
+            OrderStatus::Paid => 4,
+            OrderStatus::AwaitingShipment => 5,
+            OrderStatus::Fulfilled | OrderStatus::Shipped => 6,
+            OrderStatus::Delivered => 7,
+            OrderStatus::Cancelled => 8,
         }
     }
 
@@ -91,6 +96,7 @@ impl OrderStatus {
                 | (Paid, AwaitingShipment | Fulfilled)
                 | (AwaitingShipment, Fulfilled | Shipped)
                 | (Shipped, Delivered)
+                | (Expired, Paid)
         )
     }
 
@@ -300,6 +306,15 @@ pub struct Order {
     /// A card declined on the page needs no mail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decline_notice: bool,
+    /// A payment that arrived after the order expired and was given back (the store's
+    /// `late_payment = "refund"`): the buyer is mailed why, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_refund: Option<Money>,
+    /// The gateway's payment sessions opened for the order, newest last (only for gateways
+    /// that keep them, such as Stripe): before the order expires each is asked whether it
+    /// took a payment, and closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_sessions: Vec<String>,
     /// Payment problems the seller must look at (each is mailed to them once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payment_issues: Vec<String>,
@@ -398,6 +413,10 @@ pub struct PaymentEvent {
     pub event_id: String,
     pub order_id: OrderId,
     pub outcome: PaymentOutcome,
+    /// The gateway's name for the payment itself (Stripe: the PaymentIntent), which a refund
+    /// names; `None` where the gateway gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -456,10 +475,14 @@ mod tests {
     }
 
     #[test]
-    fn expired_and_cancelled_orders_stay_put() {
+    fn cancelled_orders_stay_put_and_expired_ones_only_take_a_late_payment() {
         for to in OrderStatus::ALL {
-            assert!(!OrderStatus::Expired.can_move_to(to));
             assert!(!OrderStatus::Cancelled.can_move_to(to));
+            assert_eq!(
+                OrderStatus::Expired.can_move_to(to),
+                to == OrderStatus::Paid,
+                "{to}"
+            );
         }
     }
 

@@ -156,6 +156,16 @@ pub trait OrderStore: Send + Sync {
         reservations: &[Reservation],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Writes `order`, paid after it expired, if unchanged since `expected_version`, and takes
+    /// its reservations' units from the stock again as sold, in the same write; refuses with
+    /// [`PlaceError::SoldOut`] (writing nothing) when they are no longer there.
+    fn save_late_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> impl Future<Output = Result<(), PlaceError>> + Send;
+
     /// Writes `order` if unchanged since `expected_version` and gives back its reservations.
     fn release_order(
         &self,
@@ -365,6 +375,58 @@ pub trait PaymentGateway: Send + Sync {
         let _ = (order, query);
         async { Ok(None) }
     }
+
+    /// Whether the gateway keeps its sessions and can be asked about them later: the order
+    /// then remembers each session opened for it, and [`PaymentGateway::close_session`] is
+    /// asked about every one before the order expires.
+    fn remembers_sessions(&self) -> bool {
+        false
+    }
+
+    /// Makes sure session `id` of `order` takes no more money: gives the payment it took
+    /// (paid, or an asynchronous payment under way) as the event its webhook would bring,
+    /// else closes it (Stripe: expires it) and gives `None`.
+    fn close_session(
+        &self,
+        order: &Order,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PaymentEvent>, GatewayError>> + Send {
+        let _ = (order, id);
+        async { Ok(None) }
+    }
+}
+
+/// Gives money back through the gateway that took it.
+pub trait Refunds: Send + Sync {
+    /// Gives the payment `event` reported back to the buyer, all of it. `key` names this
+    /// refund: asked twice with the same key, the gateway refunds once.
+    fn refund(
+        &self,
+        event: &PaymentEvent,
+        key: &str,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+}
+
+/// Money that came in outside any gateway (a bank transfer the seller confirmed): nothing can
+/// refund it but the seller, by hand.
+pub struct ByHand;
+
+impl Refunds for ByHand {
+    async fn refund(&self, _: &PaymentEvent, _: &str) -> Result<(), GatewayError> {
+        Err(GatewayError::Refused(
+            "money that came in outside the gateway is refunded by hand".into(),
+        ))
+    }
+}
+
+impl<T: Refunds> Refunds for std::sync::Arc<T> {
+    fn refund(
+        &self,
+        event: &PaymentEvent,
+        key: &str,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send {
+        (**self).refund(event, key)
+    }
 }
 
 /// Who to enrol, as sent to a course provider.
@@ -526,5 +588,17 @@ impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {
         query: &str,
     ) -> impl Future<Output = Result<Option<PaymentEvent>, GatewayError>> + Send {
         (**self).returned(order, query)
+    }
+
+    fn remembers_sessions(&self) -> bool {
+        (**self).remembers_sessions()
+    }
+
+    fn close_session(
+        &self,
+        order: &Order,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PaymentEvent>, GatewayError>> + Send {
+        (**self).close_session(order, id)
     }
 }

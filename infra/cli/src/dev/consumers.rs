@@ -8,9 +8,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::adapters::system::SystemClock;
-use shared::app::schedule::run_due_work;
+use shared::app::expiry::Expiry;
+use shared::app::schedule::{run_due_work, Ran};
 use shared::domain::OrderStatus;
-use shared::ports::{Message, Queue, QueueName};
+use shared::ports::{Message, Queue, QueueName, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,13 +93,24 @@ pub fn start_schedule<A: Adapters>(stack: Arc<Stack<A>>) {
         let mut tick = tokio::time::interval(SCHEDULE_EVERY);
         loop {
             tick.tick().await;
-            if let Err(e) =
-                run_due_work(&stack.store, &stack.fulfillment.orders, &SystemClock).await
-            {
+            if let Err(e) = run_due_now(&stack).await {
                 tracing::warn!(error = %e, "due work failed; retrying on the next tick");
             }
         }
     });
+}
+
+/// One run of the timed work, as the scheduler function does it.
+pub async fn run_due_now<A: Adapters>(stack: &Stack<A>) -> Result<Ran, StoreError> {
+    let callback = &stack.payment_callback;
+    let work = Expiry {
+        store: &stack.store,
+        orders: &callback.orders,
+        queue: &callback.queue,
+        gateway: &callback.gateway,
+        clock: &SystemClock,
+    };
+    run_due_work(&work).await
 }
 
 /// After a restart, puts back on the queues the work that was in flight: paid orders not yet

@@ -54,6 +54,10 @@ pub struct Options {
     /// default: `downloads` beside the store's config. With `--aws` they come from S3.
     #[arg(long)]
     pub downloads: Option<PathBuf>,
+    /// Let tests move the clock forward (`POST /dev/clock` with `{"advance_seconds": N}`),
+    /// which also runs the timed work at once.
+    #[arg(long)]
+    pub test_clock: bool,
 }
 
 /// The embedded queue (for its dead letters) and the outbox (for the dev pages).
@@ -77,6 +81,8 @@ pub struct Stack<A: Adapters> {
     pub downloads: downloads::State<A::Store, A::Files>,
     /// The local download folder's links, when files come from a folder rather than S3.
     pub files: Option<LocalFiles>,
+    /// `POST /dev/clock` moves the clock (`--test-clock`).
+    pub test_clock: bool,
 }
 
 pub fn run(options: Options) -> ExitCode {
@@ -108,6 +114,7 @@ struct Common {
     licenses: LicenseKeys,
     gateway: Arc<Gateway>,
     http: reqwest::Client,
+    test_clock: bool,
 }
 
 async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
@@ -156,6 +163,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         licenses,
         gateway: Arc::new(gateway),
         http,
+        test_clock: options.test_clock,
     };
     if options.aws {
         let stack = aws_stack(common, &options).await?;
@@ -298,6 +306,7 @@ fn stack<A: Adapters>(
         licenses,
         gateway,
         http,
+        test_clock,
     } = common;
     let templates = || Templates::new(&store);
     let token_key = secrets
@@ -361,6 +370,7 @@ fn stack<A: Adapters>(
         inbox,
         store,
         urls,
+        test_clock,
     })
 }
 

@@ -138,6 +138,9 @@ async fn route<A: Adapters>(
             let id = &p["/dev/orders/".len()..p.len() - "/confirm-payment".len()];
             confirm_payment(stack, id).await.map(full)
         }
+        (&Method::POST, "/dev/clock") if stack.test_clock => {
+            advance_clock(stack, request.body()).await.map(full)
+        }
         (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
         (&Method::GET, "/dev/outbox.json") => outbox::json(stack, request.uri().query()).map(full),
         (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
@@ -304,5 +307,34 @@ async fn confirm_payment<A: Adapters>(stack: &Stack<A>, id: &str) -> Response<St
             e.to_string(),
         )
         .into_response(),
+    }
+}
+
+/// `POST /dev/clock` (`--test-clock` only): moves the clock forward by `advance_seconds` and
+/// runs the timed work at once, as the scheduler would at that time.
+async fn advance_clock<A: Adapters>(stack: &Stack<A>, body: &[u8]) -> Response<String> {
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        advance_seconds: i64,
+    }
+    let Ok(advance) = serde_json::from_slice::<Advance>(body) else {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-clock",
+            "Bad clock change",
+            "Send {\"advance_seconds\": N}.",
+        )
+        .into_response();
+    };
+    let now = shared::adapters::system::advance_clock(advance.advance_seconds);
+    match super::consumers::run_due_now(stack).await {
+        Ok(ran) => shared::http::json(
+            StatusCode::OK,
+            &serde_json::json!({ "now": now, "ran": ran }),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "due work failed");
+            Problem::internal().into_response()
+        }
     }
 }

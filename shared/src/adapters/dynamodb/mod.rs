@@ -130,6 +130,17 @@ fn download_grant(item: &Item) -> Result<DownloadGrant, StoreError> {
 }
 
 /// The stock item's attribute counting units held by unpaid orders paying this way.
+/// How a write moves a sku's stock row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StockMove {
+    /// Taken by an unpaid order, and held by it.
+    Hold,
+    /// Taken by a paid order (a late payment takes its stock again).
+    TakeSold,
+    /// Back in stock.
+    GiveBack,
+}
+
 fn held_attribute(method: PaymentMethod) -> &'static str {
     match method {
         PaymentMethod::Card => "held_card",
@@ -263,18 +274,27 @@ impl DynamoStore {
         )
     }
 
-    fn stock_change(&self, r: &Reservation, take: bool) -> Result<TransactWriteItem, StoreError> {
+    fn stock_change(
+        &self,
+        r: &Reservation,
+        change: StockMove,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(format!("SKU#{}", r.sku), "STOCK")));
         // Units held by unpaid orders are counted per way of paying, beside `taken`.
         let held = held_attribute(r.method);
-        let update = if take {
+        let update = if change != StockMove::GiveBack {
             // Room for the units: nothing taken yet, or at most limit - quantity taken.
             let max = i64::from(r.limit) - i64::from(r.quantity);
+            let hold = if change == StockMove::Hold {
+                format!(" ADD {held} :q")
+            } else {
+                String::new()
+            };
             update
                 .update_expression(format!(
-                    "SET taken = if_not_exists(taken, :zero) + :q ADD {held} :q"
+                    "SET taken = if_not_exists(taken, :zero) + :q{hold}"
                 ))
                 .condition_expression("attribute_not_exists(taken) OR taken <= :max")
                 .expression_attribute_values(":zero", n(0))
@@ -311,7 +331,7 @@ impl DynamoStore {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         reservations
             .iter()
-            .map(|r| self.stock_change(r, false))
+            .map(|r| self.stock_change(r, StockMove::GiveBack))
             .collect()
     }
 
@@ -380,7 +400,7 @@ impl OrderStore for DynamoStore {
         }
         let stock_from = items.len();
         for r in &new.reservations {
-            items.push(self.stock_change(r, true)?);
+            items.push(self.stock_change(r, StockMove::Hold)?);
         }
         items.push(self.put(
             Self::order_item(&new.order),
@@ -469,6 +489,34 @@ impl OrderStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
         }
+    }
+
+    async fn save_late_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), PlaceError> {
+        if reservations.is_empty() {
+            return Ok(self.save_order(order, expected_version).await?);
+        }
+        let mut items = vec![self.put_order_if(order, expected_version)?];
+        for r in reservations {
+            items.push(self.stock_change(r, StockMove::TakeSold)?);
+        }
+        let Err(failed) = self.transact(items).await? else {
+            return Ok(());
+        };
+        // The order changed: whatever the stock says, the caller reads it again first.
+        if failed.first() == Some(&true) {
+            return Err(StoreError::Conflict.into());
+        }
+        for (i, r) in reservations.iter().enumerate() {
+            if failed.get(1 + i) == Some(&true) {
+                return Err(PlaceError::SoldOut(r.sku.clone()));
+            }
+        }
+        Err(StoreError::Conflict.into())
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {

@@ -262,6 +262,25 @@ fn give_back(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Resul
     unhold(tx, reservations)
 }
 
+/// Takes the reservations' units from the stock, or refuses (the caller drops the
+/// transaction uncommitted, which leaves everything as it was).
+fn take(tx: &redb::WriteTransaction, reservations: &[Reservation]) -> Result<(), PlaceError> {
+    let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
+    for r in reservations {
+        let taken = stock
+            .get(r.sku.as_str())
+            .map_err(unavailable)?
+            .map_or(0, |v| v.value());
+        if taken + u64::from(r.quantity) > u64::from(r.limit) {
+            return Err(PlaceError::SoldOut(r.sku.clone()));
+        }
+        stock
+            .insert(r.sku.as_str(), taken + u64::from(r.quantity))
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 fn write_order_if(
     tx: &redb::WriteTransaction,
     order: &Order,
@@ -318,20 +337,7 @@ impl OrderStore for EmbeddedStore {
                         .insert(record.key_hash.as_str(), to_json(record).as_slice())
                         .map_err(unavailable)?;
                 }
-                let mut stock = tx.open_table(STOCK_TAKEN).map_err(unavailable)?;
-                for r in &new.reservations {
-                    let taken = stock
-                        .get(r.sku.as_str())
-                        .map_err(unavailable)?
-                        .map_or(0, |v| v.value());
-                    if taken + u64::from(r.quantity) > u64::from(r.limit) {
-                        // Dropping the transaction without commit leaves everything as it was.
-                        return Err(PlaceError::SoldOut(r.sku.clone()));
-                    }
-                    stock
-                        .insert(r.sku.as_str(), taken + u64::from(r.quantity))
-                        .map_err(unavailable)?;
-                }
+                take(&tx, &new.reservations)?;
                 hold(&tx, &new.reservations)?;
                 let mut orders = tx.open_table(ORDERS).map_err(unavailable)?;
                 if orders
@@ -397,6 +403,23 @@ impl OrderStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         self.write_order_with(order, expected_version, reservations, unhold)
             .await
+    }
+
+    async fn save_late_paid_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+        reservations: &[Reservation],
+    ) -> Result<(), PlaceError> {
+        let (order, reservations) = (order.clone(), reservations.to_vec());
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            write_order_if(&tx, &order, expected_version)?;
+            take(&tx, &reservations)?;
+            db.commit(tx)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn save_order(&self, order: &Order, expected_version: u64) -> Result<(), StoreError> {

@@ -51,7 +51,7 @@ impl HoldWindows {
                 .payments
                 .bank_transfer
                 .as_ref()
-                .map_or(0, |bank| i64::from(bank.reservation_days) * 86_400),
+                .map_or(0, |bank| i64::from(bank.pay_within_days) * 86_400),
         }
     }
 }
