@@ -2717,3 +2717,126 @@ mod late {
         assert!(w.gateway.refunds.lock().unwrap().is_empty());
     }
 }
+
+mod reminders {
+    use super::*;
+    use shared::app::payment::confirm_transfer;
+    use shared::app::schedule::run_due_work;
+
+    const BANK: &str = "[payments]\ngateway = \"testpay\"\n[payments.bank_transfer]\naccount_holder = \"Test Store\"\niban = \"DE89 3704 0044 0532 0130 00\"\npay_within_days = 3\n\n[reminders]\nbank_transfer = [\"24h\", \"2h\"]";
+
+    fn bank() -> World {
+        World::with_store(&STORE.replace("[payments]\ngateway = \"testpay\"", BANK))
+    }
+
+    async fn by_transfer(w: &World) -> OrderId {
+        let form = CheckoutForm {
+            items: vec![("book".into(), "1".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            payment_method: "bank_transfer".into(),
+            address: address("DE"),
+        };
+        let receipt = w.checkout_form(&form).await.unwrap();
+        // The bank details go out at once.
+        let mails = w.send_mails(&receipt.order_id).await;
+        assert_eq!(mails.len(), 1);
+        receipt.order_id
+    }
+
+    fn reminders(mails: &[shared::ports::OutgoingMail]) -> usize {
+        mails
+            .iter()
+            .filter(|m| m.subject.starts_with("Reminder:"))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn transfer_reminders_go_out_at_their_times_each_once_then_the_order_expires() {
+        let w = bank();
+        let id = by_transfer(&w).await;
+        let placed = w.order(&id).await;
+        assert_eq!(
+            placed.next_reminder_at,
+            Some(placed.reserved_until - 86_400)
+        );
+
+        // Nothing due for almost two days.
+        w.clock.0.fetch_add(2 * 86_400 - 60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 0);
+        // 24 hours before the deadline: the first reminder, once however many runs see it.
+        w.clock.0.fetch_add(60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 1);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 0);
+        let mails = w.send_mails(&id).await;
+        assert_eq!(reminders(&mails), 1);
+        let reminder = mails
+            .iter()
+            .find(|m| m.subject.starts_with("Reminder:"))
+            .unwrap();
+        assert_eq!(reminder.to[0].as_str(), "ann@example.com");
+        let order = w.order(&id).await;
+        for needed in [
+            "DE89 3704 0044 0532 0130 00",
+            order.transfer_reference.as_deref().unwrap(),
+            "Total: €",
+            "/orders/",
+            "reserved for you until",
+        ] {
+            assert!(
+                reminder.text.contains(needed),
+                "{needed}: {}",
+                reminder.text
+            );
+        }
+        assert_eq!(reminders(&w.send_mails(&id).await), 1, "sent once");
+
+        // Two hours before: the second.
+        w.clock.0.fetch_add(22 * 3600, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 1);
+        assert_eq!(reminders(&w.send_mails(&id).await), 2);
+        assert_eq!(w.order(&id).await.next_reminder_at, None);
+        // Then the deadline: expired.
+        w.clock.0.fetch_add(2 * 3600, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!((ran.expired, ran.reminded), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_transfer_stops_the_reminders_even_one_already_counted() {
+        let w = bank();
+        let id = by_transfer(&w).await;
+        w.clock.0.fetch_add(2 * 86_400, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 1);
+        // The seller confirms the money before the mailer got to the reminder.
+        confirm_transfer(&w.store, &w.orders, &w.queue, &w.clock, &id)
+            .await
+            .unwrap();
+        assert_eq!(reminders(&w.send_mails(&id).await), 0);
+        w.clock.0.fetch_add(23 * 3600, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!(
+            (ran.due, ran.reminded),
+            (0, 0),
+            "a paid order has nothing due"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deadline_closer_than_a_reminder_skips_it_and_none_is_ever_empty() {
+        let w = World::with_store(&STORE.replace(
+            "[payments]\ngateway = \"testpay\"",
+            &BANK.replace("pay_within_days = 3", "pay_within_days = 1"),
+        ));
+        let id = by_transfer(&w).await;
+        let order = w.order(&id).await;
+        // The 24-hour reminder would fall at checkout: only the 2-hour one is planned.
+        assert_eq!(order.next_reminder_at, Some(order.reserved_until - 7200));
+        let none = World::with_store(&STORE.replace(
+            "[payments]\ngateway = \"testpay\"",
+            &BANK.replace("[\"24h\", \"2h\"]", "[]"),
+        ));
+        let id = by_transfer(&none).await;
+        assert_eq!(none.order(&id).await.next_reminder_at, None);
+    }
+}

@@ -459,6 +459,14 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         shipping,
         webhook_failures: Vec::new(),
         late_refund: None,
+        reminders_sent: 0,
+        next_reminder_at: (status == OrderStatus::AwaitingTransfer)
+            .then(|| {
+                ctx.store
+                    .reminders
+                    .next_transfer_reminder(reserved_until, now)
+            })
+            .flatten(),
         gateway_sessions: Vec::new(),
         token: Some(token.check()),
         events: Vec::new(),

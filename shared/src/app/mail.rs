@@ -54,6 +54,8 @@ pub enum MailKind {
     Transfer,
     /// Tells the buyer their payment came after the order expired and was refunded.
     LateRefund,
+    /// Reminds the buyer their transfer has not arrived (the order's n-th reminder).
+    TransferReminder(usize),
     /// Tells the seller about a payment problem (the order's n-th).
     PaymentIssue(usize),
     /// Tells the buyer their parcel is on its way, with the tracking link.
@@ -101,11 +103,19 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
         });
     }
     match order.status {
-        OrderStatus::AwaitingTransfer => mails.push(PlannedMail {
-            key: "MAIL#buyer-transfer#order".into(),
-            kind: MailKind::Transfer,
-            lines: all,
-        }),
+        OrderStatus::AwaitingTransfer => {
+            mails.push(PlannedMail {
+                key: "MAIL#buyer-transfer#order".into(),
+                kind: MailKind::Transfer,
+                lines: all.clone(),
+            });
+            // Only while the transfer is awaited: once paid, a reminder not yet sent never is.
+            mails.extend((0..order.reminders_sent as usize).map(|n| PlannedMail {
+                key: format!("MAIL#buyer-transfer-reminder#{n}"),
+                kind: MailKind::TransferReminder(n),
+                lines: all.clone(),
+            }));
+        }
         OrderStatus::Declined if order.decline_notice => mails.push(PlannedMail {
             key: "MAIL#buyer-declined#order".into(),
             kind: MailKind::Declined,
@@ -271,6 +281,7 @@ pub fn render(
         MailKind::Declined => "declined",
         MailKind::Transfer => "transfer",
         MailKind::LateRefund => "late_refund",
+        MailKind::TransferReminder(_) => "transfer_reminder",
         MailKind::PaymentIssue(_) => "payment",
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
@@ -339,6 +350,13 @@ pub fn render(
             "mail_payment",
             format!("Your payment to {} was refunded", store.settings.name),
         ),
+        MailKind::TransferReminder(_) => (
+            "mail_payment",
+            format!(
+                "Reminder: your order from {} is waiting for your transfer",
+                store.settings.name
+            ),
+        ),
         MailKind::WebhookFailure(_) => (
             "mail_seller",
             format!(
@@ -374,6 +392,7 @@ pub fn render(
         MailKind::Declined
         | MailKind::Transfer
         | MailKind::LateRefund
+        | MailKind::TransferReminder(_)
         | MailKind::Shipped
         | MailKind::Delivered => (vec![order.email.clone()], vec![], subject),
         MailKind::Shipping

@@ -1,9 +1,11 @@
 //! Timed work, found through the due index and done through the same use cases as
 //! everything else: the scheduler function runs it every minute on AWS, the dev stack on a
-//! timer. Today: unpaid orders whose reservation ran out are expired and their stock released.
+//! timer: unpaid orders whose reservation ran out are expired and their stock released
+//! (once their gateway says nothing was paid), and bank transfers get their reminders.
 
 use super::expiry::Expiry;
 use super::payment::PaymentError;
+use super::reminders::remind_if_due;
 use crate::domain::OrderStatus;
 use crate::ports::{Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError};
 use serde::Serialize;
@@ -18,6 +20,10 @@ pub struct Ran {
     pub due: usize,
     /// Of those, expired with their stock back (by this run, or one overlapping it).
     pub expired: usize,
+    /// Of those, found paid by their gateway when asked before expiry.
+    pub paid: usize,
+    /// Transfer reminders that came due.
+    pub reminded: usize,
     /// Of those, left for the next run after an error.
     pub failed: usize,
 }
@@ -37,9 +43,25 @@ where
         ..Ran::default()
     };
     for id in &due {
-        match work.expire_if_due(id).await {
-            Ok(Some(order)) if order.status == OrderStatus::Expired => ran.expired += 1,
-            Ok(_) => {}
+        let done = match work.expire_if_due(id).await {
+            Ok(Some(order)) if order.status == OrderStatus::Expired => {
+                ran.expired += 1;
+                Ok(())
+            }
+            Ok(Some(order)) if order.status.is_paid() => {
+                ran.paid += 1;
+                Ok(())
+            }
+            Ok(Some(order)) => {
+                remind_if_due(work.store, work.orders, work.queue, work.clock, order)
+                    .await
+                    .map(|reminded| ran.reminded += usize::from(reminded))
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => {}
             Err(
                 e @ (PaymentError::Store(_) | PaymentError::Contended | PaymentError::Gateway(_)),
             ) => {
@@ -56,6 +78,8 @@ where
         tracing::info!(
             due = ran.due,
             expired = ran.expired,
+            paid = ran.paid,
+            reminded = ran.reminded,
             failed = ran.failed,
             "due work done"
         );

@@ -2,10 +2,12 @@
 //! typed settings every function reads. Validation runs in `nightshift check`, when the dev
 //! stack starts, and in each function's build script.
 
+mod automation;
 mod errors;
 mod raw;
 mod validate;
 
+pub use automation::{parse_duration, Recovery, Reminders, Reviews, SmsService, SmsSettings};
 pub use errors::{ConfigError, ConfigErrors};
 
 use crate::domain::{Currency, Email, Money, Sku};
@@ -30,6 +32,15 @@ pub struct Store {
     /// The seller's systems told about every paid order.
     #[serde(default)]
     pub webhooks: Vec<SellerWebhook>,
+    #[serde(default)]
+    pub reminders: Reminders,
+    /// Text messages, when the store sends any.
+    #[serde(default)]
+    pub sms: Option<SmsSettings>,
+    #[serde(default)]
+    pub recovery: Recovery,
+    #[serde(default)]
+    pub reviews: Reviews,
     pub products: BTreeMap<Sku, Product>,
 }
 

@@ -18,7 +18,67 @@ pub struct RawFile {
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
     #[serde(default)]
+    pub reminders: RawReminders,
+    pub sms: Option<RawSms>,
+    #[serde(default)]
+    pub recovery: RawRecovery,
+    #[serde(default)]
+    pub reviews: RawReviews,
+    #[serde(default)]
     pub products: BTreeMap<String, RawProduct>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReminders {
+    pub bank_transfer: Vec<String>,
+}
+
+impl Default for RawReminders {
+    fn default() -> Self {
+        RawReminders {
+            bank_transfer: vec!["24h".into(), "2h".into()],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSms {
+    pub via: String,
+    pub origination_identity: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRecovery {
+    pub enabled: bool,
+    pub after: String,
+}
+
+impl Default for RawRecovery {
+    fn default() -> Self {
+        RawRecovery {
+            enabled: true,
+            after: "1h".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReviews {
+    pub after_days: i64,
+    pub url: Option<String>,
+}
+
+impl Default for RawReviews {
+    fn default() -> Self {
+        RawReviews {
+            after_days: 7,
+            url: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 use toml_edit::{ImDocument, Item, TableLike};
 
+#[path = "automation_checks.rs"]
+mod automation_checks;
+
 pub(super) fn parse(text: &str, path: &Path) -> Result<Store, ConfigErrors> {
     parse_with_files(text, path).map(|(store, _)| store)
 }
@@ -316,6 +319,10 @@ impl Validator<'_> {
             }
         }
         let shipping = raw.shipping.map(|s| self.shipping(s, price_currency));
+        let reminders = self.reminders(&raw.reminders);
+        let sms = raw.sms.as_ref().map(|s| self.sms(s));
+        let recovery = self.recovery(&raw.recovery);
+        let reviews = self.reviews(&raw.reviews);
         let mut webhooks = Vec::new();
         for (i, hook) in raw.webhooks.into_iter().enumerate() {
             let field = format!("webhooks.{i}");
@@ -389,6 +396,13 @@ impl Validator<'_> {
                 None => None,
             },
             webhooks,
+            reminders: reminders?,
+            sms: match sms {
+                Some(s) => Some(s?),
+                None => None,
+            },
+            recovery: recovery?,
+            reviews: reviews?,
             products,
         })
     }

@@ -315,6 +315,12 @@ pub struct Order {
     /// took a payment, and closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateway_sessions: Vec<String>,
+    /// Transfer reminders sent so far (each is mailed, and texted with consent, once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reminders_sent: u32,
+    /// When the next transfer reminder is due (Unix seconds), while the transfer is awaited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_reminder_at: Option<i64>,
     /// Payment problems the seller must look at (each is mailed to them once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payment_issues: Vec<String>,
@@ -335,6 +341,10 @@ pub struct Order {
     /// that the write applying an event also records it (a repeat then changes nothing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<SeenEvent>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A payment event an order has taken in.
@@ -399,10 +409,14 @@ impl Order {
     }
 
     /// When the order next has timed work (Unix seconds), if it has any: an unpaid order
-    /// expires when its reservation runs out. Stores index orders by it, so the scheduler
+    /// expires when its reservation runs out; a transfer awaited gets its next reminder. Stores index orders by it, so the scheduler
     /// finds due work without reading every order.
     pub fn due_at(&self) -> Option<i64> {
-        self.status.can_expire().then_some(self.reserved_until)
+        let expiry = self.status.can_expire().then_some(self.reserved_until);
+        let reminder = self
+            .next_reminder_at
+            .filter(|_| self.status == OrderStatus::AwaitingTransfer);
+        [expiry, reminder].into_iter().flatten().min()
     }
 }
 
