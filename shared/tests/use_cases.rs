@@ -321,6 +321,7 @@ impl World {
             name: "Ann".into(),
             payment_method: String::new(),
             address: address("DE"),
+            ..Default::default()
         };
         place_order(
             &self.ctx(),
@@ -487,6 +488,7 @@ async fn unknown_products_and_bad_input_are_refused() {
         name: "A".into(),
         payment_method: String::new(),
         address: Default::default(),
+        ..Default::default()
     };
     assert!(matches!(
         Checkout::parse(&bad_email),
@@ -945,6 +947,7 @@ async fn buyer_input_is_escaped_in_html_mail() {
         name: "<script>alert(1)</script>".into(),
         payment_method: String::new(),
         address: Default::default(),
+        ..Default::default()
     };
     let r = place_order(
         &w.ctx(),
@@ -1490,6 +1493,7 @@ async fn physical_items_need_an_address_and_are_priced_by_weight_and_country() {
             name: "Ann".into(),
             payment_method: String::new(),
             address,
+            ..Default::default()
         };
         let w = &w;
         async move {
@@ -1775,6 +1779,7 @@ fn a_form_with_several_problems_reports_them_all_and_the_api_the_first() {
             country: "DE".into(),
             ..Default::default()
         },
+        ..Default::default()
     };
     let problems = Checkout::parse_all(&form).unwrap_err();
     let fields: Vec<&str> = problems
@@ -1880,6 +1885,7 @@ mod pages {
                 country: "FR".into(),
                 ..Default::default()
             },
+            ..Default::default()
         };
         let problems = Checkout::parse_all(&form).unwrap_err();
         let page = current_buy_page(
@@ -2380,6 +2386,7 @@ mod held {
             name: "Ann".into(),
             payment_method: method.into(),
             address: Default::default(),
+            ..Default::default()
         }
     }
 
@@ -2736,6 +2743,7 @@ mod reminders {
             name: "Ann".into(),
             payment_method: "bank_transfer".into(),
             address: address("DE"),
+            ..Default::default()
         };
         let receipt = w.checkout_form(&form).await.unwrap();
         // The bank details go out at once.
@@ -2820,6 +2828,70 @@ mod reminders {
             (0, 0),
             "a paid order has nothing due"
         );
+    }
+
+    #[tokio::test]
+    async fn a_buyer_who_agreed_gets_each_reminder_texted_once_and_no_one_else_does() {
+        use shared::app::texts::send_order_texts;
+        let w = World::with_store(&format!(
+            "{}\n[sms]\nvia = \"sns\"\n",
+            STORE.replace("[payments]\ngateway = \"testpay\"", BANK)
+        ));
+        let form = |phone: &str, consent: bool| CheckoutForm {
+            items: vec![("book".into(), "1".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            payment_method: "bank_transfer".into(),
+            address: address("DE"),
+            phone: phone.into(),
+            sms_consent: consent,
+            ..Default::default()
+        };
+        let agreed = w
+            .checkout_form(&form("+49 170 1234567", true))
+            .await
+            .unwrap();
+        let silent = w.checkout_form(&form("", false)).await.unwrap();
+        let consent = w.order(&agreed.order_id).await.texts.unwrap();
+        assert_eq!(
+            (consent.phone.as_str(), consent.at),
+            ("+491701234567", w.clock.now())
+        );
+        w.clock.0.fetch_add(2 * 86_400, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().reminded, 2);
+        let outbox = w.orders.texts();
+        for id in [&agreed.order_id, &silent.order_id] {
+            for _ in 0..2 {
+                send_order_texts(&w.mailing(), &w.orders, &outbox, &w.clock, id)
+                    .await
+                    .unwrap();
+            }
+        }
+        let texts = outbox.texts().unwrap();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert_eq!(texts[0].to.as_str(), "+491701234567");
+        assert!(texts[0].text.contains("DE89 3704 0044 0532 0130 00"));
+        assert!(texts[0].text.contains(agreed.order_id.as_str()));
+    }
+
+    #[test]
+    fn a_phone_needs_international_form_and_the_consent_box_and_the_box_a_phone() {
+        let form = |phone: &str, consent: bool| CheckoutForm {
+            items: vec![("book".into(), "1".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            phone: phone.into(),
+            sms_consent: consent,
+            ..Default::default()
+        };
+        let field = |f: CheckoutForm| match Checkout::parse(&f) {
+            Err(CheckoutError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(form("0170 1234567", true)), "phone");
+        assert_eq!(field(form("+49 170 1234567", false)), "sms_consent");
+        assert_eq!(field(form("", true)), "phone");
+        assert!(Checkout::parse(&form("", false)).unwrap().texts.is_none());
     }
 
     #[tokio::test]

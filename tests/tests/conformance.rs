@@ -61,6 +61,7 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         shipping: None,
         webhook_failures: Vec::new(),
         late_refund: None,
+        texts: None,
         reminders_sent: 0,
         next_reminder_at: None,
         gateway_sessions: Vec::new(),

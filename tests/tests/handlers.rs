@@ -339,6 +339,7 @@ async fn the_fulfilment_handler_reports_only_the_records_that_failed() {
         templates: Templates::new(&f.store).unwrap(),
         orders: f.orders.clone(),
         sender: f.orders.outbox(),
+        texts: f.orders.texts(),
         queue: f.queue.clone(),
         token_key: "token-key".to_owned().into(),
     };

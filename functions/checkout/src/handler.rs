@@ -39,6 +39,12 @@ struct JsonCheckout {
     payment_method: String,
     #[serde(default)]
     address: AddressForm,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    sms_consent: bool,
+    #[serde(default)]
+    remind_me: bool,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +91,9 @@ async fn checkout<S: OrderStore, Q: Queue, G: PaymentGateway>(
                     name: c.name,
                     payment_method: c.payment_method,
                     address: c.address,
+                    phone: c.phone,
+                    sms_consent: c.sms_consent,
+                    remind_me: c.remind_me,
                 },
                 false,
             ),
@@ -246,6 +255,10 @@ fn from_form(body: &[u8]) -> (CheckoutForm, bool) {
             "address_city" => form.address.city = value,
             "address_region" => form.address.region = value,
             "address_country" => form.address.country = value,
+            "phone" => form.phone = value,
+            // A ticked box sends its value; an unticked one sends nothing.
+            "sms_consent" => form.sms_consent = true,
+            "remind_me" => form.remind_me = true,
             _ => {}
         }
     }

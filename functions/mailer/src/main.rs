@@ -5,6 +5,7 @@ use mailer::{built_in_store, handle, State};
 use shared::adapters::aws::{
     queue_from_env, sdk_config, secrets_from_env, store_from_env, SesClient, SesSender,
 };
+use shared::adapters::sms::AwsTexts;
 use shared::app::render::Templates;
 use shared::environment as env;
 
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
         templates: Templates::new(&store)?,
         orders: store_from_env(&aws)?,
         sender: SesSender::new(SesClient::new(&aws)),
+        texts: AwsTexts::from_store(&store, &aws),
         queue: queue_from_env(&aws)?,
         store,
     };

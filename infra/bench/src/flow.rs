@@ -45,7 +45,7 @@ pub struct Functions<S, Q, M> {
     pub callback: payment_callback::State<S, Q, Arc<Testpay>>,
     pub page: order_page::State<S, Q, Arc<Testpay>>,
     pub fulfil: fulfillment::State<S, Q, Providers<SystemClock>>,
-    pub mail: mailer::State<S, M, Q>,
+    pub mail: mailer::State<S, M, Q, shared::ports::NoTexts>,
 }
 
 /// An API Gateway request; `body` is its content type and text.
@@ -145,6 +145,7 @@ where
                 templates: Templates::new(store)?,
                 orders,
                 sender,
+                texts: shared::ports::NoTexts,
                 queue,
                 token_key: "bench-token-key".to_owned().into(),
             },

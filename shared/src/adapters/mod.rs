@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod license;
 pub mod moodle;
 pub mod providers;
+pub mod sms;
 pub mod stripe;
 pub mod system;
 pub mod testpay;

@@ -5,7 +5,8 @@ use crate::config::Fulfillment;
 use crate::config::Store;
 use crate::domain::{
     AddressForm, BuyerName, Email, Line, LineState, Money, Order, OrderId, OrderStatus, OrderToken,
-    ParseError, PaymentMethod, Quantity, Seat, SeatToken, Shipping, ShippingAddress, Sku,
+    ParseError, PaymentMethod, Phone, Quantity, Seat, SeatToken, Shipping, ShippingAddress, Sku,
+    TextConsent,
 };
 use crate::ports::{
     Clock, Entropy, IdempotencyRecord, Message, NewOrder, OrderStore, PaymentGateway, PlaceError,
@@ -26,6 +27,12 @@ pub struct CheckoutForm {
     pub payment_method: String,
     /// The shipping address, for orders holding physical items.
     pub address: AddressForm,
+    /// A mobile number for texts about the order (empty: none), in international form.
+    pub phone: String,
+    /// The box "text me about this order" was ticked.
+    pub sms_consent: bool,
+    /// The box "remind me about this order" was ticked (recovery mail if it is left unpaid).
+    pub remind_me: bool,
 }
 
 impl std::fmt::Debug for CheckoutForm {
@@ -34,6 +41,8 @@ impl std::fmt::Debug for CheckoutForm {
             .field("items", &self.items)
             .field("payment_method", &self.payment_method)
             .field("address", &self.address)
+            .field("sms_consent", &self.sms_consent)
+            .field("remind_me", &self.remind_me)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +55,9 @@ pub struct Checkout {
     pub name: BuyerName,
     pub payment_method: PaymentMethod,
     pub address: Option<ShippingAddress>,
+    /// The number to text, given with the buyer's consent.
+    pub texts: Option<Phone>,
+    pub remind_me: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,23 +146,54 @@ impl Checkout {
             .map_err(invalid("name"))
             .map_err(|e| problems.push(e))
             .ok();
-        match (items, email, name, payment_method, address) {
-            (Some(items), Some(email), Some(name), Some(payment_method), Some(address))
-                if problems.is_empty() =>
-            {
-                Ok(Checkout {
-                    items,
-                    email,
-                    name,
-                    payment_method,
-                    address,
-                })
-            }
+        let texts = Checkout::texts(form).map_err(|e| problems.push(e)).ok();
+        match (items, email, name, payment_method, address, texts) {
+            (
+                Some(items),
+                Some(email),
+                Some(name),
+                Some(payment_method),
+                Some(address),
+                Some(texts),
+            ) if problems.is_empty() => Ok(Checkout {
+                items,
+                email,
+                name,
+                payment_method,
+                address,
+                texts,
+                remind_me: form.remind_me,
+            }),
             _ => Err(problems),
         }
     }
 
     /// The items with their skus merged.
+    /// The number to text: given only with the box ticked, and the box only with a number.
+    fn texts(form: &CheckoutForm) -> Result<Option<Phone>, CheckoutError> {
+        let typed = form.phone.trim();
+        match (typed.is_empty(), form.sms_consent) {
+            (true, false) => Ok(None),
+            (true, true) => Err(CheckoutError::Invalid {
+                field: "phone",
+                problem: "enter the number to text, or untick the box".into(),
+            }),
+            (false, consent) => {
+                let phone = Phone::parse(typed).map_err(|e| CheckoutError::Invalid {
+                    field: "phone",
+                    problem: e.to_string(),
+                })?;
+                if !consent {
+                    return Err(CheckoutError::Invalid {
+                        field: "sms_consent",
+                        problem: "tick the box to agree to texts about this order, or leave the number empty".into(),
+                    });
+                }
+                Ok(Some(phone))
+            }
+        }
+    }
+
     fn items(form: &CheckoutForm) -> Result<Vec<(Sku, Quantity)>, CheckoutError> {
         let invalid = |e: ParseError| CheckoutError::Invalid {
             field: "quantity",
@@ -313,6 +356,12 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             },
         )?),
     };
+    if checkout.texts.is_some() && ctx.store.sms.is_none() {
+        return Err(CheckoutError::Invalid {
+            field: "phone",
+            problem: "this store does not send text messages".into(),
+        });
+    }
     let currency = ctx.store.settings.currency;
     let mut lines = Vec::with_capacity(checkout.items.len());
     let mut reservations = Vec::new();
@@ -459,6 +508,10 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
         shipping,
         webhook_failures: Vec::new(),
         late_refund: None,
+        texts: checkout
+            .texts
+            .clone()
+            .map(|phone| TextConsent { phone, at: now }),
         reminders_sent: 0,
         next_reminder_at: (status == OrderStatus::AwaitingTransfer)
             .then(|| {

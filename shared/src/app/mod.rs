@@ -15,6 +15,7 @@ pub mod render;
 pub mod schedule;
 pub mod seats;
 pub mod shipping;
+pub mod texts;
 
 use crate::domain::{Order, OrderId, OrderToken, Sku};
 use crate::ports::{OrderStore, StoreError};

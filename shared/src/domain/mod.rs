@@ -4,6 +4,7 @@ mod country;
 mod ids;
 mod money;
 mod order;
+mod phone;
 mod seats;
 mod shipping;
 
@@ -17,5 +18,6 @@ pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
     PaymentMethod, PaymentOutcome, SeenEvent, TransitionRefused,
 };
+pub use phone::{Phone, PhoneError, TextConsent};
 pub use seats::{seat_number, Seat, SeatHolder, SeatRefused, SeatState, SeatToken};
 pub use shipping::{AddressError, AddressForm, Parcel, Shipping, ShippingAddress};

@@ -315,6 +315,9 @@ pub struct Order {
     /// took a payment, and closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateway_sessions: Vec<String>,
+    /// The buyer's mobile number and their consent to texts about the order (reminders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texts: Option<super::TextConsent>,
     /// Transfer reminders sent so far (each is mailed, and texted with consent, once).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reminders_sent: u32,

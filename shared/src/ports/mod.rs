@@ -312,6 +312,31 @@ pub trait MailSender: Send + Sync {
     fn send(&self, mail: &OutgoingMail) -> impl Future<Output = Result<(), MailError>> + Send;
 }
 
+/// A text message ready for the SMS service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingText {
+    pub to: crate::domain::Phone,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the text message could not be sent")]
+pub struct TextError(#[source] pub BoxError);
+
+/// Sends text messages (AWS End User Messaging SMS, SNS, or the dev stack's SMS outbox).
+pub trait TextSender: Send + Sync {
+    fn send(&self, text: &OutgoingText) -> impl Future<Output = Result<(), TextError>> + Send;
+}
+
+/// For a store that sends no texts: nothing asks it to, and if something did it would fail.
+pub struct NoTexts;
+
+impl TextSender for NoTexts {
+    async fn send(&self, _: &OutgoingText) -> Result<(), TextError> {
+        Err(TextError("this store sends no text messages".into()))
+    }
+}
+
 /// A hosted payment page the buyer is sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentSession {

@@ -3,9 +3,12 @@
 
 use shared::adapters::aws::{SesSender, SqsQueue};
 use shared::adapters::dynamodb::DynamoStore;
-use shared::adapters::embedded::{Delivery, EmbeddedQueue, EmbeddedStore, Outbox};
+use shared::adapters::embedded::{Delivery, EmbeddedQueue, EmbeddedStore, Outbox, TextOutbox};
 use shared::adapters::files::{LocalFiles, S3Links};
-use shared::ports::{DueOrders, FileLinks, MailSender, OrderStore, Queue, QueueName, WorkClaims};
+use shared::adapters::sms::AwsTexts;
+use shared::ports::{
+    DueOrders, FileLinks, MailSender, OrderStore, Queue, QueueName, TextSender, WorkClaims,
+};
 use std::future::Future;
 use std::time::Duration;
 
@@ -36,6 +39,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Store: OrderStore + WorkClaims + DueOrders + Clone + 'static;
     type Queue: Queue + Clone + 'static;
     type Mail: MailSender + 'static;
+    type Texts: TextSender + 'static;
     type Inbox: Inbox;
     type Files: FileLinks + 'static;
 }
@@ -46,6 +50,7 @@ impl Adapters for Embedded {
     type Store = EmbeddedStore;
     type Queue = EmbeddedQueue;
     type Mail = Outbox;
+    type Texts = TextOutbox;
     type Inbox = EmbeddedQueue;
     type Files = LocalFiles;
 }
@@ -56,6 +61,7 @@ impl Adapters for Aws {
     type Store = DynamoStore;
     type Queue = SqsQueue;
     type Mail = SesSender;
+    type Texts = AwsTexts;
     type Inbox = SqsInbox;
     type Files = S3Links;
 }

@@ -14,11 +14,12 @@ use anyhow::Context;
 use shared::adapters::aws::{create_queues, verify_sender, SesSender, SqsQueue};
 use shared::adapters::course::{http_client, CourseProviders};
 use shared::adapters::dynamodb::{create_table, DynamoStore};
-use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox, TextOutbox};
 use shared::adapters::files::{LocalFiles, S3Links};
 use shared::adapters::gateway::{stripe_api_base, Gateway, GatewaySetup};
 use shared::adapters::license::LicenseKeys;
 use shared::adapters::providers::Providers;
+use shared::adapters::sms::AwsTexts;
 use shared::adapters::system::SystemClock;
 use shared::app::render::Templates;
 use shared::app::Urls;
@@ -64,6 +65,7 @@ pub struct Options {
 pub struct Local {
     pub queue: EmbeddedQueue,
     pub outbox: Outbox,
+    pub texts: TextOutbox,
 }
 
 /// Every function's state, wired to one set of adapters.
@@ -77,7 +79,7 @@ pub struct Stack<A: Adapters> {
     pub payment_callback: payment_callback::State<A::Store, A::Queue, Arc<Gateway>>,
     pub order_page: order_page::State<A::Store, A::Queue, Arc<Gateway>>,
     pub fulfillment: fulfillment::State<A::Store, A::Queue, Providers<SystemClock>>,
-    pub mailer: mailer::State<A::Store, A::Mail, A::Queue>,
+    pub mailer: mailer::State<A::Store, A::Mail, A::Queue, A::Texts>,
     pub downloads: downloads::State<A::Store, A::Files>,
     /// The local download folder's links, when files come from a folder rather than S3.
     pub files: Option<LocalFiles>,
@@ -192,6 +194,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
         let local = Local {
             queue: queue.clone(),
             outbox: orders.outbox(),
+            texts: orders.texts(),
         };
         let folder = options.downloads.clone().unwrap_or_else(|| {
             options
@@ -208,7 +211,7 @@ async fn serve(store: Store, options: Options) -> anyhow::Result<()> {
             orders.clone(),
             queue.clone(),
             queue.clone(),
-            orders.outbox(),
+            (orders.outbox(), orders.texts()),
             Some(local),
             Storage {
                 links: files.clone(),
@@ -272,12 +275,13 @@ async fn aws_stack(common: Common, options: &Options) -> anyhow::Result<Stack<Aw
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the downloads bucket {bucket}: {e}"))?;
     }
+    let texts = AwsTexts::from_store(&common.store, &config);
     stack::<Aws>(
         common,
         orders,
         queue,
         inbox,
-        SesSender::new(ses),
+        (SesSender::new(ses), texts),
         None,
         Storage { links, local: None },
     )
@@ -295,7 +299,7 @@ fn stack<A: Adapters>(
     orders: A::Store,
     queue: A::Queue,
     inbox: A::Inbox,
-    sender: A::Mail,
+    (sender, texts): (A::Mail, A::Texts),
     local: Option<Local>,
     files: Storage<A::Files>,
 ) -> anyhow::Result<Stack<A>> {
@@ -355,6 +359,7 @@ fn stack<A: Adapters>(
             templates: templates()?,
             orders: orders.clone(),
             sender,
+            texts,
             queue,
             token_key,
         },

@@ -1,4 +1,5 @@
-//! Dev pages: the mail outbox (HTML and JSON), dead letters, and an index of the store.
+//! Dev pages: the mail and SMS outboxes (HTML and JSON), dead letters, and an index of the
+//! store.
 
 use super::adapters::Adapters;
 use super::Stack;
@@ -24,12 +25,22 @@ pre{white-space:pre-wrap;background:#f1f2f4;padding:.8rem}iframe{width:100%;heig
 {% else %}<p>No mail yet.</p>{% endfor %}
 </body></html>"#;
 
+const SMS_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SMS outbox · {{ store.name }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f7f9}
+article{background:#fff;padding:1rem 1.5rem;margin:0 0 1rem;border-radius:.4rem;max-width:36rem}</style></head>
+<body><h1>SMS outbox ({{ texts|length }})</h1>
+{% for text in texts|reverse %}
+<article><p><strong>To {{ text.to }}</strong></p><p>{{ text.text }}</p></article>
+{% else %}<p>No text messages yet.</p>{% endfor %}
+</body></html>"#;
+
 const INDEX_TEMPLATE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ store.name }} (dev)</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem}</style></head>
 <body><h1>{{ store.name }}: dev stack</h1>
 <ul>{% for p in products %}<li><a href="{{ p.url }}">{{ p.name }}</a> ({{ p.price }})</li>{% endfor %}</ul>
-<p><a href="/dev/outbox">Outbox</a> · <a href="/dev/outbox.json">outbox.json</a> · <a href="/dev/dead-letters.json">dead letters</a></p>
+<p><a href="/dev/outbox">Outbox</a> · <a href="/dev/outbox.json">outbox.json</a> · <a href="/dev/sms">SMS</a> · <a href="/dev/sms.json">sms.json</a> · <a href="/dev/dead-letters.json">dead letters</a></p>
 </body></html>"#;
 
 #[derive(Serialize)]
@@ -108,6 +119,27 @@ pub fn json<A: Adapters>(stack: &Stack<A>, query: Option<&str>) -> Response<Stri
         Ok(mails) => json_answer(&mails),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// The texts the dev stack would have sent, newest first (`/dev/sms`) or oldest first as
+/// JSON (`/dev/sms.json`).
+pub fn texts<A: Adapters>(stack: &Stack<A>, as_json: bool) -> Response<String> {
+    let Some(local) = &stack.local else {
+        return Problem::not_found(
+            "This dev stack sends texts through AWS; there is no local SMS outbox.",
+        )
+        .into_response();
+    };
+    let Ok(texts) = local.texts.texts() else {
+        return Problem::internal().into_response();
+    };
+    if as_json {
+        return json_answer(&texts);
+    }
+    render(
+        SMS_TEMPLATE,
+        serde_json::json!({ "store": StoreView::new(&stack.store), "texts": texts }),
+    )
 }
 
 fn json_answer(value: &impl Serialize) -> Response<String> {

@@ -144,6 +144,8 @@ async fn route<A: Adapters>(
         (&Method::GET, "/dev/outbox") => outbox::page(stack).map(full),
         (&Method::GET, "/dev/outbox.json") => outbox::json(stack, request.uri().query()).map(full),
         (&Method::GET, "/dev/dead-letters.json") => outbox::dead_letters(stack).map(full),
+        (&Method::GET, "/dev/sms") => outbox::texts(stack, false).map(full),
+        (&Method::GET, "/dev/sms.json") => outbox::texts(stack, true).map(full),
         (&Method::GET, "/") => outbox::index(stack).map(full),
         // As on AWS, where the order-page function is the API's default route.
         _ => lambda(order_page::handle(&stack.order_page, request).await),

@@ -18,9 +18,11 @@ use std::sync::{Arc, Condvar, Mutex};
 mod claims;
 mod index;
 mod queue;
+mod texts;
 
 use index::{held_key, hold, index_due, unhold};
 pub use queue::{Delivery, EmbeddedQueue};
+pub use texts::TextOutbox;
 
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
@@ -31,6 +33,8 @@ const DUE: TableDefinition<&str, &str> = TableDefinition::new("due");
 const STOCK_HELD: TableDefinition<&str, u64> = TableDefinition::new("stock_held");
 const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// The dev stack's text messages, numbered in the order they were sent.
+const TEXTS: TableDefinition<u64, &[u8]> = TableDefinition::new("texts");
 /// Revoked licence id → when it was revoked.
 const REVOKED: TableDefinition<&str, i64> = TableDefinition::new("revoked_licenses");
 /// Download token hash → its grant and the downloads taken so far.
@@ -169,6 +173,7 @@ impl EmbeddedStore {
         tx.open_table(STOCK_HELD).map_err(unavailable)?;
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
+        tx.open_table(TEXTS).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
         tx.open_table(DOWNLOADS).map_err(unavailable)?;
         // A data folder from before the due index: index its orders once.
@@ -231,6 +236,13 @@ impl EmbeddedStore {
     /// The mail outbox kept in the same database.
     pub fn outbox(&self) -> Outbox {
         Outbox {
+            db: self.db.clone(),
+        }
+    }
+
+    /// The text message outbox kept in the same database.
+    pub fn texts(&self) -> TextOutbox {
+        TextOutbox {
             db: self.db.clone(),
         }
     }

@@ -195,6 +195,10 @@ struct BuyContext<'a> {
     few_left: Option<u32>,
     checkout_url: String,
     bank_transfer: bool,
+    /// The store texts reminders: the form offers a phone number with a consent box.
+    texts: bool,
+    /// The store mails a buyer who leaves an order unpaid, if they ask for it.
+    recovery: bool,
     /// A physical item: the form asks for the shipping address.
     ships: bool,
     /// The buyer chooses how many (products that are not bought once per order).
@@ -227,6 +231,9 @@ struct Values {
     address_city: String,
     address_region: String,
     address_country: String,
+    phone: String,
+    sms_consent: bool,
+    remind_me: bool,
 }
 
 #[derive(Serialize)]
@@ -352,6 +359,8 @@ pub fn buy_page(
             few_left: left.filter(|n| (1..=10).contains(n)),
             checkout_url: urls.checkout(),
             bank_transfer: store.payments.bank_transfer.is_some(),
+            texts: store.sms.is_some(),
+            recovery: store.recovery.enabled,
             ships: grams.is_some(),
             quantity_field: product.units_per_order() > 1,
             seats: product.sells_seats(),
@@ -410,6 +419,9 @@ fn values_of(form: &CheckoutForm) -> Values {
         address_city: a.city.clone(),
         address_region: a.region.clone(),
         address_country: a.country.clone(),
+        phone: form.phone.clone(),
+        sms_consent: form.sms_consent,
+        remind_me: form.remind_me,
     }
 }
 
@@ -439,6 +451,9 @@ const FIELD_ORDER: &[&str] = &[
     "address_region",
     "address_country",
     "payment_method",
+    "phone",
+    "sms_consent",
+    "remind_me",
 ];
 
 /// What to tell the buyer about a refused checkout, field by field in the form's order;
@@ -454,6 +469,7 @@ pub fn form_errors(
     let shown = |field: &str| match field {
         "quantity" => product.units_per_order() > 1,
         "payment_method" => store.payments.bank_transfer.is_some(),
+        "phone" | "sms_consent" => store.sms.is_some(),
         f if f.starts_with("address_") => ships,
         _ => true,
     };
@@ -491,6 +507,8 @@ fn field_errors(
                 "name" => ("name", "Enter your name (at most 100 characters).".into()),
                 "quantity" => ("quantity", sentence(problem)),
                 "payment_method" => ("payment_method", sentence(problem)),
+                "phone" => ("phone", sentence(problem)),
+                "sms_consent" => ("sms_consent", sentence(problem)),
                 "address" => ("address_line1", "Enter the shipping address.".into()),
                 other => match other.strip_prefix("address.") {
                     Some(part) => address_error(part, problem),
