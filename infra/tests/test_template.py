@@ -136,6 +136,14 @@ class TemplateTest(unittest.TestCase):
         variables = scheduler["Properties"]["Environment"]["Variables"]
         self.assertEqual(variables["NIGHTSHIFT_MAIL_QUEUE_URL"], {"Ref": "MailQueue"})
 
+    def test_the_reconcilers_repairs_alarm_when_they_come_twice_in_a_row(self):
+        alarm = self.template["Resources"]["ReconcilerRepairedAlarm"]["Properties"]
+        self.assertEqual((alarm["Namespace"], alarm["MetricName"]), ("Nightshift", "Repaired"))
+        self.assertEqual((alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]), (2, 2))
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanThreshold")
+        self.assertEqual(alarm["Threshold"], 0)
+        self.assertEqual(alarm["TreatMissingData"], "notBreaching")
+
     def test_no_policy_grants_a_star_resource(self):
         for name, function in self.functions.items():
             for node in walk(function["Properties"].get("Policies", [])):

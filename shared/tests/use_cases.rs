@@ -2912,3 +2912,120 @@ mod reminders {
         assert_eq!(none.order(&id).await.next_reminder_at, None);
     }
 }
+
+mod reconcile {
+    use super::*;
+    use shared::app::schedule::run_due_work;
+    use shared::ports::{Owner, WorkClaims};
+
+    async fn pay(w: &World, id: &OrderId) {
+        let total = w.order(id).await.total.minor();
+        let event = w.approved(&format!("evt-{id}"), id, total);
+        apply_payment_event(&w.store, &w.orders, &w.queue, &w.gateway, &w.clock, &event)
+            .await
+            .unwrap();
+    }
+
+    async fn fulfil(w: &World, id: &OrderId) {
+        w.fulfil(id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_fulfilment_then_a_lost_mail_are_each_queued_again_once_then_it_stops_looking() {
+        let w = World::new();
+        let r = w.checkout(&[("book", 1)], None).await.unwrap();
+        pay(&w, &r.order_id).await;
+        // The fulfilment message is lost (a crash between the write and the queue).
+        assert_eq!(w.drained(QueueName::Fulfillment).len(), 1);
+        assert!(w.order(&r.order_id).await.check_at.is_some());
+        assert_eq!(
+            run_due_work(&w.expiry()).await.unwrap().repaired,
+            0,
+            "not yet"
+        );
+        w.clock.0.fetch_add(5 * 60, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!(ran.repaired, 1);
+        assert_eq!(
+            w.drained(QueueName::Fulfillment),
+            vec![Message::FulfilOrder {
+                order_id: r.order_id.clone()
+            }]
+        );
+        // Delivered now; its mail message is lost too.
+        fulfil(&w, &r.order_id).await;
+        assert_eq!(w.drained(QueueName::Mail).len(), 1);
+        w.clock.0.fetch_add(10 * 60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().repaired, 1);
+        assert_eq!(
+            w.drained(QueueName::Mail),
+            vec![Message::SendMail {
+                order_id: r.order_id.clone()
+            }]
+        );
+        let mails = w.send_mails(&r.order_id).await;
+        assert!(mails.iter().any(|m| m.to[0].as_str() == "ann@example.com"));
+        // All done: the next look clears the check, and nothing more is due.
+        w.clock.0.fetch_add(20 * 60, Ordering::SeqCst);
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!((ran.due, ran.repaired), (1, 0));
+        assert_eq!(w.order(&r.order_id).await.check_at, None);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().due, 0);
+    }
+
+    #[tokio::test]
+    async fn a_mail_claimed_by_a_worker_that_died_is_queued_again_once_its_lease_ran_out() {
+        let w = World::new();
+        let id = paid(&w, &[("book", 1)]).await;
+        fulfil(&w, &id).await;
+        w.drained(QueueName::Mail);
+        // A mailer claimed the buyer's mail and died before sending it.
+        let order = w.order(&id).await;
+        let keys: Vec<String> = shared::app::mail::plan(&w.store, &order)
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        let now = w.clock.now();
+        w.orders
+            .claim_all(&id, &keys, &Owner::new(), now, now + 60)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.orders.unfinished(&id, &keys, now).await.unwrap(),
+            Vec::<String>::new()
+        );
+        w.clock.0.fetch_add(5 * 60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().repaired, 1);
+        assert_eq!(w.drained(QueueName::Mail).len(), 1);
+        let mails = w.send_mails(&id).await;
+        assert_eq!(
+            mails
+                .iter()
+                .filter(|m| m.to[0].as_str() == "ann@example.com")
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_enrolment_still_in_progress_is_left_to_its_worker_and_looked_at_later() {
+        let w = World::new();
+        let id = paid(&w, &[("course", 1)]).await;
+        w.drained(QueueName::Fulfillment);
+        // A worker holds the course's step (its LMS is slow).
+        let order = w.order(&id).await;
+        let steps = shared::app::fulfil::outside_steps(&w.store, &order);
+        assert_eq!(steps.len(), 1);
+        w.clock.0.fetch_add(5 * 60, Ordering::SeqCst);
+        let now = w.clock.now();
+        w.orders
+            .claim(&id, &steps[0], &Owner::new(), now, now + 60)
+            .await
+            .unwrap();
+        let ran = run_due_work(&w.expiry()).await.unwrap();
+        assert_eq!((ran.due, ran.repaired), (1, 0));
+        assert!(w.drained(QueueName::Fulfillment).is_empty());
+        let later = w.order(&id).await;
+        assert_eq!((later.checks, later.check_at), (1, Some(now + 600)));
+    }
+}

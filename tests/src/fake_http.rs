@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct Request {
     pub method: hyper::Method,
     pub path: String,
+    /// The query string, if any (without `?`).
+    pub query: Option<String>,
     pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
@@ -47,6 +49,7 @@ pub async fn serve_after(
                             let (status, text) = answer(Request {
                                 method: parts.method,
                                 path: parts.uri.path().to_owned(),
+                                query: parts.uri.query().map(str::to_owned),
                                 headers: parts.headers,
                                 body,
                             });

@@ -27,6 +27,10 @@ pub struct StripeLog {
     /// Every refund made (`POST /v1/refunds`), as its form; one per idempotency key.
     pub refunds: Vec<BTreeMap<String, String>>,
     refund_keys: HashMap<String, Value>,
+    /// Every event made, delivered or not, for `GET /v1/events`.
+    listed: Vec<Value>,
+    /// Requests to `GET /v1/events`, as their query strings.
+    pub event_lists: Vec<String>,
 }
 
 pub struct FakeStripe {
@@ -104,7 +108,7 @@ impl FakeStripe {
             log.events += 1;
             log.events
         };
-        let body = json!({
+        let event = json!({
             "id": format!("evt_fake_{n}"),
             "object": "event",
             "api_version": "2024-06-20",
@@ -112,9 +116,9 @@ impl FakeStripe {
             "livemode": false,
             "type": kind,
             "data": { "object": object },
-        })
-        .to_string()
-        .into_bytes();
+        });
+        self.log.lock().expect("lock").listed.push(event.clone());
+        let body = event.to_string().into_bytes();
         // Stripe's scheme and Nightshift-Signature's are the same HMAC; the harness's own
         // signer keeps the black-box tests independent of the code under test.
         let header = crate::sign(WEBHOOK_SECRET, timestamp, &body);
@@ -132,6 +136,7 @@ fn handle(request: Request, log: &Mutex<StripeLog>) -> Answer {
     };
     let authorised = header("authorization") == Some(format!("Bearer {SECRET_KEY}"));
     let (method, path) = (request.method.clone(), request.path.clone());
+    let query = request.query.clone();
     let key = header("idempotency-key");
     let form_encoded =
         header("content-type").is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
@@ -175,6 +180,11 @@ fn handle(request: Request, log: &Mutex<StripeLog>) -> Answer {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             refund(&mut log, form, key)
+        }
+        ("GET", "/v1/events") => {
+            let query = query.unwrap_or_default();
+            log.event_lists.push(query.clone());
+            list_events(&log, &query)
         }
         ("GET", p) if p.starts_with("/v1/checkout/sessions/") => {
             log.retrievals += 1;
@@ -390,4 +400,50 @@ fn refund(log: &mut StripeLog, form: BTreeMap<String, String>, key: Option<Strin
     log.refunds.push(form);
     log.refund_keys.insert(key, answer.clone());
     (200, answer)
+}
+
+/// `GET /v1/events`: newest first, filtered by `types[]` and `created[gte]`, 100 at most per
+/// page with `starting_after`.
+fn list_events(log: &StripeLog, query: &str) -> Answer {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let types: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "types[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let since: i64 = pairs
+        .iter()
+        .find(|(k, _)| k == "created[gte]")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = pairs
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(10);
+    let after = pairs
+        .iter()
+        .find(|(k, _)| k == "starting_after")
+        .map(|(_, v)| v.as_str());
+    let mut matching: Vec<&Value> = log
+        .listed
+        .iter()
+        .rev()
+        .filter(|e| types.is_empty() || types.contains(&e["type"].as_str().unwrap_or("")))
+        .filter(|e| e["created"].as_i64().unwrap_or(0) >= since)
+        .collect();
+    if let Some(after) = after {
+        match matching.iter().position(|e| e["id"] == after) {
+            Some(i) => matching.drain(..=i).for_each(drop),
+            None => matching.clear(),
+        }
+    }
+    let has_more = matching.len() > limit;
+    matching.truncate(limit);
+    (
+        200,
+        json!({ "object": "list", "url": "/v1/events", "has_more": has_more, "data": matching }),
+    )
 }

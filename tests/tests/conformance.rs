@@ -62,6 +62,8 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         webhook_failures: Vec::new(),
         late_refund: None,
         texts: None,
+        check_at: None,
+        checks: 0,
         reminders_sent: 0,
         next_reminder_at: None,
         gateway_sessions: Vec::new(),
@@ -437,6 +439,46 @@ async fn payment_events_are_kept_with_the_order_by_its_conditional_write<S: Orde
     );
 }
 
+async fn unfinished_work_is_what_nobody_holds_or_finished<S: OrderStore + WorkClaims>(store: S) {
+    let order = OrderId::from_random([7; 10]);
+    let works: Vec<String> = ["MAIL#a", "MAIL#b", "MAIL#c", "MAIL#d"]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    let owner = Owner::new();
+    // Nothing claimed yet: all of it.
+    assert_eq!(store.unfinished(&order, &works, 100).await.unwrap(), works);
+    store
+        .claim(&order, "MAIL#a", &owner, 100, 160)
+        .await
+        .unwrap();
+    store
+        .claim(&order, "MAIL#b", &owner, 100, 160)
+        .await
+        .unwrap();
+    store
+        .complete(&order, "MAIL#b", &owner, &serde_json::json!({}))
+        .await
+        .unwrap();
+    // a is held, b done: c and d are left.
+    assert_eq!(
+        store.unfinished(&order, &works, 150).await.unwrap(),
+        ["MAIL#c", "MAIL#d"]
+    );
+    // Once a's lease ran out, a is left too; looking claimed nothing.
+    assert_eq!(
+        store.unfinished(&order, &works, 160).await.unwrap(),
+        ["MAIL#a", "MAIL#c", "MAIL#d"]
+    );
+    assert_eq!(
+        store
+            .claim(&order, "MAIL#c", &owner, 161, 200)
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+}
+
 async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore + WorkClaims>(
     store: S,
 ) {
@@ -758,6 +800,7 @@ every_adapter!(
     orders_with_timed_work_are_found_by_when_it_is_due,
     payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,
+    unfinished_work_is_what_nobody_holds_or_finished,
     concurrent_claims_give_the_work_to_exactly_one,
     several_works_are_claimed_and_completed_together,
     revoked_licences_are_listed_once_each_in_order,

@@ -231,3 +231,26 @@ async fn on_moto_an_abandoned_order_expires_and_its_open_session_is_closed() {
     assert_eq!(dev.order_json(&token).await.unwrap()["status"], "expired");
     assert!(cohort_on_sale(&dev).await);
 }
+
+#[tokio::test]
+async fn a_stripe_event_whose_webhook_never_came_is_found_by_the_reconciler_and_applied_once() {
+    let fake = FakeStripe::start().await;
+    let dev = start(&fake, &stripe_store("fulfil_if_in_stock")).await;
+    let (token, session) = cohort_to_stripe(&dev, &fake).await;
+    fake.complete(&session, "paid");
+    // Stripe made the event; its webhook never reached the store.
+    let _ = fake.event("checkout.session.completed", &session, tests::now());
+    let ran = dev.advance_clock(0).await.unwrap();
+    assert_eq!(ran["ran"]["missed_events"], 1, "{ran}");
+    dev.wait_for_order(&token, |o| o["status"] == "fulfilled")
+        .await
+        .unwrap();
+    let again = dev.advance_clock(0).await.unwrap();
+    assert_eq!(again["ran"]["missed_events"], 0, "{again}");
+    let lists = fake.log.lock().unwrap().event_lists.clone();
+    assert!(
+        lists[0].contains("types%5B%5D=checkout.session.completed"),
+        "{lists:?}"
+    );
+    assert!(lists[0].contains("created%5Bgte%5D="), "{lists:?}");
+}

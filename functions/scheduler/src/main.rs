@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         orders: store_from_env(&aws)?,
         queue: queue_from_env(&aws)?,
         gateway,
+        stage: env::required(env::STAGE)?,
         store,
     };
     run(service_fn(|event| handle(&state, event))).await

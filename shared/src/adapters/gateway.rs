@@ -138,6 +138,13 @@ impl PaymentGateway for Gateway {
         }
     }
 
+    async fn recent_events(&self, since: i64) -> Result<Vec<PaymentEvent>, GatewayError> {
+        match self {
+            Gateway::Testpay(t) => t.recent_events(since).await,
+            Gateway::Stripe(s) => s.recent_events(since).await,
+        }
+    }
+
     fn remembers_sessions(&self) -> bool {
         match self {
             Gateway::Testpay(t) => t.remembers_sessions(),

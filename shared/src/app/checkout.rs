@@ -332,11 +332,14 @@ async fn place_and_queue<S: OrderStore, Q: Queue, C: Clock, E: Entropy>(
     let (receipt, placed) = place(ctx, orders, checkout, idempotency_key).await?;
     if receipt.status == OrderStatus::AwaitingTransfer {
         // Also on a replay: the mail goes out once whatever happens, so a lost send is redone.
-        queue
-            .send(&Message::SendMail {
-                order_id: receipt.order_id.clone(),
-            })
-            .await?;
+        // A queue that refuses it now does not undo the order the buyer has: the reconciler
+        // finds the mail unsent and queues it again.
+        let message = Message::SendMail {
+            order_id: receipt.order_id.clone(),
+        };
+        if let Err(e) = queue.send(&message).await {
+            tracing::warn!(order_id = %receipt.order_id, error = %e, "bank details mail not queued; the reconciler will send it");
+        }
     }
     Ok((receipt, placed))
 }
@@ -512,6 +515,10 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             .texts
             .clone()
             .map(|phone| TextConsent { phone, at: now }),
+        // The bank details mail is queued next: the reconciler sees that it went out.
+        check_at: (status == OrderStatus::AwaitingTransfer)
+            .then_some(now + crate::domain::CHECK_AFTER_SECONDS),
+        checks: 0,
         reminders_sent: 0,
         next_reminder_at: (status == OrderStatus::AwaitingTransfer)
             .then(|| {

@@ -126,6 +126,7 @@ impl<S: OrderStore, Q: Queue, R: Refunds, C: Clock> LatePayment<'_, S, Q, R, C> 
             Policy::FulfilIfInStock => {
                 let mut paid = next.clone();
                 paid.status = order.status.move_to(OrderStatus::Paid)?;
+                paid.check_later(self.clock.now());
                 let stock = reservations(self.store, order);
                 match self
                     .orders
@@ -181,10 +182,11 @@ impl<S: OrderStore, Q: Queue, R: Refunds, C: Clock> LatePayment<'_, S, Q, R, C> 
     async fn save(
         &self,
         order: &Order,
-        next: Order,
+        mut next: Order,
         event: &PaymentEvent,
         note: &str,
     ) -> Result<Option<Applied>, PaymentError> {
+        next.check_later(self.clock.now());
         match self.orders.save_order(&next, order.version).await {
             Ok(()) => {
                 tracing::warn!(order_id = %order.id, event_id = %event.event_id, note, "a payment came after expiry");

@@ -139,6 +139,18 @@ fn reaches_outside(store: &Store, line: &crate::domain::Line) -> bool {
     }
 }
 
+/// The claim keys of the order's unsettled steps that act outside Nightshift: a worker doing
+/// one holds its claim, so the reconciler can tell work in progress from work left undone.
+pub fn outside_steps(store: &Store, order: &crate::domain::Order) -> Vec<String> {
+    order
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| !line.state.is_settled() && reaches_outside(store, line))
+        .map(|(index, line)| step_key(index, line.kind))
+        .collect()
+}
+
 fn step_key(index: usize, kind: FulfillmentKind) -> String {
     format!("STEP#{index}#{}", kind.as_str())
 }

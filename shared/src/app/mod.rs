@@ -10,6 +10,7 @@ pub mod mail;
 pub mod notify;
 pub mod pages;
 pub mod payment;
+pub mod reconcile;
 pub mod reminders;
 pub mod render;
 pub mod schedule;

@@ -83,6 +83,10 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, R: Refunds, C: Clock>(
             id: SeenEvent::key(event),
             at: clock.now(),
         });
+        let mails = decision.moved.is_some() || decision.alert;
+        if queues_work(store, &updated, mails) {
+            updated.check_later(clock.now());
+        }
         // Stock moves in the same write as the payment: an expired order gives its units
         // back, a paid one stops holding them (they are sold).
         let written = match decision.moved {
@@ -100,13 +104,7 @@ pub async fn apply_payment_event<S: OrderStore, Q: Queue, R: Refunds, C: Clock>(
         };
         match written {
             Ok(()) => {
-                follow_up(
-                    store,
-                    queue,
-                    &updated,
-                    decision.moved.is_some() || decision.alert,
-                )
-                .await?;
+                follow_up(store, queue, &updated, mails).await?;
                 if let Some(note) = &decision.note {
                     tracing::warn!(order_id = %order.id, event_id = %event.event_id, note, "payment event not applied");
                 }
@@ -160,6 +158,11 @@ pub async fn apply_return<S: OrderStore, Q: Queue, G: PaymentGateway + Refunds, 
             (order, true)
         }
     }
+}
+
+/// Whether [`follow_up`] queues anything for the order.
+pub(super) fn queues_work(store: &Store, order: &Order, mail: bool) -> bool {
+    order.status == OrderStatus::Paid || (mail && !super::mail::plan(store, order).is_empty())
 }
 
 /// Queues the work an order's payment state calls for: fulfilment once it is paid, and

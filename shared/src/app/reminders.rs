@@ -26,6 +26,7 @@ pub async fn remind_if_due<S: OrderStore, Q: Queue, C: Clock>(
         }
         let mut next = o.clone();
         next.reminders_sent += 1;
+        next.check_later(now);
         // A run that came late skips the reminders it missed: one reminder, the latest.
         next.next_reminder_at = store
             .reminders

@@ -7,7 +7,9 @@ use super::expiry::Expiry;
 use super::payment::PaymentError;
 use super::reminders::remind_if_due;
 use crate::domain::OrderStatus;
-use crate::ports::{Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError};
+use crate::ports::{
+    Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError, WorkClaims,
+};
 use serde::Serialize;
 
 /// Due orders one run takes at most: a run stays short, and the rest wait for the next.
@@ -24,6 +26,11 @@ pub struct Ran {
     pub paid: usize,
     /// Transfer reminders that came due.
     pub reminded: usize,
+    /// Work left undone that the reconciler queued again (a paid order not delivered, a mail
+    /// or text not sent, a claim whose worker died).
+    pub repaired: usize,
+    /// Gateway events the store had missed, applied now (by an events sweep).
+    pub missed_events: usize,
     /// Of those, left for the next run after an error.
     pub failed: usize,
 }
@@ -32,7 +39,7 @@ pub struct Ran {
 /// conditional write of the order and its stock, which only one of them wins.
 pub async fn run_due_work<S, Q, G, C>(work: &Expiry<'_, S, Q, G, C>) -> Result<Ran, StoreError>
 where
-    S: OrderStore + DueOrders,
+    S: OrderStore + DueOrders + WorkClaims,
     Q: Queue,
     G: PaymentGateway + Refunds,
     C: Clock,
@@ -53,11 +60,22 @@ where
                 Ok(())
             }
             Ok(Some(order)) => {
-                remind_if_due(work.store, work.orders, work.queue, work.clock, order)
-                    .await
-                    .map(|reminded| ran.reminded += usize::from(reminded))
+                match remind_if_due(work.store, work.orders, work.queue, work.clock, order).await {
+                    Ok(reminded) => {
+                        ran.reminded += usize::from(reminded);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // Then the reconciler's look, on the order as it now is.
+        let done = match done {
+            Ok(()) => check(work, id).await.map(|repaired| {
+                ran.repaired += usize::from(repaired);
+            }),
             Err(e) => Err(e),
         };
         match done {
@@ -80,9 +98,126 @@ where
             expired = ran.expired,
             paid = ran.paid,
             reminded = ran.reminded,
+            repaired = ran.repaired,
             failed = ran.failed,
             "due work done"
         );
     }
     Ok(ran)
+}
+
+/// The reconciler's look at one due order, read fresh (expiry or a reminder may have just
+/// written it); says whether it repaired something.
+async fn check<S, Q, G, C>(
+    work: &Expiry<'_, S, Q, G, C>,
+    id: &crate::domain::OrderId,
+) -> Result<bool, PaymentError>
+where
+    S: OrderStore + WorkClaims,
+    Q: Queue,
+    C: Clock,
+{
+    let Some(order) = work.orders.order(id).await? else {
+        return Ok(false);
+    };
+    let repaired =
+        super::reconcile::check_if_due(work.store, work.orders, work.queue, work.clock, order)
+            .await?;
+    Ok(repaired.is_some())
+}
+
+/// Whether a run at `now` also sweeps the gateway's events: the first run of each hour.
+pub fn sweeps_events_at(now: i64) -> bool {
+    now.rem_euclid(3600) < 60
+}
+
+/// The reconciler's sweep of the gateway's recent events (see
+/// [`super::reconcile::apply_missed_events`]), counted into `ran`.
+pub async fn sweep_events<S, Q, G, C>(work: &Expiry<'_, S, Q, G, C>, ran: &mut Ran)
+where
+    S: OrderStore,
+    Q: Queue,
+    G: PaymentGateway + Refunds,
+    C: Clock,
+{
+    match super::reconcile::apply_missed_events(
+        work.store,
+        work.orders,
+        work.queue,
+        work.gateway,
+        work.clock,
+    )
+    .await
+    {
+        Ok(missed) => ran.missed_events += missed,
+        Err(e) => {
+            tracing::warn!(error = %e, "the gateway's events could not be swept; the next hour tries again");
+            ran.failed += 1;
+        }
+    }
+}
+
+impl Ran {
+    /// Everything the reconciler put right in this run.
+    pub fn repairs(&self) -> usize {
+        self.repaired + self.missed_events
+    }
+
+    /// The run as one CloudWatch embedded-metric-format log line: a `Repaired` count in the
+    /// `Nightshift` namespace, by stage. Written only when something was repaired, so that a
+    /// store where nothing goes wrong pays for no custom metric at all.
+    pub fn metric_line(&self, stage: &str, now_millis: i64) -> Option<String> {
+        if self.repairs() == 0 {
+            return None;
+        }
+        Some(
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": now_millis,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "Nightshift",
+                        "Dimensions": [["Stage"]],
+                        "Metrics": [{ "Name": "Repaired", "Unit": "Count" }],
+                    }],
+                },
+                "Stage": stage,
+                "Repaired": self.repairs(),
+                "RepairedWork": self.repaired,
+                "MissedEvents": self.missed_events,
+            })
+            .to_string(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metric_line_is_embedded_metric_format_and_only_written_for_repairs() {
+        assert_eq!(Ran::default().metric_line("prod", 1), None);
+        let ran = Ran {
+            repaired: 2,
+            missed_events: 1,
+            ..Ran::default()
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&ran.metric_line("prod", 1_700_000_000_000).unwrap()).unwrap();
+        assert_eq!(line["Repaired"], 3);
+        assert_eq!(line["Stage"], "prod");
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Nightshift");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Stage"]]));
+        assert_eq!(directive["Metrics"][0]["Name"], "Repaired");
+        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+    }
+
+    #[test]
+    fn the_events_sweep_is_the_first_run_of_each_hour() {
+        assert!(sweeps_events_at(7200));
+        assert!(sweeps_events_at(7259));
+        assert!(!sweeps_events_at(7260));
+        assert!(!sweeps_events_at(10_799));
+    }
 }

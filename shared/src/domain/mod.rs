@@ -16,7 +16,7 @@ pub use ids::{
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Access, FulfillmentKind, Line, LineResult, LineState, Order, OrderStatus, PaymentEvent,
-    PaymentMethod, PaymentOutcome, SeenEvent, TransitionRefused,
+    PaymentMethod, PaymentOutcome, SeenEvent, TransitionRefused, CHECK_AFTER_SECONDS,
 };
 pub use phone::{Phone, PhoneError, TextConsent};
 pub use seats::{seat_number, Seat, SeatHolder, SeatRefused, SeatState, SeatToken};

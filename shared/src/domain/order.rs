@@ -324,6 +324,14 @@ pub struct Order {
     /// When the next transfer reminder is due (Unix seconds), while the transfer is awaited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_reminder_at: Option<i64>,
+    /// When the reconciler looks at the order to see that the work queued for it was done
+    /// (Unix seconds): set whenever work is queued, cleared once it all was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_at: Option<i64>,
+    /// Looks the reconciler has taken since work was last queued (each later than the one
+    /// before).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checks: u32,
     /// Payment problems the seller must look at (each is mailed to them once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payment_issues: Vec<String>,
@@ -345,6 +353,9 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<SeenEvent>,
 }
+
+/// How long queued work may take before the reconciler looks whether it was done.
+pub const CHECK_AFTER_SECONDS: i64 = 5 * 60;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -419,7 +430,17 @@ impl Order {
         let reminder = self
             .next_reminder_at
             .filter(|_| self.status == OrderStatus::AwaitingTransfer);
-        [expiry, reminder].into_iter().flatten().min()
+        [expiry, reminder, self.check_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Work was queued for the order at `now`: the reconciler looks a few minutes later
+    /// that it was done.
+    pub fn check_later(&mut self, now: i64) {
+        self.check_at = Some(now + CHECK_AFTER_SECONDS);
+        self.checks = 0;
     }
 }
 

@@ -113,6 +113,15 @@ pub trait WorkClaims: Send + Sync {
         }
     }
 
+    /// Of `works`, those nobody is doing: not done, and never claimed or with a lease run
+    /// out. One read; nothing is claimed (the reconciler's look at what was left undone).
+    fn unfinished(
+        &self,
+        order: &OrderId,
+        works: &[String],
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// Gives up `owner`'s claim so the work can be retried; [`StoreError::LeaseLost`] if the
     /// claim is no longer `owner`'s (then it is left as it is).
     fn release(

@@ -401,6 +401,17 @@ pub trait PaymentGateway: Send + Sync {
         async { Ok(None) }
     }
 
+    /// The gateway's payment events since `since` (Unix seconds), as its webhooks would have
+    /// brought them, for the reconciler to apply any the store missed. Gateways that cannot
+    /// list them give none.
+    fn recent_events(
+        &self,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<PaymentEvent>, GatewayError>> + Send {
+        let _ = since;
+        async { Ok(Vec::new()) }
+    }
+
     /// Whether the gateway keeps its sessions and can be asked about them later: the order
     /// then remembers each session opened for it, and [`PaymentGateway::close_session`] is
     /// asked about every one before the order expires.
@@ -617,6 +628,13 @@ impl<T: PaymentGateway> PaymentGateway for std::sync::Arc<T> {
 
     fn remembers_sessions(&self) -> bool {
         (**self).remembers_sessions()
+    }
+
+    fn recent_events(
+        &self,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<PaymentEvent>, GatewayError>> + Send {
+        (**self).recent_events(since)
     }
 
     fn close_session(

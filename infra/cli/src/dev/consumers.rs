@@ -9,9 +9,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use shared::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::adapters::system::SystemClock;
 use shared::app::expiry::Expiry;
-use shared::app::schedule::{run_due_work, Ran};
-use shared::domain::OrderStatus;
-use shared::ports::{Message, Queue, QueueName, StoreError};
+use shared::app::schedule::{run_due_work, sweep_events, Ran};
+use shared::ports::{Clock, QueueName, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,17 +90,23 @@ fn sqs_event<T>(batch: &[Received<T>]) -> LambdaEvent<SqsEvent> {
 pub fn start_schedule<A: Adapters>(stack: Arc<Stack<A>>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SCHEDULE_EVERY);
+        let mut last_sweep = None;
         loop {
             tick.tick().await;
-            if let Err(e) = run_due_now(&stack).await {
+            // The gateway's events once an hour, as on AWS (and once at start).
+            let hour = SystemClock.now() / 3600;
+            let sweep = last_sweep != Some(hour);
+            last_sweep = Some(hour);
+            if let Err(e) = run_due_now(&stack, sweep).await {
                 tracing::warn!(error = %e, "due work failed; retrying on the next tick");
             }
         }
     });
 }
 
-/// One run of the timed work, as the scheduler function does it.
-pub async fn run_due_now<A: Adapters>(stack: &Stack<A>) -> Result<Ran, StoreError> {
+/// One run of the timed work, as the scheduler function does it; with `sweep`, also the
+/// reconciler's sweep of the gateway's recent events.
+pub async fn run_due_now<A: Adapters>(stack: &Stack<A>, sweep: bool) -> Result<Ran, StoreError> {
     let callback = &stack.payment_callback;
     let work = Expiry {
         store: &stack.store,
@@ -110,27 +115,21 @@ pub async fn run_due_now<A: Adapters>(stack: &Stack<A>) -> Result<Ran, StoreErro
         gateway: &callback.gateway,
         clock: &SystemClock,
     };
-    run_due_work(&work).await
+    let mut ran = run_due_work(&work).await?;
+    if sweep {
+        sweep_events(&work, &mut ran).await;
+    }
+    Ok(ran)
 }
 
-/// After a restart, puts back on the queues the work that was in flight: paid orders not yet
-/// fulfilled, and orders due a mail that may not have gone out (each mail goes once anyway).
+/// After a restart, puts back on the queues the work that was in flight (the reconciler's
+/// rule, `shared::app::reconcile::requeue_after_restart`).
 pub async fn recover(
     store: &shared::config::Store,
     orders: &EmbeddedStore,
     queue: &EmbeddedQueue,
 ) -> anyhow::Result<()> {
-    for order in orders.orders().await? {
-        let message = if order.status == OrderStatus::Paid
-            && order.lines.iter().any(|l| !l.state.is_settled())
-        {
-            Message::FulfilOrder { order_id: order.id }
-        } else if !shared::app::mail::plan(store, &order).is_empty() {
-            Message::SendMail { order_id: order.id }
-        } else {
-            continue;
-        };
-        queue.send(&message).await?;
-    }
+    let all = orders.orders().await?;
+    shared::app::reconcile::requeue_after_restart(store, &all, queue).await?;
     Ok(())
 }

@@ -329,7 +329,7 @@ async fn advance_clock<A: Adapters>(stack: &Stack<A>, body: &[u8]) -> Response<S
         .into_response();
     };
     let now = shared::adapters::system::advance_clock(advance.advance_seconds);
-    match super::consumers::run_due_now(stack).await {
+    match super::consumers::run_due_now(stack, true).await {
         Ok(ran) => shared::http::json(
             StatusCode::OK,
             &serde_json::json!({ "now": now, "ran": ran }),

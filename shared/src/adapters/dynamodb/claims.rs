@@ -98,6 +98,34 @@ impl DynamoStore {
 }
 
 impl WorkClaims for DynamoStore {
+    async fn unfinished(
+        &self,
+        order: &OrderId,
+        works: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let item = self.get(order_key(order), WORK_SK).await?;
+        let number = |entry: &HashMap<String, AttributeValue>, name: &str| {
+            entry
+                .get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        Ok(works
+            .iter()
+            .filter(
+                |work| match item.as_ref().and_then(|i| i.get(work.as_str())) {
+                    Some(AttributeValue::M(entry)) => {
+                        let done = entry.get("done").and_then(|v| v.as_bool().ok()) == Some(&true);
+                        !done && number(entry, "lease_until").unwrap_or(0) <= now
+                    }
+                    _ => true,
+                },
+            )
+            .cloned()
+            .collect())
+    }
+
     async fn claim(
         &self,
         order: &OrderId,

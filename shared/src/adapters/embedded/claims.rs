@@ -66,6 +66,30 @@ impl WorkClaims for EmbeddedStore {
         Ok(claims.pop().unwrap_or(Claim::Busy { until: lease_until }))
     }
 
+    async fn unfinished(
+        &self,
+        order: &OrderId,
+        works: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(unavailable)?;
+        let table = tx.open_table(ONCE).map_err(unavailable)?;
+        let mut left = Vec::new();
+        for work in works {
+            let item: Option<OnceItem> = match table
+                .get(format!("{order}#{work}").as_str())
+                .map_err(unavailable)?
+            {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(corrupt)?),
+                None => None,
+            };
+            if item.is_none_or(|i| !i.done && i.lease_until <= now) {
+                left.push(work.clone());
+            }
+        }
+        Ok(left)
+    }
+
     /// Every claim in one write transaction: one commit, one sync to disk (the dev stack's
     /// throughput is bound by those syncs).
     async fn claim_all(
