@@ -21,6 +21,9 @@ CONTRACT = {
     ("GET", "/seats/{token}"),
     ("POST", "/seats/{token}"),
     ("GET", "/downloads/{token}"),
+    ("GET", "/recover/{token}"),
+    ("GET", "/unsubscribe/{token}"),
+    ("POST", "/unsubscribe/{token}"),
     # The default route: every other address reaches the order-page function's not-found page.
     ("ANY", "$default"),
 }

@@ -3029,3 +3029,89 @@ mod reconcile {
         assert_eq!((later.checks, later.check_at), (1, Some(now + 600)));
     }
 }
+
+mod recovery {
+    use super::*;
+    use shared::app::recovery::{recovery_token, reopen, unsubscribe, unsubscribe_token, Reopened};
+
+    #[tokio::test]
+    async fn a_cart_sold_out_meanwhile_comes_back_as_the_form_saying_so_and_nothing_is_placed() {
+        let w = World::new();
+        let form = CheckoutForm {
+            items: vec![("book".into(), "3".into())],
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            address: address("DE"),
+            remind_me: true,
+            ..Default::default()
+        };
+        let left = w.checkout_form(&form).await.unwrap();
+        assert_eq!(
+            w.order(&left.order_id).await.recovery_at,
+            Some(w.clock.now() + 3600)
+        );
+        w.clock.0.fetch_add(31 * 60, Ordering::SeqCst);
+        w.expiry().expire_if_due(&left.order_id).await.unwrap();
+        let _ = paid(&w, &[("book", 2)]).await;
+        let before = w.orders.orders().await.unwrap().len();
+        let token = recovery_token(b"k", &left.order_id);
+        match reopen(&w.ctx(), &w.orders, &w.queue, &w.gateway, &token)
+            .await
+            .unwrap()
+        {
+            Reopened::Refused { form, problems } => {
+                assert_eq!(form.items, vec![("book".to_owned(), "3".to_owned())]);
+                assert!(matches!(problems[0], CheckoutError::SoldOut(_)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.orders.orders().await.unwrap().len(), before);
+        // Someone else's token, or a changed one, opens nothing.
+        for bad in [
+            recovery_token(b"other key", &left.order_id),
+            format!("{token}x"),
+            "nonsense".into(),
+        ] {
+            assert!(matches!(
+                reopen(&w.ctx(), &w.orders, &w.queue, &w.gateway, &bad)
+                    .await
+                    .unwrap(),
+                Reopened::Unknown
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_signed_unsubscribe_link_unsubscribes_and_only_its_address() {
+        use shared::ports::Suppressions;
+        let w = World::new();
+        let ann = shared::domain::Email::parse("ann@example.com").unwrap();
+        let bob = shared::domain::Email::parse("bob@example.com").unwrap();
+        let forged = unsubscribe_token(b"other key", &ann);
+        assert_eq!(
+            unsubscribe(&w.orders, &w.clock, b"k", &forged)
+                .await
+                .unwrap(),
+            None
+        );
+        let swapped = format!(
+            "{}.{}",
+            unsubscribe_token(b"k", &bob).split('.').next().unwrap(),
+            unsubscribe_token(b"k", &ann).split('.').nth(1).unwrap()
+        );
+        assert_eq!(
+            unsubscribe(&w.orders, &w.clock, b"k", &swapped)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(!w.orders.is_suppressed(&ann.digest()).await.unwrap());
+        let real = unsubscribe_token(b"k", &ann);
+        assert_eq!(
+            unsubscribe(&w.orders, &w.clock, b"k", &real).await.unwrap(),
+            Some(ann.clone())
+        );
+        assert!(w.orders.is_suppressed(&ann.digest()).await.unwrap());
+        assert!(!w.orders.is_suppressed(&bob.digest()).await.unwrap());
+    }
+}

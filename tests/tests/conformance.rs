@@ -9,7 +9,7 @@ use shared::domain::{
 };
 use shared::ports::{
     Claim, DownloadGrant, DownloadTake, DueOrders, IdempotencyRecord, NewOrder, OrderStore, Owner,
-    PlaceError, Reservation, StockLevel, StoreError, WorkClaims,
+    PlaceError, Reservation, StockLevel, StoreError, Suppressions, WorkClaims,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -62,6 +62,8 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         webhook_failures: Vec::new(),
         late_refund: None,
         texts: None,
+        recovery_at: None,
+        recovery_mailed: false,
         check_at: None,
         checks: 0,
         reminders_sent: 0,
@@ -479,6 +481,16 @@ async fn unfinished_work_is_what_nobody_holds_or_finished<S: OrderStore + WorkCl
     );
 }
 
+async fn unsubscribed_addresses_are_kept_by_digest_once<S: OrderStore + Suppressions>(store: S) {
+    let digest = Email::parse("ann@example.com").unwrap().digest();
+    assert!(!store.is_suppressed(&digest).await.unwrap());
+    store.suppress(&digest, 100).await.unwrap();
+    store.suppress(&digest, 200).await.unwrap();
+    assert!(store.is_suppressed(&digest).await.unwrap());
+    let other = Email::parse("bob@example.com").unwrap().digest();
+    assert!(!store.is_suppressed(&other).await.unwrap());
+}
+
 async fn once_only_work_is_claimed_leased_completed_and_released<S: OrderStore + WorkClaims>(
     store: S,
 ) {
@@ -801,6 +813,7 @@ every_adapter!(
     payment_events_are_kept_with_the_order_by_its_conditional_write,
     once_only_work_is_claimed_leased_completed_and_released,
     unfinished_work_is_what_nobody_holds_or_finished,
+    unsubscribed_addresses_are_kept_by_digest_once,
     concurrent_claims_give_the_work_to_exactly_one,
     several_works_are_claimed_and_completed_together,
     revoked_licences_are_listed_once_each_in_order,

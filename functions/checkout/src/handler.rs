@@ -15,7 +15,7 @@ use shared::app::Urls;
 use shared::config::Store;
 use shared::domain::AddressForm;
 use shared::http::{form_pairs, html, is_form, json, redirect, wants_html, Problem};
-use shared::ports::{Clock, OrderStore, PaymentGateway, Queue};
+use shared::ports::{Clock, OrderStore, PaymentGateway, Queue, Suppressions};
 
 pub struct State<S, Q, G> {
     pub store: Store,
@@ -53,7 +53,7 @@ struct JsonItem {
     quantity: u32,
 }
 
-pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
+pub async fn handle<S: OrderStore + Suppressions, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -62,6 +62,12 @@ pub async fn handle<S: OrderStore, Q: Queue, G: PaymentGateway>(
     let response = match (request.method().as_str(), path) {
         ("POST", "/checkout") => checkout(state, &urls, &request).await,
         ("GET", p) if p.starts_with("/buy/") => buy(state, &urls, &p["/buy/".len()..]).await,
+        ("GET", p) if p.starts_with("/recover/") => {
+            crate::recovery::recover(state, &urls, &p["/recover/".len()..]).await
+        }
+        ("GET" | "POST", p) if p.starts_with("/unsubscribe/") => {
+            crate::recovery::unsubscribe_page(state, &request, &p["/unsubscribe/".len()..]).await
+        }
         _ => Problem::not_found("No such route.").into_response(),
     };
     let response = for_browser(&state.store, &state.templates, request.headers(), response);
@@ -176,7 +182,7 @@ fn problem_status(error: &CheckoutError) -> u16 {
 }
 
 /// A buy page as an HTTP answer.
-async fn buy_answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
+pub(crate) async fn buy_answer<S: OrderStore, Q: Queue, G: PaymentGateway>(
     state: &State<S, Q, G>,
     urls: &Urls,
     sku: &str,

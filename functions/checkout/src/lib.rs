@@ -1,6 +1,9 @@
-//! The checkout function: `POST /checkout` places an order, `GET /buy/{sku}` shows a product.
+//! The checkout function: `POST /checkout` places an order, `GET /buy/{sku}` shows a product,
+//! and a recovery mail's links reopen a cart (`GET /recover/{token}`) or stop reminders
+//! (`/unsubscribe/{token}`).
 
 mod handler;
+mod recovery;
 
 pub use handler::{handle, State};
 

@@ -5,7 +5,9 @@ use shared::adapters::system::SystemClock;
 use shared::app::expiry::Expiry;
 use shared::app::schedule::{run_due_work, sweep_events, sweeps_events_at, Ran};
 use shared::config::Store;
-use shared::ports::{Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, WorkClaims};
+use shared::ports::{
+    Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, Suppressions, WorkClaims,
+};
 
 pub struct State<S, Q, G> {
     pub store: Store,
@@ -21,7 +23,7 @@ pub struct State<S, Q, G> {
 
 /// The event's content is not used: each run does what is due at the time it runs.
 pub async fn handle<
-    S: OrderStore + DueOrders + WorkClaims,
+    S: OrderStore + DueOrders + WorkClaims + Suppressions,
     Q: Queue,
     G: PaymentGateway + Refunds,
 >(

@@ -95,7 +95,7 @@ fn failed<E: std::fmt::Display>(e: E) -> anyhow::Error {
 
 impl<S, Q, M> Functions<S, Q, M>
 where
-    S: OrderStore + WorkClaims + Clone,
+    S: OrderStore + WorkClaims + shared::ports::Suppressions + Clone,
     Q: Queue + Clone,
     M: MailSender,
 {

@@ -516,6 +516,11 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             .clone()
             .map(|phone| TextConsent { phone, at: now }),
         // The bank details mail is queued next: the reconciler sees that it went out.
+        recovery_at: (checkout.remind_me
+            && ctx.store.recovery.enabled
+            && status == OrderStatus::PendingPayment)
+            .then_some(now + ctx.store.recovery.after),
+        recovery_mailed: false,
         check_at: (status == OrderStatus::AwaitingTransfer)
             .then_some(now + crate::domain::CHECK_AFTER_SECONDS),
         checks: 0,

@@ -56,6 +56,8 @@ pub enum MailKind {
     LateRefund,
     /// Reminds the buyer their transfer has not arrived (the order's n-th reminder).
     TransferReminder(usize),
+    /// Brings a buyer back to the order they left unpaid (they asked for it).
+    Recovery,
     /// Tells the seller about a payment problem (the order's n-th).
     PaymentIssue(usize),
     /// Tells the buyer their parcel is on its way, with the tracking link.
@@ -95,6 +97,13 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
         kind: MailKind::WebhookFailure(n),
         lines: (0..order.lines.len()).collect(),
     }));
+    if order.recovery_mailed && super::recovery::wants_recovery(order) {
+        mails.push(PlannedMail {
+            key: "MAIL#buyer-recovery#order".into(),
+            kind: MailKind::Recovery,
+            lines: all.clone(),
+        });
+    }
     if order.late_refund.is_some() {
         mails.push(PlannedMail {
             key: "MAIL#buyer-late-refund#order".into(),
@@ -240,6 +249,9 @@ struct MailContext<'a> {
     order_url: Option<String>,
     /// The store's address (`https://shop.example.com`), when the order knows it.
     store_url: Option<&'a str>,
+    /// A recovery mail's links: back to payment for the same cart, and out of reminders.
+    recover_url: Option<String>,
+    unsubscribe_url: Option<String>,
     /// The seller's copy of the buyer's mail.
     for_seller: bool,
     /// A mail only for the seller (packing, alerts): no buyer's links.
@@ -282,6 +294,7 @@ pub fn render(
         MailKind::Transfer => "transfer",
         MailKind::LateRefund => "late_refund",
         MailKind::TransferReminder(_) => "transfer_reminder",
+        MailKind::Recovery => "recovery",
         MailKind::PaymentIssue(_) => "payment",
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
@@ -294,6 +307,9 @@ pub fn render(
         MailKind::WebhookFailure(n) => order.webhook_failures.get(n).map_or("", String::as_str),
         _ => "",
     };
+    let recovery = (mail.kind == MailKind::Recovery)
+        .then(|| super::recovery::recovery_links(mailing.token_key, order))
+        .flatten();
     let context = MailContext {
         store: StoreView::new(store),
         buyer_name: order.name.as_str(),
@@ -309,6 +325,8 @@ pub fn render(
         shipping: ShippingView::of(order),
         order_url: super::order_page_url(mailing.token_key, order),
         store_url: order.store_url.as_deref(),
+        recover_url: recovery.as_ref().map(|(r, _)| r.clone()),
+        unsubscribe_url: recovery.map(|(_, u)| u),
         for_seller: mail.kind == MailKind::SellerCopy,
         for_seller_only: matches!(
             mail.kind,
@@ -349,6 +367,10 @@ pub fn render(
         MailKind::LateRefund => (
             "mail_payment",
             format!("Your payment to {} was refunded", store.settings.name),
+        ),
+        MailKind::Recovery => (
+            "mail_payment",
+            format!("Your order from {} is waiting for you", store.settings.name),
         ),
         MailKind::TransferReminder(_) => (
             "mail_payment",
@@ -393,6 +415,7 @@ pub fn render(
         | MailKind::Transfer
         | MailKind::LateRefund
         | MailKind::TransferReminder(_)
+        | MailKind::Recovery
         | MailKind::Shipped
         | MailKind::Delivered => (vec![order.email.clone()], vec![], subject),
         MailKind::Shipping

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod pages;
 pub mod payment;
 pub mod reconcile;
+pub mod recovery;
 pub mod reminders;
 pub mod render;
 pub mod schedule;

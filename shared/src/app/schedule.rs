@@ -8,7 +8,8 @@ use super::payment::PaymentError;
 use super::reminders::remind_if_due;
 use crate::domain::OrderStatus;
 use crate::ports::{
-    Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError, WorkClaims,
+    Clock, DueOrders, OrderStore, PaymentGateway, Queue, Refunds, StoreError, Suppressions,
+    WorkClaims,
 };
 use serde::Serialize;
 
@@ -26,6 +27,8 @@ pub struct Ran {
     pub paid: usize,
     /// Transfer reminders that came due.
     pub reminded: usize,
+    /// Recovery mails queued for abandoned checkouts.
+    pub recovery_mails: usize,
     /// Work left undone that the reconciler queued again (a paid order not delivered, a mail
     /// or text not sent, a claim whose worker died).
     pub repaired: usize,
@@ -39,7 +42,7 @@ pub struct Ran {
 /// conditional write of the order and its stock, which only one of them wins.
 pub async fn run_due_work<S, Q, G, C>(work: &Expiry<'_, S, Q, G, C>) -> Result<Ran, StoreError>
 where
-    S: OrderStore + DueOrders + WorkClaims,
+    S: OrderStore + DueOrders + WorkClaims + Suppressions,
     Q: Queue,
     G: PaymentGateway + Refunds,
     C: Clock,
@@ -69,6 +72,13 @@ where
                 }
             }
             Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // The recovery mail of an abandoned checkout, whatever its order's state.
+        let done = match done {
+            Ok(()) => recover(work, id).await.map(|queued| {
+                ran.recovery_mails += usize::from(queued);
+            }),
             Err(e) => Err(e),
         };
         // Then the reconciler's look, on the order as it now is.
@@ -124,6 +134,24 @@ where
         super::reconcile::check_if_due(work.store, work.orders, work.queue, work.clock, order)
             .await?;
     Ok(repaired.is_some())
+}
+
+/// The order's recovery mail, if due (read fresh); says whether it was queued.
+async fn recover<S, Q, G, C>(
+    work: &Expiry<'_, S, Q, G, C>,
+    id: &crate::domain::OrderId,
+) -> Result<bool, PaymentError>
+where
+    S: OrderStore + Suppressions,
+    Q: Queue,
+    C: Clock,
+{
+    match work.orders.order(id).await? {
+        Some(order) if order.recovery_at.is_some() => {
+            super::recovery::recover_if_due(work.orders, work.queue, work.clock, order).await
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Whether a run at `now` also sweeps the gateway's events: the first run of each hour.

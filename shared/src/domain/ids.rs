@@ -92,6 +92,15 @@ impl Email {
         Ok(Email(format!("{local}@{}", domain.to_lowercase())))
     }
 
+    /// SHA-256 of the address, in hex: how lists of addresses (those who unsubscribed) keep
+    /// it without keeping the address.
+    pub fn digest(&self) -> String {
+        Sha256::digest(self.0.to_lowercase().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// A form safe for logs: the first character of the local part and the domain.
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));

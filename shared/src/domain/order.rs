@@ -324,6 +324,13 @@ pub struct Order {
     /// When the next transfer reminder is due (Unix seconds), while the transfer is awaited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_reminder_at: Option<i64>,
+    /// When the buyer, who asked for it, is mailed a link back to their unpaid order
+    /// (`[recovery] after` the checkout); `None` once that was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_at: Option<i64>,
+    /// The recovery mail is due (it goes out once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovery_mailed: bool,
     /// When the reconciler looks at the order to see that the work queued for it was done
     /// (Unix seconds): set whenever work is queued, cleared once it all was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,7 +437,7 @@ impl Order {
         let reminder = self
             .next_reminder_at
             .filter(|_| self.status == OrderStatus::AwaitingTransfer);
-        [expiry, reminder, self.check_at]
+        [expiry, reminder, self.recovery_at, self.check_at]
             .into_iter()
             .flatten()
             .min()

@@ -32,6 +32,21 @@ pub struct AddressForm {
     pub country: String,
 }
 
+/// An address as its form, to fill the form in again (a recovered cart).
+impl From<&ShippingAddress> for AddressForm {
+    fn from(a: &ShippingAddress) -> Self {
+        AddressForm {
+            name: a.name.clone(),
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            postal_code: a.postal_code.clone(),
+            city: a.city.clone(),
+            region: a.region.clone(),
+            country: a.country.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for ShippingAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ShippingAddress(***, {})", self.country)

@@ -92,6 +92,19 @@ pub enum PlaceError {
     Store(#[from] StoreError),
 }
 
+/// Addresses that asked for no more reminder mail (recovery, reviews), kept by a digest of
+/// the address only.
+pub trait Suppressions: Send + Sync {
+    /// Adds the address (by its digest, [`crate::domain::Email::digest`]); again is harmless.
+    fn suppress(
+        &self,
+        digest: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn is_suppressed(&self, digest: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 mod claims;
 
 pub use claims::{Claim, Owner, WorkClaims};

@@ -7,7 +7,8 @@ use shared::adapters::embedded::{Delivery, EmbeddedQueue, EmbeddedStore, Outbox,
 use shared::adapters::files::{LocalFiles, S3Links};
 use shared::adapters::sms::AwsTexts;
 use shared::ports::{
-    DueOrders, FileLinks, MailSender, OrderStore, Queue, QueueName, TextSender, WorkClaims,
+    DueOrders, FileLinks, MailSender, OrderStore, Queue, QueueName, Suppressions, TextSender,
+    WorkClaims,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub trait Inbox: Send + Sync + 'static {
 }
 
 pub trait Adapters: Send + Sync + 'static {
-    type Store: OrderStore + WorkClaims + DueOrders + Clone + 'static;
+    type Store: OrderStore + WorkClaims + DueOrders + Suppressions + Clone + 'static;
     type Queue: Queue + Clone + 'static;
     type Mail: MailSender + 'static;
     type Texts: TextSender + 'static;

@@ -106,7 +106,10 @@ async fn route<A: Adapters>(
     };
     match (&method, path.as_str()) {
         (&Method::POST, "/checkout") => lambda(checkout::handle(&stack.checkout, request).await),
-        (&Method::GET, p) if p.starts_with("/buy/") => {
+        (&Method::GET, p) if p.starts_with("/buy/") || p.starts_with("/recover/") => {
+            lambda(checkout::handle(&stack.checkout, request).await)
+        }
+        (_, p) if p.starts_with("/unsubscribe/") => {
             lambda(checkout::handle(&stack.checkout, request).await)
         }
         (_, p) if p.starts_with("/payments/") => {

@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 mod claims;
+mod suppressions;
 
 const IDEMPOTENCY_HOURS: i64 = 24;
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 mod claims;
 mod index;
 mod queue;
+mod suppressions;
 mod texts;
 
 use index::{held_key, hold, index_due, unhold};
@@ -35,6 +36,8 @@ const ONCE: TableDefinition<&str, &[u8]> = TableDefinition::new("once");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// The dev stack's text messages, numbered in the order they were sent.
 const TEXTS: TableDefinition<u64, &[u8]> = TableDefinition::new("texts");
+/// Digests of addresses that unsubscribed from reminder mail → when.
+const SUPPRESSED: TableDefinition<&str, i64> = TableDefinition::new("suppressed");
 /// Revoked licence id → when it was revoked.
 const REVOKED: TableDefinition<&str, i64> = TableDefinition::new("revoked_licenses");
 /// Download token hash → its grant and the downloads taken so far.
@@ -174,6 +177,7 @@ impl EmbeddedStore {
         tx.open_table(ONCE).map_err(unavailable)?;
         tx.open_table(OUTBOX).map_err(unavailable)?;
         tx.open_table(TEXTS).map_err(unavailable)?;
+        tx.open_table(SUPPRESSED).map_err(unavailable)?;
         tx.open_table(REVOKED).map_err(unavailable)?;
         tx.open_table(DOWNLOADS).map_err(unavailable)?;
         // A data folder from before the due index: index its orders once.

@@ -23,6 +23,8 @@ struct ErrorContext<'a> {
     message: &'a str,
     next_label: Option<&'a str>,
     next_url: Option<&'a str>,
+    /// A button that posts back to the page's own address.
+    confirm_label: Option<&'a str>,
 }
 
 pub fn error_page(
@@ -38,6 +40,29 @@ pub fn error_page(
             message: page.message,
             next_label: page.next.map(|(label, _)| label),
             next_url: page.next.map(|(_, url)| url),
+            confirm_label: None,
+        },
+    )
+}
+
+/// A page that asks the visitor to confirm with one button, which posts back to the same
+/// address (so that following a link alone changes nothing).
+pub fn confirm_page(
+    store: &Store,
+    templates: &Templates,
+    title: &str,
+    message: &str,
+    label: &str,
+) -> Result<String, RenderError> {
+    templates.render(
+        "error.html",
+        ErrorContext {
+            store: StoreView::new(store),
+            title,
+            message,
+            next_label: None,
+            next_url: None,
+            confirm_label: Some(label),
         },
     )
 }

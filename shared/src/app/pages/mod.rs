@@ -10,7 +10,7 @@ pub use buy::{
     buy_page, current_buy_page, form_errors, Availability, BuyPage, BuyPageError, BuyRequest,
     FieldError, Held, HoldWindows,
 };
-pub use error::{error_page, for_browser, not_found_page, problem_answer, ErrorPage};
+pub use error::{confirm_page, error_page, for_browser, not_found_page, problem_answer, ErrorPage};
 pub use order::{
     order_json, order_page, OrderJson, PageState, Visit, REFRESH_LIMIT, REFRESH_SECONDS,
 };
