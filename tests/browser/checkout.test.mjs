@@ -68,7 +68,7 @@ test('a refused form comes back with what was typed and every message beside its
     await openBuyPage(page, env.stack, 'rust-book');
     const longName = 'Ann '.repeat(40).trim();
     await withoutBrowserChecks(page);
-    await page.getByLabel('Email').fill('ann@localhost');
+    await page.getByLabel('Email', { exact: true }).fill('ann@localhost');
     await page.getByLabel('Name', { exact: true }).fill(longName);
     await page.getByLabel('Recipient').fill('Ann Lee');
     await page.getByLabel('Street and number').fill('');
@@ -87,7 +87,7 @@ test('a refused form comes back with what was typed and every message beside its
     const links = await summary.getByRole('link').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     assert.deepEqual(links, ['#email', '#name', '#address_line1']);
     // What was typed is still there.
-    assert.equal(await page.getByLabel('Email').inputValue(), 'ann@localhost');
+    assert.equal(await page.getByLabel('Email', { exact: true }).inputValue(), 'ann@localhost');
     assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), longName);
     assert.equal(await page.getByLabel('City').inputValue(), 'Berlin');
     assert.equal(await page.getByLabel('Postal code').inputValue(), '10115');
@@ -101,7 +101,7 @@ test('the browser catches a bad email and over-long fields before sending', { ti
   const page = await env.newPage();
   try {
     await openBuyPage(page, env.stack, 'rust-course');
-    const email = page.getByLabel('Email');
+    const email = page.getByLabel('Email', { exact: true });
     assert.equal(await email.getAttribute('type'), 'email');
     assert.equal(await page.getByLabel('Name', { exact: true }).getAttribute('maxlength'), '100');
     await email.fill('ann@localhost');
@@ -123,7 +123,7 @@ test('a course is bought once per order: no quantity field, and more is refused 
     await page.locator('input[name=quantity]').evaluate((el) => {
       el.value = '2';
     });
-    await page.getByLabel('Email').fill(buyerEmail('twice'));
+    await page.getByLabel('Email', { exact: true }).fill(buyerEmail('twice'));
     await page.getByLabel('Name', { exact: true }).fill('Ann');
     const before = await orderCount();
     const response = await submit(page);
@@ -175,7 +175,7 @@ test('a destination no rate covers is refused on the page before an order exists
     await page.getByLabel('Quantity').fill('4');
     await page.getByLabel('Country').selectOption({ label: 'France' });
     assert.match(await page.locator('#summary-shipping').innerText(), /choose fewer/i);
-    await page.getByLabel('Email').fill(buyerEmail('heavy'));
+    await page.getByLabel('Email', { exact: true }).fill(buyerEmail('heavy'));
     await page.getByLabel('Name', { exact: true }).fill('Jean');
     await page.getByLabel('Recipient').fill('Jean');
     await page.getByLabel('Street and number').fill('1 rue de Rivoli');
@@ -269,7 +269,7 @@ test('more units than are left are refused beside the quantity, keeping what was
     await openBuyPage(page, env.stack, 'rust-book');
     await withoutBrowserChecks(page);
     await page.getByLabel('Quantity').fill('100');
-    await page.getByLabel('Email').fill(buyerEmail('many'));
+    await page.getByLabel('Email', { exact: true }).fill(buyerEmail('many'));
     await page.getByLabel('Name', { exact: true }).fill('Ann');
     await page.getByLabel('Recipient').fill('Ann Lee');
     await page.getByLabel('Street and number').fill('Hauptstr. 1');
