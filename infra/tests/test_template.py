@@ -98,7 +98,7 @@ class TemplateTest(unittest.TestCase):
                 self.assertGreaterEqual(queue["Properties"]["VisibilityTimeout"], 6 * timeout)
 
     def test_every_dead_letter_queue_and_function_has_an_alarm_to_the_seller(self):
-        alarms = resources(self.template, "AWS::CloudWatch::Alarm").values()
+        alarms = list(resources(self.template, "AWS::CloudWatch::Alarm").values())
         watched = set()
         for alarm in alarms:
             self.assertEqual(alarm["Properties"]["AlarmActions"], [{"Ref": "AlarmTopic"}])
@@ -106,7 +106,20 @@ class TemplateTest(unittest.TestCase):
                 value = dimension["Value"]
                 watched.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
         dead_letter = {n for n, q in self.queues.items() if "RedrivePolicy" not in q["Properties"]}
-        self.assertLessEqual(dead_letter | set(self.functions), watched)
+        self.assertLessEqual(dead_letter, watched)
+        # Each function is watched: directly, through the HTTP API it answers (its 5xx), or
+        # through the dead-letter queue its failed messages end in.
+        for name, function in self.functions.items():
+            ways = {name}
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] == "HttpApi":
+                    ways.add(event["Properties"]["ApiId"]["Ref"])
+                if event["Type"] == "SQS":
+                    queue = self.queues[event["Properties"]["Queue"]["Fn::GetAtt"][0]]
+                    ways.add(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0])
+            self.assertTrue(ways & watched, f"{name} has no alarm")
+        # Idle cost: each alarm costs $0.10 a month, so they stay few.
+        self.assertLessEqual(len(alarms), 5)
         topic = self.template["Resources"]["AlarmTopic"]["Properties"]
         self.assertEqual(topic["Subscription"][0]["Endpoint"], {"Ref": "SellerAlarmEmail"})
 

@@ -23,6 +23,7 @@ pub struct Prices {
     pub dynamodb: DynamoPrices,
     pub sqs: PerMillion,
     pub ses: SesPrices,
+    pub idle: crate::idle::IdlePrices,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,7 +395,11 @@ mod tests {
             "[lambda]\nrequests_per_million = 0.2\ngb_second = 0.0000166667\nmemory_mb = 128\n\
              [http_api]\nrequests_per_million = 1.0\n\
              [dynamodb]\nwrite_units_per_million = 0.625\nread_units_per_million = 0.125\n\
-             [sqs]\nrequests_per_million = 0.4\n[ses]\nmails_per_thousand = 0.1\n",
+             [sqs]\nrequests_per_million = 0.4\n[ses]\nmails_per_thousand = 0.1\n\
+             [idle]\nalarm_per_month = 0.1\nlogs_per_gb = 0.5\nscheduler_runs_per_month = 43200\n\
+             scheduler_read_units_per_run = 0.5\nscheduler_ms_per_run = 15\nscheduler_log_bytes_per_run = 400\n\
+             queues_polled = 2\npollers_per_queue = 5\npolls_per_poller_per_minute = 3\n\
+             sqs_free_requests_per_month = 1000000\n",
         )
         .unwrap();
         let checkout = Counts {

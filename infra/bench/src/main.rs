@@ -7,6 +7,7 @@
 mod cost;
 mod e2e;
 mod flow;
+mod idle;
 mod meter;
 mod runtime;
 mod stats;
@@ -30,6 +31,7 @@ const THROUGHPUT_TARGET: f64 = 500.0;
 const DYNAMODB_REQUESTS_TARGET: f64 = 8.0;
 const SQS_SENDS_TARGET: f64 = 3.0;
 const COST_TARGET_USD: f64 = 0.01;
+const IDLE_TARGET_USD: f64 = 1.0;
 
 /// The parts of the report.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -569,6 +571,60 @@ async fn cost_report(
         "\nAn order is one checkout (the form, which opens the payment session), one webhook, one fulfilment and one mail invocation (an SQS batch of one, the worst case: busier queues batch up to ten). Durations are as measured against moto on this machine, billed rounded up to the millisecond at {} MB. Idle queue polling is a fixed cost, not per order. The order-page function (views, and the pay link a buyer follows to pay again) is counted and billed apart.\n",
         prices.lambda.memory_mb
     );
+    // The fixed cost of a store with no orders.
+    let template_path = options
+        .prices
+        .parent()
+        .and_then(|bench| bench.parent())
+        .and_then(|infra| infra.parent())
+        .map_or_else(
+            || std::path::PathBuf::from("template.yaml"),
+            |root| root.join("template.yaml"),
+        );
+    let template = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read {}", template_path.display()))?;
+    let idle = idle::idle_bill(&prices, idle::count_alarms(&template));
+    println!(
+        "### Idle cost per month, no orders
+"
+    );
+    println!("| item | USD |");
+    println!("| --- | ---: |");
+    println!(
+        "| {} CloudWatch alarms | {} |",
+        idle.alarms,
+        usd(idle.alarms_usd)
+    );
+    println!(
+        "| the scheduler, every minute (Lambda, one due-index query, its log) | {} |",
+        usd(idle.scheduler_usd)
+    );
+    println!(
+        "| SQS polling by the event source mappings ({:.0} requests, beyond the free million) | {} |",
+        idle.sqs_polls_per_month,
+        usd(idle.sqs_polling_usd)
+    );
+    println!("| **idle total** | **{}** |", usd(idle.total()));
+    println!(
+        "| idle total if the account's SQS free tier is used up elsewhere | {} |",
+        usd(idle.total_without_free_tier())
+    );
+    println!(
+        "\nAssumptions (`[idle]` in `{}`): the template's alarms at $0.10 each; {:.0} scheduler runs of {:.0} ms with {:.1} read units and {:.0} bytes of log each; {:.0} queues polled by {:.0} pollers, {:.0} polls a minute each. The reconciler's metric is written only in runs that repaired something, so an idle store pays for no custom metric.\n",
+        options.prices.display(),
+        prices.idle.scheduler_runs_per_month,
+        prices.idle.scheduler_ms_per_run,
+        prices.idle.scheduler_read_units_per_run,
+        prices.idle.scheduler_log_bytes_per_run,
+        prices.idle.queues_polled,
+        prices.idle.pollers_per_queue,
+        prices.idle.polls_per_poller_per_minute
+    );
+    targets.push(Target {
+        name: format!("idle cost < ${IDLE_TARGET_USD} a month"),
+        figure: usd(idle.total()),
+        met: idle.total() < IDLE_TARGET_USD,
+    });
     targets.push(Target {
         name: format!(
             "≤ {DYNAMODB_REQUESTS_TARGET:.0} DynamoDB requests per order (the order page apart)"
@@ -596,6 +652,8 @@ async fn cost_report(
         "cost_per_1000_orders_usd": { "lambda_requests": bill.lambda_requests, "lambda_duration": bill.lambda_duration,
             "http_api": bill.http_api, "dynamodb": bill.dynamodb, "sqs": bill.sqs, "infrastructure": infrastructure,
             "ses": bill.ses, "total": infrastructure + bill.ses },
+        "idle_per_month_usd": idle,
+        "idle_total_usd": idle.total(),
         "targets": { "dynamodb_requests": order.dynamodb <= DYNAMODB_REQUESTS_TARGET,
             "sqs_sends": order.sqs_sends <= SQS_SENDS_TARGET, "cost": infrastructure <= COST_TARGET_USD },
     }))

@@ -240,6 +240,8 @@ fn decide(order: &Order, event: &PaymentEvent, now: i64) -> Decision {
     let mut next = order.clone();
     if let Some(status) = moved {
         next.status = status;
+        // Reminders are only for a transfer still awaited, which no move returns to.
+        next.next_reminder_at = None;
         next.decline_notice |= status == Declined && order.status == PaymentProcessing;
     }
     let late = status == Expired
