@@ -321,26 +321,6 @@ fn parse_event(body: &[u8]) -> Result<Option<PaymentEvent>, WebhookError> {
     Ok(parsed)
 }
 
-/// The event types the webhook endpoint subscribes to, which the reconciler lists.
-const EVENT_TYPES: [&str; 5] = [
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-    "charge.refunded",
-];
-
-/// Pages of events one reconciler run reads at most.
-const EVENT_PAGES: usize = 20;
-
-/// A page of `GET /v1/events`.
-#[derive(Deserialize)]
-struct EventPage {
-    data: Vec<serde_json::Value>,
-    #[serde(default)]
-    has_more: bool,
-}
-
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -456,46 +436,8 @@ impl PaymentGateway for Stripe {
         true
     }
 
-    /// `GET /v1/events` for the types Nightshift uses, created since `since`, page by page
-    /// (at most [`EVENT_PAGES`] pages of 100).
     async fn recent_events(&self, since: i64) -> Result<Vec<PaymentEvent>, GatewayError> {
-        let mut events = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..EVENT_PAGES {
-            let mut query: Vec<(&str, String)> =
-                vec![("created[gte]", since.to_string()), ("limit", "100".into())];
-            query.extend(EVENT_TYPES.iter().map(|t| ("types[]", (*t).to_owned())));
-            if let Some(id) = &after {
-                query.push(("starting_after", id.clone()));
-            }
-            let response = self
-                .http
-                .get(format!("{}/v1/events", self.api_base))
-                .bearer_auth(self.secret_key.expose_secret())
-                .query(&query)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| GatewayError::Unavailable(e.into()))?;
-            let page: EventPage = answer(response).await?;
-            after = page
-                .data
-                .last()
-                .and_then(|e| e.get("id")?.as_str().map(str::to_owned));
-            for raw in &page.data {
-                let bytes =
-                    serde_json::to_vec(raw).map_err(|e| GatewayError::Unavailable(e.into()))?;
-                match parse_event(&bytes) {
-                    Ok(Some(event)) => events.push(event),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "a listed Stripe event could not be read"),
-                }
-            }
-            if !page.has_more || after.is_none() {
-                break;
-            }
-        }
-        Ok(events)
+        self.list_events(since).await
     }
 
     async fn close_session(
@@ -548,158 +490,7 @@ impl crate::ports::Refunds for Stripe {
     }
 }
 
+mod events;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::signature::sign;
-
-    const SECRET: &[u8] = b"whsec_test_secret";
-    const BODY: &[u8] = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
-
-    #[test]
-    fn a_signature_verifies_within_the_tolerance_and_not_beyond() {
-        let header = sign(SECRET, 1_000, BODY);
-        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_000), Ok(()));
-        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_300), Ok(()));
-        assert_eq!(
-            verify_signature(SECRET, Some(&header), BODY, 1_301),
-            Err(WebhookError::Stale)
-        );
-        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 700), Ok(()));
-        assert_eq!(
-            verify_signature(SECRET, Some(&header), BODY, 699),
-            Err(WebhookError::Stale)
-        );
-    }
-
-    #[test]
-    fn any_matching_v1_is_enough_and_other_schemes_are_ignored() {
-        let good = sign(SECRET, 1_000, BODY);
-        let good_v1 = good.split_once(",v1=").unwrap().1;
-        let header = format!("t=1000,v1={},v0=abc,v1={good_v1}", "0".repeat(64));
-        assert_eq!(verify_signature(SECRET, Some(&header), BODY, 1_000), Ok(()));
-        let only_old = format!("t=1000,v1={}", "0".repeat(64));
-        assert_eq!(
-            verify_signature(SECRET, Some(&only_old), BODY, 1_000),
-            Err(WebhookError::BadSignature)
-        );
-    }
-
-    #[test]
-    fn one_changed_byte_fails() {
-        let header = sign(SECRET, 1_000, BODY);
-        let mut body = BODY.to_vec();
-        body[10] ^= 1;
-        assert_eq!(
-            verify_signature(SECRET, Some(&header), &body, 1_000),
-            Err(WebhookError::BadSignature)
-        );
-        assert_eq!(
-            verify_signature(b"whsec_other", Some(&header), BODY, 1_000),
-            Err(WebhookError::BadSignature)
-        );
-    }
-
-    #[test]
-    fn missing_or_malformed_headers_are_refused() {
-        for (header, error) in [
-            (None, WebhookError::MissingSignature),
-            (Some(""), WebhookError::MalformedSignature),
-            (Some("v1=abcd"), WebhookError::MalformedSignature),
-            (Some("t=1000"), WebhookError::BadSignature),
-            (Some("t=soon,v1=abcd"), WebhookError::MalformedSignature),
-            (
-                Some("t=1000,t=1001,v1=abcd"),
-                WebhookError::MalformedSignature,
-            ),
-            (Some("garbage"), WebhookError::MalformedSignature),
-            (Some("t=1000,v1=zz"), WebhookError::BadSignature),
-        ] {
-            assert_eq!(
-                verify_signature(SECRET, header, BODY, 1_000),
-                Err(error),
-                "{header:?}"
-            );
-        }
-    }
-
-    fn event(kind: &str, object: serde_json::Value) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "id": "evt_123", "object": "event", "type": kind, "data": { "object": object }
-        }))
-        .unwrap()
-    }
-
-    fn session(payment_status: &str) -> serde_json::Value {
-        serde_json::json!({
-            "id": "cs_test_1", "object": "checkout.session",
-            "client_reference_id": "ord_00112233445566778899",
-            "metadata": { "order_id": "ord_00112233445566778899" },
-            "amount_total": 4900, "currency": "eur",
-            "payment_status": payment_status, "status": "complete"
-        })
-    }
-
-    #[test]
-    fn events_map_to_one_id_per_session_and_fact() {
-        let paid = parse_event(&event("checkout.session.completed", session("paid")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(paid.event_id, "cs_test_1:paid");
-        assert_eq!(paid.order_id.as_str(), "ord_00112233445566778899");
-        let eur = Currency::parse("EUR").unwrap();
-        assert_eq!(
-            paid.outcome,
-            PaymentOutcome::Approved {
-                amount: Money::from_minor(4900, eur)
-            }
-        );
-        let later = parse_event(&event(
-            "checkout.session.async_payment_succeeded",
-            session("paid"),
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(later.event_id, paid.event_id);
-        let waiting = parse_event(&event("checkout.session.completed", session("unpaid")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(waiting.outcome, PaymentOutcome::Processing);
-        let failed = parse_event(&event(
-            "checkout.session.async_payment_failed",
-            session("unpaid"),
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(failed.event_id, "cs_test_1:failed");
-        assert!(matches!(failed.outcome, PaymentOutcome::Declined { .. }));
-        assert_eq!(
-            parse_event(&event("customer.created", serde_json::json!({}))).unwrap(),
-            None
-        );
-        let refund = parse_event(&event(
-            "charge.refunded",
-            serde_json::json!({ "id": "ch_1", "amount_refunded": 1000, "currency": "eur",
-                "metadata": { "order_id": "ord_00112233445566778899" } }),
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            refund.outcome,
-            PaymentOutcome::Refunded {
-                total: Money::from_minor(1000, eur)
-            }
-        );
-    }
-
-    #[test]
-    fn a_session_nightshift_did_not_create_changes_nothing() {
-        let mut foreign = session("paid");
-        foreign["client_reference_id"] = serde_json::Value::Null;
-        foreign["metadata"] = serde_json::json!({});
-        assert_eq!(
-            parse_event(&event("checkout.session.completed", foreign)).unwrap(),
-            None
-        );
-    }
-}
+mod tests;
