@@ -1552,7 +1552,7 @@ async fn shipping_and_delivery_move_forward_once_and_mail_the_buyer_once_each() 
     send().await.unwrap();
     // Delivering before shipping, an unknown carrier, a bad tracking number: refused.
     assert!(matches!(
-        deliver_order(&w.orders, &w.queue, &w.clock, &id).await,
+        deliver_order(&w.store, &w.orders, &w.queue, &w.clock, &id).await,
         Err(ShipError::NotShipped { .. })
     ));
     let ship = |carrier: &'static str, tracking: &'static str| {
@@ -1594,12 +1594,12 @@ async fn shipping_and_delivery_move_forward_once_and_mail_the_buyer_once_each() 
     ));
 
     send().await.unwrap();
-    let delivered = deliver_order(&w.orders, &w.queue, &w.clock, &id)
+    let delivered = deliver_order(&w.store, &w.orders, &w.queue, &w.clock, &id)
         .await
         .unwrap();
     assert_eq!(delivered.order().status, OrderStatus::Delivered);
     assert!(matches!(
-        deliver_order(&w.orders, &w.queue, &w.clock, &id)
+        deliver_order(&w.store, &w.orders, &w.queue, &w.clock, &id)
             .await
             .unwrap(),
         Shipped::Already(_)
@@ -3116,5 +3116,97 @@ mod recovery {
         );
         assert!(w.orders.is_suppressed(&ann.digest()).await.unwrap());
         assert!(!w.orders.is_suppressed(&bob.digest()).await.unwrap());
+    }
+}
+
+mod reviews {
+    use super::*;
+    use shared::app::schedule::run_due_work;
+
+    fn reviewed() -> World {
+        World::with_store(&STORE.replace(
+            "[products.ebook]\n",
+            "[reviews]\nafter_days = 7\n\n[products.ebook]\nreview_url = \"https://reviews.example.com/e-book\"\n",
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_fulfilled_order_is_asked_for_a_review_once_after_the_days_set() {
+        let w = reviewed();
+        let id = paid(&w, &[("ebook", 1)]).await;
+        w.fulfil(&id).await.unwrap();
+        let order = w.order(&id).await;
+        assert_eq!(order.status, OrderStatus::Fulfilled);
+        assert_eq!(order.review_at, Some(w.clock.now() + 7 * 86_400));
+        w.send_mails(&id).await;
+        w.clock.0.fetch_add(7 * 86_400 - 60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().review_requests, 0);
+        w.clock.0.fetch_add(60, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().review_requests, 1);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().review_requests, 0);
+        let mails = w.send_mails(&id).await;
+        let asks: Vec<_> = mails
+            .iter()
+            .filter(|m| m.subject.starts_with("How was your order"))
+            .collect();
+        assert_eq!(asks.len(), 1);
+        assert_eq!(asks[0].to[0].as_str(), "ann@example.com");
+        assert!(asks[0]
+            .text
+            .contains("Review E-book: https://reviews.example.com/e-book"));
+        assert!(asks[0].text.contains("/unsubscribe/"));
+        assert_eq!(
+            w.send_mails(&id)
+                .await
+                .iter()
+                .filter(|m| m.subject.starts_with("How was your order"))
+                .count(),
+            1,
+            "sent once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_parcel_is_reviewed_from_its_delivery_through_the_stores_own_address() {
+        use shared::app::shipping::{deliver_order, ship_order};
+        let w = World::with_store(&STORE.replace(
+            "[products.ebook]\n",
+            "[reviews]\nurl = \"https://reviews.example.com/store\"\n\n[products.ebook]\n",
+        ));
+        let id = paid(&w, &[("book", 1)]).await;
+        w.fulfil(&id).await.unwrap();
+        assert_eq!(w.order(&id).await.review_at, None, "not before it arrives");
+        ship_order(&w.store, &w.orders, &w.queue, &w.clock, &id, "DHL", "123")
+            .await
+            .unwrap();
+        deliver_order(&w.store, &w.orders, &w.queue, &w.clock, &id)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.order(&id).await.review_at,
+            Some(w.clock.now() + 7 * 86_400)
+        );
+    }
+
+    #[tokio::test]
+    async fn no_review_request_without_a_review_url_or_to_an_unsubscribed_buyer() {
+        use shared::ports::Suppressions;
+        let w = reviewed();
+        // The book has no review address and the store none either: nothing is planned.
+        let book = paid(&w, &[("course", 1)]).await;
+        w.fulfil(&book).await.unwrap();
+        assert_eq!(w.order(&book).await.review_at, None);
+        // Ann unsubscribed from reminders: no request.
+        let ann = shared::domain::Email::parse("ann@example.com").unwrap();
+        w.orders
+            .suppress(&ann.digest(), w.clock.now())
+            .await
+            .unwrap();
+        let id = paid(&w, &[("ebook", 1)]).await;
+        w.fulfil(&id).await.unwrap();
+        w.clock.0.fetch_add(8 * 86_400, Ordering::SeqCst);
+        assert_eq!(run_due_work(&w.expiry()).await.unwrap().review_requests, 0);
+        let order = w.order(&id).await;
+        assert_eq!((order.review_at, order.review_mailed), (None, false));
     }
 }

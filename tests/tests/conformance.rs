@@ -64,6 +64,8 @@ fn new_order(skus: &[(&str, u32, u32)], key: Option<&str>) -> NewOrder {
         texts: None,
         recovery_at: None,
         recovery_mailed: false,
+        review_at: None,
+        review_mailed: false,
         check_at: None,
         checks: 0,
         reminders_sent: 0,

@@ -521,6 +521,8 @@ async fn place<S: OrderStore, C: Clock, E: Entropy>(
             && status == OrderStatus::PendingPayment)
             .then_some(now + ctx.store.recovery.after),
         recovery_mailed: false,
+        review_at: None,
+        review_mailed: false,
         check_at: (status == OrderStatus::AwaitingTransfer)
             .then_some(now + crate::domain::CHECK_AFTER_SECONDS),
         checks: 0,

@@ -110,7 +110,8 @@ pub async fn fulfil_order<S: OrderStore + WorkClaims, Q: Queue, C: Clock, F: Ful
         }
     }
 
-    let order = save_results(orders, order, &results).await?;
+    let review_at = store.review_at(&order, clock.now());
+    let order = save_results(orders, order, &results, review_at).await?;
     if retry > 0 {
         return Err(FulfilError::Retry(retry));
     }
@@ -375,10 +376,13 @@ fn unix_u32(seconds: i64) -> u32 {
 
 /// Writes step results onto the order and moves its status once every line has settled.
 /// Puts the steps' results on the order, starting from the copy fulfilment read.
+/// Saves the steps' results; an order that they settle as fulfilled gets its review request
+/// planned for `review_at`.
 async fn save_results<S: OrderStore>(
     orders: &S,
     order: Order,
     results: &[(Step, LineResult)],
+    review_at: Option<i64>,
 ) -> Result<Order, FulfilError> {
     let order_id = order.id.clone();
     let saved = update_order_from(orders, &order_id, Some(order), |current| {
@@ -407,6 +411,9 @@ async fn save_results<S: OrderStore>(
         if let Some(status) = next.settled_status() {
             if next.status.can_move_to(status) {
                 next.status = status;
+                if status == crate::domain::OrderStatus::Fulfilled && !next.review_mailed {
+                    next.review_at = review_at;
+                }
             }
         }
         Ok::<_, FulfilError>((next != *current).then_some(next))

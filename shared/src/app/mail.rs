@@ -58,6 +58,8 @@ pub enum MailKind {
     TransferReminder(usize),
     /// Brings a buyer back to the order they left unpaid (they asked for it).
     Recovery,
+    /// Asks the buyer for a review of what they received.
+    Review,
     /// Tells the seller about a payment problem (the order's n-th).
     PaymentIssue(usize),
     /// Tells the buyer their parcel is on its way, with the tracking link.
@@ -101,6 +103,13 @@ pub fn plan(store: &Store, order: &Order) -> Vec<PlannedMail> {
         mails.push(PlannedMail {
             key: "MAIL#buyer-recovery#order".into(),
             kind: MailKind::Recovery,
+            lines: all.clone(),
+        });
+    }
+    if order.review_mailed && order.status.is_paid() {
+        mails.push(PlannedMail {
+            key: "MAIL#buyer-review#order".into(),
+            kind: MailKind::Review,
             lines: all.clone(),
         });
     }
@@ -252,6 +261,8 @@ struct MailContext<'a> {
     /// A recovery mail's links: back to payment for the same cart, and out of reminders.
     recover_url: Option<String>,
     unsubscribe_url: Option<String>,
+    /// A review request's products and where to review each.
+    reviews: Vec<ReviewLink>,
     /// The seller's copy of the buyer's mail.
     for_seller: bool,
     /// A mail only for the seller (packing, alerts): no buyer's links.
@@ -295,6 +306,7 @@ pub fn render(
         MailKind::LateRefund => "late_refund",
         MailKind::TransferReminder(_) => "transfer_reminder",
         MailKind::Recovery => "recovery",
+        MailKind::Review => "review",
         MailKind::PaymentIssue(_) => "payment",
         MailKind::Shipped => "shipped",
         MailKind::Delivered => "delivered",
@@ -326,7 +338,20 @@ pub fn render(
         order_url: super::order_page_url(mailing.token_key, order),
         store_url: order.store_url.as_deref(),
         recover_url: recovery.as_ref().map(|(r, _)| r.clone()),
-        unsubscribe_url: recovery.map(|(_, u)| u),
+        unsubscribe_url: match mail.kind {
+            MailKind::Review => order.store_url.as_ref().map(|base| {
+                format!(
+                    "{base}/unsubscribe/{}",
+                    super::recovery::unsubscribe_token(mailing.token_key, &order.email)
+                )
+            }),
+            _ => recovery.map(|(_, u)| u),
+        },
+        reviews: if mail.kind == MailKind::Review {
+            review_links(store, order)
+        } else {
+            Vec::new()
+        },
         for_seller: mail.kind == MailKind::SellerCopy,
         for_seller_only: matches!(
             mail.kind,
@@ -372,6 +397,10 @@ pub fn render(
             "mail_payment",
             format!("Your order from {} is waiting for you", store.settings.name),
         ),
+        MailKind::Review => (
+            "mail_payment",
+            format!("How was your order from {}?", store.settings.name),
+        ),
         MailKind::TransferReminder(_) => (
             "mail_payment",
             format!(
@@ -416,6 +445,7 @@ pub fn render(
         | MailKind::LateRefund
         | MailKind::TransferReminder(_)
         | MailKind::Recovery
+        | MailKind::Review
         | MailKind::Shipped
         | MailKind::Delivered => (vec![order.email.clone()], vec![], subject),
         MailKind::Shipping
@@ -435,6 +465,28 @@ pub fn render(
         text,
         html,
     })
+}
+
+#[derive(Serialize)]
+struct ReviewLink {
+    name: String,
+    url: String,
+}
+
+/// Each reviewed product of the order once, with where to review it.
+fn review_links(store: &Store, order: &Order) -> Vec<ReviewLink> {
+    let mut links: Vec<ReviewLink> = Vec::new();
+    for line in &order.lines {
+        if let Some(url) = store.review_url(&line.sku) {
+            if !links.iter().any(|l| l.url == url && l.name == line.name) {
+                links.push(ReviewLink {
+                    name: line.name.clone(),
+                    url: url.to_owned(),
+                });
+            }
+        }
+    }
+    links
 }
 
 /// `Name <address>` of the store's sender, or the bare address.

@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod reminders;
 pub mod render;
+pub mod reviews;
 pub mod schedule;
 pub mod seats;
 pub mod shipping;

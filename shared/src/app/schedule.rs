@@ -29,6 +29,8 @@ pub struct Ran {
     pub reminded: usize,
     /// Recovery mails queued for abandoned checkouts.
     pub recovery_mails: usize,
+    /// Review requests queued after delivery.
+    pub review_requests: usize,
     /// Work left undone that the reconciler queued again (a paid order not delivered, a mail
     /// or text not sent, a claim whose worker died).
     pub repaired: usize,
@@ -78,6 +80,13 @@ where
         let done = match done {
             Ok(()) => recover(work, id).await.map(|queued| {
                 ran.recovery_mails += usize::from(queued);
+            }),
+            Err(e) => Err(e),
+        };
+        // The review request of a delivered order.
+        let done = match done {
+            Ok(()) => ask_review(work, id).await.map(|queued| {
+                ran.review_requests += usize::from(queued);
             }),
             Err(e) => Err(e),
         };
@@ -149,6 +158,24 @@ where
     match work.orders.order(id).await? {
         Some(order) if order.recovery_at.is_some() => {
             super::recovery::recover_if_due(work.orders, work.queue, work.clock, order).await
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The order's review request, if due (read fresh); says whether it was queued.
+async fn ask_review<S, Q, G, C>(
+    work: &Expiry<'_, S, Q, G, C>,
+    id: &crate::domain::OrderId,
+) -> Result<bool, PaymentError>
+where
+    S: OrderStore + Suppressions,
+    Q: Queue,
+    C: Clock,
+{
+    match work.orders.order(id).await? {
+        Some(order) if order.review_at.is_some() => {
+            super::reviews::review_if_due(work.orders, work.queue, work.clock, order).await
         }
         _ => Ok(false),
     }

@@ -122,6 +122,7 @@ pub async fn ship_order<S: OrderStore, Q: Queue, C: Clock>(
 
 /// Marks a shipped order delivered.
 pub async fn deliver_order<S: OrderStore, Q: Queue, C: Clock>(
+    store: &Store,
     orders: &S,
     queue: &Q,
     clock: &C,
@@ -141,6 +142,9 @@ pub async fn deliver_order<S: OrderStore, Q: Queue, C: Clock>(
                 shipping.delivered_at = Some(now);
             }
             next.status = OrderStatus::Delivered;
+            if !next.review_mailed {
+                next.review_at = store.review_at(&next, now);
+            }
             Ok(Some(next))
         }
         status => Err(ShipError::NotShipped {

@@ -322,6 +322,9 @@ pub struct Product {
     pub stock: Option<u32>,
     pub fulfillment: Fulfillment,
     pub mail: ProductMail,
+    /// Where buyers review this product; `[reviews] url` when `None`.
+    #[serde(default)]
+    pub review_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,6 +422,23 @@ pub struct ProductMail {
 }
 
 impl Store {
+    /// Where a buyer of `sku` leaves a review: the product's own page, else the store's.
+    pub fn review_url(&self, sku: &Sku) -> Option<&str> {
+        self.product(sku)
+            .and_then(|p| p.review_url.as_deref())
+            .or(self.reviews.url.as_deref())
+    }
+
+    /// When an order settled at `now` gets its review request, if any of its lines has
+    /// somewhere to be reviewed.
+    pub fn review_at(&self, order: &crate::domain::Order, now: i64) -> Option<i64> {
+        order
+            .lines
+            .iter()
+            .any(|l| self.review_url(&l.sku).is_some())
+            .then_some(now + i64::from(self.reviews.after_days) * 86_400)
+    }
+
     /// Reads, parses and validates a store file; errors name the file, line and field.
     pub fn load(path: &Path) -> Result<Store, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {

@@ -237,6 +237,7 @@ pub struct RawProduct {
     pub fulfillment: RawFulfillment,
     #[serde(default)]
     pub mail: RawProductMail,
+    pub review_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

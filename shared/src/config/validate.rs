@@ -519,7 +519,16 @@ impl Validator<'_> {
             Some(t) => self.template_files(&format!("{mail_field}.template"), t),
             None => (None, None),
         };
+        if let Some(url) = raw.review_url.as_deref() {
+            if !url.starts_with("https://") {
+                self.error(
+                    &format!("{field}.review_url"),
+                    "must be an https:// address",
+                );
+            }
+        }
         Some(Product {
+            review_url: raw.review_url,
             sku,
             name: raw.name,
             description: raw.description,

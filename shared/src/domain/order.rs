@@ -331,6 +331,13 @@ pub struct Order {
     /// The recovery mail is due (it goes out once).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovery_mailed: bool,
+    /// When the buyer is asked for a review (`[reviews] after_days` after a digital order
+    /// was fulfilled or a parcel delivered); `None` once that was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_at: Option<i64>,
+    /// The review request is due (it goes out once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub review_mailed: bool,
     /// When the reconciler looks at the order to see that the work queued for it was done
     /// (Unix seconds): set whenever work is queued, cleared once it all was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -437,10 +444,16 @@ impl Order {
         let reminder = self
             .next_reminder_at
             .filter(|_| self.status == OrderStatus::AwaitingTransfer);
-        [expiry, reminder, self.recovery_at, self.check_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            expiry,
+            reminder,
+            self.recovery_at,
+            self.review_at,
+            self.check_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Work was queued for the order at `now`: the reconciler looks a few minutes later

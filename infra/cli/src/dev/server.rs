@@ -259,6 +259,7 @@ async fn deliver<A: Adapters>(stack: &Stack<A>, id: &str) -> Response<String> {
     let state = &stack.payment_callback;
     crate::orders::shipping::answer(
         shared::app::shipping::deliver_order(
+            &stack.store,
             &state.orders,
             &state.queue,
             &shared::adapters::system::SystemClock,

@@ -46,14 +46,16 @@ enum Step<'a> {
         carrier: &'a str,
         tracking: &'a str,
     },
-    Deliver,
+    Deliver {
+        store: &'a Store,
+    },
 }
 
 impl Step<'_> {
     fn done(&self) -> &'static str {
         match self {
             Step::Ship { .. } => "shipped",
-            Step::Deliver => "delivered",
+            Step::Deliver { .. } => "delivered",
         }
     }
 
@@ -66,7 +68,7 @@ impl Step<'_> {
                 format!("/dev/orders/{id}/ship"),
                 serde_json::json!({ "carrier": carrier, "tracking": tracking }),
             ),
-            Step::Deliver => (format!("/dev/orders/{id}/deliver"), serde_json::json!({})),
+            Step::Deliver { .. } => (format!("/dev/orders/{id}/deliver"), serde_json::json!({})),
         }
     }
 
@@ -82,7 +84,7 @@ impl Step<'_> {
                 carrier,
                 tracking,
             } => ship_order(store, orders, queue, &SystemClock, id, carrier, tracking).await,
-            Step::Deliver => deliver_order(orders, queue, &SystemClock, id).await,
+            Step::Deliver { store } => deliver_order(store, orders, queue, &SystemClock, id).await,
         };
         result.map(Outcome::from).map_err(|e| e.to_string())
     }
@@ -99,7 +101,13 @@ pub async fn ship(options: ShipOptions) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn deliver(options: DeliverOptions) -> anyhow::Result<ExitCode> {
-    run(Step::Deliver, &options.order, &options.target).await
+    let store = Store::load(&options.target.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    run(
+        Step::Deliver { store: &store },
+        &options.order,
+        &options.target,
+    )
+    .await
 }
 
 /// Applies the step to the deployed store (`--aws`), the running dev stack, or the stopped
